@@ -1,0 +1,17 @@
+//! Engines for l1: the profiles an engine runs against (hardware, model, workload), the metrics a
+//! rep produces, the engine table (what each engine exposes and whether it can run here), and the
+//! built-in simulated engine.
+//!
+//! The harness crate decides *what* to run; this crate knows *how* an engine is described and
+//! measured.
+
+pub mod combo;
+pub mod metrics;
+pub mod profile;
+pub mod registry;
+pub mod sim;
+
+pub use combo::Combo;
+pub use metrics::{Direction, METRICS, MetricInfo, Metrics};
+pub use profile::{Arrival, DeviceKind, Dist, HardwareProfile, ModelProfile, Slo, Workload};
+pub use registry::{ENGINES, EngineInfo, EngineKind};

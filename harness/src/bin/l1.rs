@@ -1,0 +1,315 @@
+//! `l1`: validate and preview specs, manage catalog snapshots, summarize runs.
+//!
+//! Exit codes: 0 success, 1 a spec or catalog is invalid (diagnostics on stderr), 2 usage or I/O
+//! error.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+use l1_harness::catalog::{LoadedCatalog, snapshot_path};
+use l1_harness::detect::Detected;
+use l1_harness::profiles::Catalogs;
+use l1_harness::record::{self, RunDir};
+use l1_harness::render::RenderContext;
+use l1_harness::spec::{self, Mode};
+use l1_harness::suite::{Settings, combo_slug};
+use l1_harness::{expand, harness};
+
+#[derive(Parser)]
+#[command(
+    name = "l1",
+    version,
+    about = "Kernel-configuration sweeps for LLM inference engines"
+)]
+struct Cli {
+    /// Repository root (holds catalogs/ and specs/).
+    #[arg(long, env = "L1_ROOT", default_value = ".")]
+    root: PathBuf,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check specs exactly as the harness would (default: every spec under specs/).
+    Validate { specs: Vec<PathBuf> },
+    /// How many combos each mode would run for a spec, which ones, and what the rules rejected.
+    Preview {
+        spec: PathBuf,
+        /// List every selected combo.
+        #[arg(long)]
+        combos: bool,
+    },
+    /// The kernel catalog.
+    Catalog {
+        #[command(subcommand)]
+        action: CatalogAction,
+    },
+    /// Summarize a run's records (default: the newest run).
+    Report { run: Option<String> },
+}
+
+#[derive(Subcommand)]
+enum CatalogAction {
+    /// Print the catalog's version, snapshot id, dimensions and rules.
+    Show,
+    /// Record the current catalog as the snapshot of its version (after bumping `version`).
+    Snapshot,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn context(cats: &Catalogs) -> RenderContext {
+    let detected = Detected::detect(&cats.hardware);
+    RenderContext {
+        hardware: detected.context(),
+        catalog: cats
+            .kernels
+            .catalog
+            .dimensions
+            .iter()
+            .map(|(k, d)| (k.clone(), d.values.clone()))
+            .collect(),
+        env: RenderContext::env_from_process(),
+    }
+}
+
+fn run(cli: &Cli) -> Result<ExitCode> {
+    let root = &cli.root;
+    match &cli.command {
+        Command::Validate { specs } => {
+            let cats = match Catalogs::load(root) {
+                Ok(c) => c,
+                Err(d) => {
+                    eprintln!("{d}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let ctx = context(&cats);
+            let files = if specs.is_empty() {
+                spec::discover(&root.join("specs")).map_err(|d| anyhow::anyhow!("{d}"))?
+            } else {
+                specs.clone()
+            };
+            let mut bad = 0;
+            let mut report = Vec::new();
+            for f in &files {
+                let res = spec::load(f, &ctx).and_then(|ls| expand::expand(&ls, &cats));
+                match res {
+                    Ok(ex) => {
+                        let n: usize = ex.targets.iter().map(|t| t.combos.len() + 2).sum();
+                        report.push(serde_json::json!({"spec": f, "valid": true, "trials": n}));
+                        if !cli.json {
+                            println!("ok    {} ({n} trials)", f.display());
+                        }
+                    }
+                    Err(d) => {
+                        bad += 1;
+                        report.push(
+                            serde_json::json!({"spec": f, "valid": false, "error": d.to_string()}),
+                        );
+                        if !cli.json {
+                            eprintln!("{d}");
+                        }
+                    }
+                }
+            }
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            Ok(if bad > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Preview { spec: path, combos } => {
+            let cats = Catalogs::load(root).map_err(|d| anyhow::anyhow!("{d}"))?;
+            let ctx = context(&cats);
+            let ls = match spec::load(path, &ctx) {
+                Ok(l) => l,
+                Err(d) => {
+                    eprintln!("{d}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let mut out = Vec::new();
+            for mode in [Mode::Exhaustive, Mode::Quick] {
+                let mut l = ls.clone();
+                l.spec.space.mode = mode;
+                let ex = match expand::expand(&l, &cats) {
+                    Ok(e) => e,
+                    Err(d) => {
+                        eprintln!("{d}");
+                        return Ok(ExitCode::from(1));
+                    }
+                };
+                for t in &ex.targets {
+                    let mut rejected: BTreeMap<String, usize> = BTreeMap::new();
+                    for r in &t.rejected {
+                        for x in &r.rejections {
+                            *rejected
+                                .entry(format!("{} ({})", x.rule, x.reason))
+                                .or_default() += 1;
+                        }
+                    }
+                    out.push(serde_json::json!({
+                        "mode": format!("{mode:?}").to_lowercase(),
+                        "target": t.id.to_string(),
+                        "selected": t.combos.len(),
+                        "legal": t.legal,
+                        "rejected": rejected,
+                        "combos": t.combos.iter().map(|c| combo_slug(&cats, c)).collect::<Vec<_>>(),
+                    }));
+                }
+            }
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for o in &out {
+                    println!(
+                        "{:<10} {}: {} of {} legal combos",
+                        o["mode"].as_str().unwrap_or(""),
+                        o["target"].as_str().unwrap_or(""),
+                        o["selected"],
+                        o["legal"]
+                    );
+                    if let Some(r) = o["rejected"].as_object() {
+                        for (rule, n) in r {
+                            println!("           rejected {n}: {rule}");
+                        }
+                    }
+                    if *combos {
+                        for c in o["combos"].as_array().into_iter().flatten() {
+                            println!("           {}", c.as_str().unwrap_or(""));
+                        }
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Catalog { action } => {
+            let path = root.join("catalogs").join("kernels.yaml");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("failed to read {}", path.display()))?;
+            let loaded = match LoadedCatalog::from_text(&path, &text) {
+                Ok(l) => l,
+                Err(d) => {
+                    eprintln!("{d}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            match action {
+                CatalogAction::Show => {
+                    if cli.json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(
+                                &serde_json::json!({"snapshot": loaded.snapshot, "catalog": loaded.catalog})
+                            )?
+                        );
+                    } else {
+                        println!("catalog {} (snapshot {})", path.display(), loaded.snapshot);
+                        for (name, d) in &loaded.catalog.dimensions {
+                            println!("  {name} ({}): {}", d.short, d.values.join(", "));
+                        }
+                        for r in &loaded.catalog.rules {
+                            println!("  rule {} [{:?}]: {}", r.id, r.kind, r.reason);
+                        }
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                CatalogAction::Snapshot => {
+                    let snap = snapshot_path(&path, loaded.catalog.version);
+                    if let Ok(existing) = std::fs::read_to_string(&snap) {
+                        let old = LoadedCatalog::from_text(&snap, &existing)
+                            .map_err(|d| anyhow::anyhow!("{d}"))?;
+                        if old.content_hash != loaded.content_hash {
+                            bail!(
+                                "{} already records version {} with different content; bump `version` in {} first",
+                                snap.display(),
+                                loaded.catalog.version,
+                                path.display()
+                            );
+                        }
+                        println!(
+                            "snapshot {} already recorded at {}",
+                            loaded.snapshot,
+                            snap.display()
+                        );
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    if let Some(dir) = snap.parent() {
+                        std::fs::create_dir_all(dir)?;
+                    }
+                    std::fs::write(&snap, &text)?;
+                    println!(
+                        "recorded snapshot {} at {}",
+                        loaded.snapshot,
+                        snap.display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+        Command::Report { run } => {
+            let settings = Settings::from_env(root);
+            let runs_dir = settings.target_dir.join("l1").join("runs");
+            let id = match run {
+                Some(r) => r.clone(),
+                None => newest_run(&runs_dir)
+                    .with_context(|| format!("no runs under {}", runs_dir.display()))?,
+            };
+            let dir = RunDir::new(&settings.target_dir, &id);
+            if !dir.path.is_dir() {
+                bail!("unknown run `{id}` (no directory {})", dir.path.display());
+            }
+            let summary = harness::summarize(&dir, &BTreeMap::new());
+            record::write_json_atomic(&dir.path.join("summary.json"), &summary)
+                .map_err(anyhow::Error::msg)?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", l1_reports::render_table(&summary));
+            }
+            Ok(
+                if summary.trials_failed > 0 || !summary.unreadable.is_empty() {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                },
+            )
+        }
+    }
+}
+
+fn newest_run(dir: &std::path::Path) -> Option<String> {
+    let mut runs: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| {
+            Some((
+                e.metadata().ok()?.modified().ok()?,
+                e.file_name().to_string_lossy().into_owned(),
+            ))
+        })
+        .collect();
+    runs.sort();
+    runs.pop().map(|(_, n)| n)
+}

@@ -1,0 +1,644 @@
+//! Expansion: a parsed spec plus the catalogs become targets, each with its legal combos (all of
+//! them, or a pairwise covering set), its baseline, and the combos it left out with the rule that
+//! rejected each. Pure: no I/O, no detected hardware (legality follows the declared target).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
+
+use l1_engines::Combo;
+use l1_engines::combo::UNSET;
+use l1_engines::metrics::{metric, metric_names};
+use serde::Serialize;
+
+use crate::catalog::Rejection;
+use crate::diag::Diagnostic;
+use crate::profiles::Catalogs;
+use crate::selection::Selection;
+use crate::spec::{Baseline, GateMethod, LoadedSpec, Mode};
+use crate::stats;
+
+/// engine@version × model × hardware × workload.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+pub struct TargetId {
+    pub engine: String,
+    pub version: String,
+    pub model: String,
+    pub hardware: String,
+    pub workload: String,
+}
+
+impl fmt::Display for TargetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}@{}::{}::{}::{}",
+            self.engine, self.version, self.model, self.hardware, self.workload
+        )
+    }
+}
+
+/// A combo that was not selected, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct RejectedCombo {
+    pub combo: Combo,
+    pub rejections: Vec<Rejection>,
+}
+
+/// One target with its combos.
+#[derive(Clone, Debug)]
+pub struct ExpandedTarget {
+    pub id: TargetId,
+    /// The combos to measure, in a stable order.
+    pub combos: Vec<Combo>,
+    /// How many legal combos exist (`combos.len()` in exhaustive mode).
+    pub legal: usize,
+    pub baseline: Combo,
+    pub rejected: Vec<RejectedCombo>,
+}
+
+/// A spec expanded against the catalogs.
+#[derive(Clone, Debug)]
+pub struct Expanded {
+    pub spec: String,
+    pub mode: Mode,
+    pub targets: Vec<ExpandedTarget>,
+}
+
+/// Split `engine@version`.
+pub fn split_engine(s: &str) -> Option<(&str, &str)> {
+    let (e, v) = s.split_once('@')?;
+    (!e.is_empty() && !v.is_empty()).then_some((e, v))
+}
+
+/// Expand `ls` against `cats`.
+pub fn expand(ls: &LoadedSpec, cats: &Catalogs) -> Result<Expanded, Diagnostic> {
+    let spec = &ls.spec;
+    let cat = &cats.kernels;
+    let dims: Vec<String> = cat.catalog.dimensions.keys().cloned().collect();
+
+    // Targets.
+    let mut engines = Vec::new();
+    for (i, e) in spec.targets.engines.iter().enumerate() {
+        let field = format!("targets.engines[{i}]");
+        let Some((name, version)) = split_engine(&e.value) else {
+            return Err(ls
+                .diag_span(format!("engine `{}` has no version", e.value), e)
+                .field(field)
+                .expected(format!(
+                    "`engine@version`, e.g. `sim@1.0`; engines: {}",
+                    cat.catalog
+                        .engines
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+        };
+        let Some(entry) = cat.catalog.engines.get(name) else {
+            return Err(ls
+                .diag_span(format!("unknown engine `{name}`"), e)
+                .field(field)
+                .choices(cat.catalog.engines.keys()));
+        };
+        if !entry.versions.iter().any(|v| v == version) {
+            return Err(ls
+                .diag_span(
+                    format!("engine `{name}` has no supported version `{version}`"),
+                    e,
+                )
+                .field(field)
+                .choices(entry.versions.iter().map(|v| format!("{name}@{v}"))));
+        }
+        engines.push((name.to_string(), version.to_string()));
+    }
+    let check_names =
+        |list: &[serde_saphyr::Spanned<String>], known: Vec<&String>, what: &str, key: &str| {
+            for (i, item) in list.iter().enumerate() {
+                if !known.contains(&&item.value) {
+                    return Err(ls
+                        .diag_span(format!("unknown {what} `{}`", item.value), item)
+                        .field(format!("targets.{key}[{i}]"))
+                        .choices(known.iter().map(|s| s.as_str())));
+                }
+            }
+            if list.is_empty() {
+                return Err(ls
+                    .diag_find(format!("no {what} listed"), key, key)
+                    .field(format!("targets.{key}"))
+                    .expected(format!("at least one {what}")));
+            }
+            Ok(())
+        };
+    if engines.is_empty() {
+        return Err(ls
+            .diag_find("no engine listed", "engines", "engines")
+            .field("targets.engines")
+            .expected("at least one `engine@version`"));
+    }
+    check_names(
+        &spec.targets.models,
+        cats.models.keys().collect(),
+        "model",
+        "models",
+    )?;
+    check_names(
+        &spec.targets.hardware,
+        cats.hardware.keys().collect(),
+        "hardware profile",
+        "hardware",
+    )?;
+    check_names(
+        &spec.targets.workloads,
+        cats.workloads.keys().collect(),
+        "workload",
+        "workloads",
+    )?;
+
+    // Space: dims and pins.
+    let mut selections: BTreeMap<String, Selection> = BTreeMap::new();
+    for (dim, sel) in &spec.space.dims {
+        let Some(d) = cat.catalog.dimensions.get(dim) else {
+            return Err(ls
+                .diag_find(format!("unknown dimension `{dim}`"), "dims", dim)
+                .field(format!("space.dims.{dim}"))
+                .choices(&dims));
+        };
+        if let Selection::Values(vals) = sel {
+            for v in vals {
+                if !d.values.contains(v) {
+                    return Err(ls
+                        .diag_find(format!("unknown value `{v}` of dimension `{dim}`"), dim, v)
+                        .field(format!("space.dims.{dim}"))
+                        .choices(d.values.iter().map(String::as_str).chain(["all"])));
+                }
+            }
+            let unique: BTreeSet<&String> = vals.iter().collect();
+            if unique.len() != vals.len() {
+                return Err(ls
+                    .diag_find(
+                        format!("dimension `{dim}` lists a value twice"),
+                        "dims",
+                        dim,
+                    )
+                    .field(format!("space.dims.{dim}")));
+            }
+        }
+        selections.insert(dim.clone(), sel.clone());
+    }
+    for (dim, v) in &spec.space.pins {
+        let Some(d) = cat.catalog.dimensions.get(dim) else {
+            return Err(ls
+                .diag_find(format!("unknown dimension `{dim}`"), "pins", dim)
+                .field(format!("space.pins.{dim}"))
+                .choices(&dims));
+        };
+        if !d.values.contains(&v.0) {
+            return Err(ls
+                .diag_find(
+                    format!("unknown value `{}` of dimension `{dim}`", v.0),
+                    "pins",
+                    &v.0,
+                )
+                .field(format!("space.pins.{dim}"))
+                .choices(&d.values));
+        }
+        if selections.contains_key(dim) {
+            return Err(ls
+                .diag_find(
+                    format!("dimension `{dim}` is both swept in `dims` and pinned in `pins`"),
+                    "pins",
+                    dim,
+                )
+                .field(format!("space.pins.{dim}"))
+                .expected("each dimension in at most one of `dims` and `pins`"));
+        }
+        selections.insert(dim.clone(), Selection::Values(vec![v.0.clone()]));
+    }
+    for dim in selections.keys() {
+        if !engines
+            .iter()
+            .any(|(e, _)| cat.engine_values(e, dim).is_some())
+        {
+            return Err(ls
+                .diag_find(
+                    format!("no engine of this spec exposes dimension `{dim}`"),
+                    "space",
+                    dim,
+                )
+                .field(format!("space.dims.{dim}"))
+                .expected(format!(
+                    "a dimension one of the spec's engines exposes ({})",
+                    engines
+                        .iter()
+                        .map(|(e, _)| e.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+        }
+    }
+    // Knobs.
+    for (knob, sel) in &spec.space.knobs {
+        let owners: Vec<&String> = engines
+            .iter()
+            .map(|(e, _)| e)
+            .filter(|e| cat.catalog.engines[*e].knobs.contains_key(knob))
+            .collect();
+        if owners.is_empty() {
+            let known: BTreeSet<&String> = engines
+                .iter()
+                .flat_map(|(e, _)| cat.catalog.engines[e].knobs.keys())
+                .collect();
+            return Err(ls
+                .diag_find(
+                    format!("unknown knob `{knob}` for this spec's engines"),
+                    "knobs",
+                    knob,
+                )
+                .field(format!("space.knobs.{knob}"))
+                .choices(known));
+        }
+        if let Selection::Values(vals) = sel {
+            for e in &owners {
+                let allowed = &cat.catalog.engines[*e].knobs[knob].values;
+                for v in vals {
+                    if !allowed.contains(v) {
+                        return Err(ls
+                            .diag_find(
+                                format!("knob `{knob}` of engine `{e}` has no value `{v}`"),
+                                knob,
+                                v,
+                            )
+                            .field(format!("space.knobs.{knob}"))
+                            .choices(allowed.iter().map(String::as_str).chain(["all"])));
+                    }
+                }
+            }
+        }
+    }
+
+    // Measurement settings.
+    let m = &spec.measure;
+    if !(0.0..0.5).contains(&m.trim) {
+        return Err(ls
+            .diag_find(
+                format!("trim fraction {} is out of range", m.trim),
+                "measure",
+                "trim",
+            )
+            .field("measure.trim")
+            .expected("a fraction in [0, 0.5)"));
+    }
+    if let Err(e) = stats::check_reps(m.reps as usize, m.trim) {
+        return Err(ls
+            .diag_find(e.to_string(), "measure", "reps")
+            .field("measure.reps")
+            .expected("enough reps to keep at least 2 after trimming"));
+    }
+
+    // Gates.
+    if spec.gates.is_empty() {
+        return Err(ls
+            .diag_find("no gates listed", "gates", "gates")
+            .field("gates")
+            .expected("at least one gate: topk5, pareto, regression, manual"));
+    }
+    for (i, g) in spec.gates.iter().enumerate() {
+        let names = g
+            .metric
+            .iter()
+            .chain(g.latency_metric.iter())
+            .chain(g.metrics.iter().flatten());
+        for n in names {
+            if metric(&n.value).is_none() {
+                return Err(ls
+                    .diag_span(format!("gate names unknown metric `{}`", n.value), n)
+                    .field(format!("gates[{i}]"))
+                    .choices(metric_names()));
+            }
+        }
+        let bad = |field: &str, why: &str| {
+            Err(ls
+                .diag_find(
+                    format!("gate `{:?}` {why}", g.method).to_lowercase(),
+                    "gates",
+                    field,
+                )
+                .field(format!("gates[{i}].{field}")))
+        };
+        for (field, set) in [("margin", g.margin.is_some()), ("k", g.k.is_some())] {
+            if set && g.method != GateMethod::Topk5 {
+                return bad(field, &format!("does not take `{field}` (only topk5 does)"));
+            }
+        }
+        if (g.epsilon.is_some() || g.metrics.is_some()) && g.method != GateMethod::Regression {
+            return bad(
+                "epsilon",
+                "does not take `epsilon` or `metrics` (only regression does)",
+            );
+        }
+        if g.latency_metric.is_some() && g.method != GateMethod::Pareto {
+            return bad(
+                "latency_metric",
+                "does not take `latency_metric` (only pareto does)",
+            );
+        }
+        if g.margin.is_some_and(|x| !(0.0..1.0).contains(&x))
+            || g.epsilon.is_some_and(|x| !(0.0..1.0).contains(&x))
+        {
+            return bad("margin", "has a margin or epsilon outside [0, 1)");
+        }
+        if g.alpha.is_some_and(|a| !(a > 0.0 && a < 0.5)) {
+            return bad("alpha", "has alpha outside (0, 0.5)");
+        }
+        if g.k == Some(0) {
+            return bad("k", "needs k >= 1");
+        }
+    }
+
+    // Baseline dims.
+    let baseline_dims: BTreeMap<String, String> = match &spec.baseline {
+        Baseline::EngineDefault => BTreeMap::new(),
+        Baseline::Combo(map) => {
+            let mut out = BTreeMap::new();
+            for (dim, v) in map {
+                let Some(d) = cat.catalog.dimensions.get(dim) else {
+                    return Err(ls
+                        .diag_find(
+                            format!("unknown dimension `{dim}` in the baseline"),
+                            "baseline",
+                            dim,
+                        )
+                        .field(format!("baseline.combo.{dim}"))
+                        .choices(&dims));
+                };
+                if !d.values.contains(&v.0) {
+                    return Err(ls
+                        .diag_find(
+                            format!("unknown value `{}` of `{dim}` in the baseline", v.0),
+                            "baseline",
+                            &v.0,
+                        )
+                        .field(format!("baseline.combo.{dim}"))
+                        .choices(&d.values));
+                }
+                out.insert(dim.clone(), v.0.clone());
+            }
+            out
+        }
+    };
+
+    let mut targets = Vec::new();
+    for (engine, version) in &engines {
+        let entry = &cat.catalog.engines[engine];
+        for model in &spec.targets.models {
+            for hw_name in &spec.targets.hardware {
+                let hw = &cats.hardware[&hw_name.value];
+                for workload in &spec.targets.workloads {
+                    let id = TargetId {
+                        engine: engine.clone(),
+                        version: version.clone(),
+                        model: model.value.clone(),
+                        hardware: hw_name.value.clone(),
+                        workload: workload.value.clone(),
+                    };
+                    // Axes: each dimension's candidate values for this engine.
+                    let mut axes: Vec<(String, Vec<String>, bool)> = Vec::new();
+                    for dim in &dims {
+                        let values = match (cat.engine_values(engine, dim), selections.get(dim)) {
+                            (None, _) => vec![UNSET.to_string()],
+                            (Some(offered), Some(Selection::All)) => offered,
+                            (Some(_), Some(Selection::Values(v))) => v.clone(),
+                            (Some(_), None) => vec![entry.defaults[dim].clone()],
+                        };
+                        axes.push((dim.clone(), values, false));
+                    }
+                    for (knob, sel) in &spec.space.knobs {
+                        if let Some(k) = entry.knobs.get(knob) {
+                            let values = match sel {
+                                Selection::All => k.values.clone(),
+                                Selection::Values(v) => v.clone(),
+                            };
+                            axes.push((knob.clone(), values, true));
+                        }
+                    }
+                    let mut legal = Vec::new();
+                    let mut rejected = Vec::new();
+                    for combo in cartesian(&axes) {
+                        let r = cat.check(engine, version, hw, &combo);
+                        if r.is_empty() {
+                            legal.push(combo);
+                        } else {
+                            rejected.push(RejectedCombo {
+                                combo,
+                                rejections: r,
+                            });
+                        }
+                    }
+                    if legal.is_empty() {
+                        // Point at the value the first rejecting rule is about, when the spec wrote it.
+                        let token = rejected.first().and_then(|r| {
+                            let rule = cat
+                                .catalog
+                                .rules
+                                .iter()
+                                .find(|x| r.rejections.iter().any(|j| j.rule == x.id))?;
+                            rule.when
+                                .keys()
+                                .map(|d| r.combo.dim(d).to_string())
+                                .find(|v| ls.rendered.text.contains(v.as_str()))
+                        });
+                        let mut d = ls.diag_find(
+                            format!("target {id} has no legal combo: {}", summarize(&rejected)),
+                            "space",
+                            token.as_deref().unwrap_or("space"),
+                        );
+                        if selections
+                            .values()
+                            .all(|s| matches!(s, Selection::Values(v) if v.len() == 1))
+                        {
+                            d.message = format!(
+                                "the pinned combo is illegal for target {id}: {}",
+                                summarize(&rejected)
+                            );
+                        }
+                        return Err(d.field("space").expected("a space with at least one combo legal on the target's declared hardware"));
+                    }
+                    let n_legal = legal.len();
+                    let combos = match spec.space.mode {
+                        Mode::Exhaustive => legal,
+                        Mode::Quick => {
+                            let keep = covering(&legal);
+                            keep.into_iter().map(|i| legal[i].clone()).collect()
+                        }
+                    };
+                    // Baseline: engine defaults, overridden by the named combo; knobs at defaults.
+                    let mut baseline = Combo::default();
+                    for dim in &dims {
+                        let v = match cat.engine_values(engine, dim) {
+                            None => UNSET.to_string(),
+                            Some(_) => baseline_dims
+                                .get(dim)
+                                .cloned()
+                                .unwrap_or_else(|| entry.defaults[dim].clone()),
+                        };
+                        baseline.dims.insert(dim.clone(), v);
+                    }
+                    for knob in spec.space.knobs.keys() {
+                        if let Some(k) = entry.knobs.get(knob) {
+                            baseline.knobs.insert(knob.clone(), k.default.clone());
+                        }
+                    }
+                    let r = cat.check(engine, version, hw, &baseline);
+                    if !r.is_empty() {
+                        let reasons: Vec<String> = r.iter().map(|x| x.to_string()).collect();
+                        return Err(ls
+                            .diag_find(
+                                format!(
+                                    "the baseline is illegal for target {id}: {}",
+                                    reasons.join("; ")
+                                ),
+                                "baseline",
+                                "baseline",
+                            )
+                            .field("baseline")
+                            .expected("a baseline combo legal on the target's declared hardware"));
+                    }
+                    targets.push(ExpandedTarget {
+                        id,
+                        combos,
+                        legal: n_legal,
+                        baseline,
+                        rejected,
+                    });
+                }
+            }
+        }
+    }
+    Ok(Expanded {
+        spec: spec.name.value.clone(),
+        mode: spec.space.mode,
+        targets,
+    })
+}
+
+fn summarize(rejected: &[RejectedCombo]) -> String {
+    let mut by_rule: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for r in rejected {
+        for x in &r.rejections {
+            let e = by_rule
+                .entry(x.rule.clone())
+                .or_insert((0, x.reason.clone()));
+            e.0 += 1;
+        }
+    }
+    let parts: Vec<String> = by_rule
+        .iter()
+        .map(|(rule, (n, reason))| format!("rule `{rule}` rejected {n} ({reason})"))
+        .collect();
+    parts.join("; ")
+}
+
+/// Every combination of the axes, in a stable order.
+fn cartesian(axes: &[(String, Vec<String>, bool)]) -> Vec<Combo> {
+    let mut out = vec![Combo::default()];
+    for (name, values, is_knob) in axes {
+        let mut next = Vec::with_capacity(out.len() * values.len());
+        for c in &out {
+            for v in values {
+                let mut c = c.clone();
+                if *is_knob {
+                    c.knobs.insert(name.clone(), v.clone());
+                } else {
+                    c.dims.insert(name.clone(), v.clone());
+                }
+                next.push(c);
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+/// A pairwise covering subset of `legal` (indices, in their original order): greedily take the
+/// combo covering the most uncovered value pairs, the first one on ties, until every pair that
+/// appears in some legal combo is covered. Deterministic, so every process agrees on it.
+pub fn covering(legal: &[Combo]) -> Vec<usize> {
+    if legal.is_empty() {
+        return Vec::new();
+    }
+    // Encode each combo as a vector of (axis, value) ids over the axes that vary.
+    let axes: Vec<String> = legal[0]
+        .dims
+        .keys()
+        .map(|k| format!("d:{k}"))
+        .chain(legal[0].knobs.keys().map(|k| format!("k:{k}")))
+        .collect();
+    let value_of = |c: &Combo, axis: &str| -> String {
+        match axis.split_at(2) {
+            ("d:", k) => c.dim(k).to_string(),
+            (_, k) => c.knob(k).unwrap_or("").to_string(),
+        }
+    };
+    let mut varying = Vec::new();
+    for a in &axes {
+        let distinct: BTreeSet<String> = legal.iter().map(|c| value_of(c, a)).collect();
+        if distinct.len() > 1 {
+            varying.push((a.clone(), distinct.into_iter().collect::<Vec<_>>()));
+        }
+    }
+    let codes: Vec<Vec<u16>> = legal
+        .iter()
+        .map(|c| {
+            varying
+                .iter()
+                .map(|(a, vals)| vals.iter().position(|v| *v == value_of(c, a)).unwrap_or(0) as u16)
+                .collect()
+        })
+        .collect();
+    let pairs_of = |code: &[u16]| {
+        let mut p = Vec::with_capacity(code.len() * code.len() / 2);
+        for i in 0..code.len() {
+            for j in i + 1..code.len() {
+                p.push((i as u16, code[i], j as u16, code[j]));
+            }
+        }
+        p
+    };
+    if varying.len() < 2 {
+        // With fewer than two varying axes, covering pairs means covering every value.
+        let mut seen = HashSet::new();
+        return codes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| seen.insert((*c).clone()))
+            .map(|(i, _)| i)
+            .collect();
+    }
+    let all_pairs: Vec<Vec<(u16, u16, u16, u16)>> = codes.iter().map(|c| pairs_of(c)).collect();
+    let mut uncovered: HashSet<(u16, u16, u16, u16)> =
+        all_pairs.iter().flatten().copied().collect();
+    let mut chosen = Vec::new();
+    let mut taken = vec![false; legal.len()];
+    while !uncovered.is_empty() {
+        let mut best = None;
+        let mut best_gain = 0;
+        for (i, pairs) in all_pairs.iter().enumerate() {
+            if taken[i] {
+                continue;
+            }
+            let gain = pairs.iter().filter(|p| uncovered.contains(p)).count();
+            if gain > best_gain {
+                best_gain = gain;
+                best = Some(i);
+            }
+        }
+        let Some(i) = best else { break };
+        taken[i] = true;
+        for p in &all_pairs[i] {
+            uncovered.remove(p);
+        }
+        chosen.push(i);
+    }
+    chosen.sort_unstable();
+    chosen
+}

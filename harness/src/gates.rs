@@ -1,0 +1,361 @@
+//! Quality gates: turn the reps of a target's combos and its baseline into pass/fail with an
+//! explanation that carries the numbers.
+//!
+//! All comparisons use Yuen's trimmed-mean test ([`crate::stats`]). Improvement is expressed as a
+//! direction-aware ratio `r` (> 1 is better: candidate/baseline for throughput, baseline/candidate
+//! for latency). No difference smaller than the noise floor is claimed, whatever the p-value.
+
+use l1_engines::Metrics;
+use l1_engines::metrics::{Direction, metric};
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{Gate, GateMethod};
+use crate::stats::{self, Comparison};
+
+/// One measured arm (a combo or the baseline).
+#[derive(Clone, Debug)]
+pub struct Arm {
+    pub label: String,
+    pub reps: Vec<Metrics>,
+}
+
+impl Arm {
+    /// The values of one metric across reps.
+    pub fn values(&self, name: &str) -> Result<Vec<f64>, String> {
+        self.reps
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.get(name)
+                    .copied()
+                    .ok_or_else(|| format!("rep {i} of {} has no metric `{name}`", self.label))
+            })
+            .collect()
+    }
+}
+
+/// A combo's line in a gate's table.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Row {
+    pub combo: String,
+    pub metric: String,
+    pub trimmed_mean: f64,
+    /// Direction-aware improvement ratio over the baseline (> 1 is better) and its interval.
+    pub improvement: Option<f64>,
+    pub improvement_ci: Option<(f64, f64)>,
+    pub yuen_p: Option<f64>,
+    pub adjusted_p: Option<f64>,
+    pub hedges_g: Option<f64>,
+    pub reps: usize,
+    pub on_frontier: bool,
+    pub note: String,
+}
+
+/// A gate's verdict.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GateVerdict {
+    pub method: String,
+    pub passed: bool,
+    pub message: String,
+    pub winner: Option<String>,
+    pub rows: Vec<Row>,
+}
+
+/// Settings shared by every gate of a target.
+#[derive(Clone, Debug)]
+pub struct GateContext {
+    pub trim: f64,
+    /// Coefficient of variation below which no difference is claimed.
+    pub noise_floor: f64,
+}
+
+fn improvement(c: &Comparison, dir: Direction) -> (f64, (f64, f64)) {
+    match dir {
+        Direction::HigherIsBetter => (c.ratio, c.ratio_ci),
+        Direction::LowerIsBetter => (1.0 / c.ratio, (1.0 / c.ratio_ci.1, 1.0 / c.ratio_ci.0)),
+    }
+}
+
+fn pct(r: f64) -> String {
+    format!("{:+.1} %", (r - 1.0) * 100.0)
+}
+
+/// Evaluate one gate.
+pub fn evaluate(
+    gate: &Gate,
+    ctx: &GateContext,
+    baseline: &Arm,
+    combos: &[Arm],
+) -> Result<GateVerdict, String> {
+    let metric_name = gate
+        .metric
+        .as_ref()
+        .map(|m| m.value.clone())
+        .unwrap_or_else(|| "output_tokens_per_s".into());
+    let info = metric(&metric_name).ok_or_else(|| format!("unknown metric `{metric_name}`"))?;
+    let alpha = gate.alpha.unwrap_or(0.05);
+    if combos.is_empty() {
+        return Err("no combo was measured successfully, so no gate can be evaluated".into());
+    }
+    let base = baseline.values(&metric_name)?;
+    let base_tm = stats::trimmed_mean(&base, ctx.trim).map_err(|e| format!("baseline: {e}"))?;
+    let mut rows = Vec::new();
+    let mut comparisons = Vec::new();
+    for arm in combos {
+        let v = arm.values(&metric_name)?;
+        let c = stats::compare(&v, &base, ctx.trim, 1.0 - alpha)
+            .map_err(|e| format!("{}: {e}", arm.label))?;
+        let (imp, ci) = improvement(&c, info.direction);
+        rows.push(Row {
+            combo: arm.label.clone(),
+            metric: metric_name.clone(),
+            trimmed_mean: c.candidate_trimmed_mean,
+            improvement: Some(imp),
+            improvement_ci: Some(ci),
+            yuen_p: Some(c.yuen_p),
+            adjusted_p: None,
+            hedges_g: Some(match info.direction {
+                Direction::HigherIsBetter => c.hedges_g,
+                Direction::LowerIsBetter => -c.hedges_g,
+            }),
+            reps: v.len(),
+            on_frontier: false,
+            note: String::new(),
+        });
+        comparisons.push(c);
+    }
+    // Rank best first (direction-aware), ties by label for stability.
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (
+            rows[a].improvement.unwrap_or(0.0),
+            rows[b].improvement.unwrap_or(0.0),
+        );
+        y.total_cmp(&x)
+            .then_with(|| rows[a].combo.cmp(&rows[b].combo))
+    });
+    let winner = rows[order[0]].combo.clone();
+    let head = format!("baseline {metric_name} {base_tm:.4} {}", info.unit);
+
+    let verdict = match gate.method {
+        GateMethod::Manual => {
+            let lines: Vec<String> = order.iter().map(|&i| describe(&rows[i])).collect();
+            GateVerdict {
+                method: "manual".into(),
+                passed: true,
+                message: format!(
+                    "manual review: no automatic verdict; {head}; combos best first:\n{}",
+                    lines.join("\n")
+                ),
+                winner: Some(winner),
+                rows: Vec::new(),
+            }
+        }
+        GateMethod::Topk5 => {
+            let k = (gate.k.unwrap_or(5) as usize).min(rows.len());
+            let margin = gate.margin.unwrap_or(0.03);
+            let threshold = 1.0 + margin.max(ctx.noise_floor);
+            // One-sided test of H0: improvement <= threshold, on the log scale.
+            let top: Vec<usize> = order[..k].to_vec();
+            let p: Vec<f64> = top
+                .iter()
+                .map(|&i| {
+                    let c = &comparisons[i];
+                    let t =
+                        (rows[i].improvement.unwrap_or(0.0).ln() - threshold.ln()) / c.log_ratio_se;
+                    stats::upper_tail(t, c.yuen_df)
+                })
+                .collect();
+            let adj = stats::holm(&p);
+            let mut failing = Vec::new();
+            for (j, &i) in top.iter().enumerate() {
+                rows[i].adjusted_p = Some(adj[j]);
+                if adj[j] >= alpha {
+                    failing.push(i);
+                }
+            }
+            let passed = failing.is_empty();
+            let rule = format!(
+                "the top {k} combos by {metric_name} must each beat the baseline by more than {} (margin {:.1} %, noise floor {:.1} %) with Holm-adjusted one-sided p < {alpha}",
+                pct(threshold),
+                margin * 100.0,
+                ctx.noise_floor * 100.0
+            );
+            let message = if passed {
+                format!(
+                    "topk5 passed: {rule}; {head}; winner {winner}:\n{}",
+                    top.iter()
+                        .map(|&i| describe(&rows[i]))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            } else {
+                format!(
+                    "topk5 failed: {} of the top {k} do not clear it. {rule}; {head}; failing:\n{}",
+                    failing.len(),
+                    failing
+                        .iter()
+                        .map(|&i| describe(&rows[i]))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            };
+            GateVerdict {
+                method: "topk5".into(),
+                passed,
+                message,
+                winner: Some(winner),
+                rows,
+            }
+        }
+        GateMethod::Pareto => {
+            let lat_name = gate
+                .latency_metric
+                .as_ref()
+                .map(|m| m.value.clone())
+                .unwrap_or_else(|| "e2e_p95_ms".into());
+            let lat_info =
+                metric(&lat_name).ok_or_else(|| format!("unknown metric `{lat_name}`"))?;
+            // Points: (metric goodness, latency goodness), both "higher is better" after sign flips.
+            let good = |v: f64, d: Direction| {
+                if d == Direction::HigherIsBetter {
+                    v
+                } else {
+                    -v
+                }
+            };
+            let mut pts = Vec::new();
+            for (i, arm) in combos.iter().enumerate() {
+                let l = stats::trimmed_mean(&arm.values(&lat_name)?, ctx.trim)
+                    .map_err(|e| format!("{}: {e}", arm.label))?;
+                pts.push((
+                    good(rows[i].trimmed_mean, info.direction),
+                    good(l, lat_info.direction),
+                    l,
+                ));
+            }
+            let bl = stats::trimmed_mean(&baseline.values(&lat_name)?, ctx.trim)
+                .map_err(|e| format!("baseline: {e}"))?;
+            let base_pt = (good(base_tm, info.direction), good(bl, lat_info.direction));
+            let dominated =
+                |p: (f64, f64), q: (f64, f64)| q.0 >= p.0 && q.1 >= p.1 && (q.0 > p.0 || q.1 > p.1);
+            for i in 0..pts.len() {
+                let p = (pts[i].0, pts[i].1);
+                let dom = pts
+                    .iter()
+                    .enumerate()
+                    .any(|(j, q)| j != i && dominated(p, (q.0, q.1)))
+                    || dominated(p, base_pt);
+                rows[i].on_frontier = !dom;
+                rows[i].note = format!("{lat_name} {:.3}", pts[i].2);
+            }
+            let wi = order[0];
+            let passed = rows[wi].on_frontier;
+            let frontier: Vec<String> = order
+                .iter()
+                .filter(|&&i| rows[i].on_frontier)
+                .map(|&i| {
+                    format!(
+                        "{} ({} {:.4}, {lat_name} {:.3})",
+                        rows[i].combo, metric_name, rows[i].trimmed_mean, pts[i].2
+                    )
+                })
+                .collect();
+            let message = format!(
+                "pareto {}: the winner by {metric_name} ({winner}) {} on the {metric_name} vs {lat_name} frontier; frontier: {}",
+                if passed { "passed" } else { "failed" },
+                if passed { "lies" } else { "does not lie" },
+                frontier.join("; ")
+            );
+            GateVerdict {
+                method: "pareto".into(),
+                passed,
+                message,
+                winner: Some(winner),
+                rows,
+            }
+        }
+        GateMethod::Regression => {
+            let eps = gate.epsilon.unwrap_or(0.05);
+            let names: Vec<String> = match &gate.metrics {
+                Some(m) => m.iter().map(|s| s.value.clone()).collect(),
+                None => vec![
+                    "output_tokens_per_s".into(),
+                    "ttft_p95_ms".into(),
+                    "e2e_p95_ms".into(),
+                ],
+            };
+            let wi = order[0];
+            let arm = &combos[wi];
+            let mut lines = Vec::new();
+            let mut bad = Vec::new();
+            for name in &names {
+                let mi = metric(name).ok_or_else(|| format!("unknown metric `{name}`"))?;
+                let c = stats::compare(
+                    &arm.values(name)?,
+                    &baseline.values(name)?,
+                    ctx.trim,
+                    1.0 - alpha,
+                )
+                .map_err(|e| format!("{name}: {e}"))?;
+                let (imp, ci) = improvement(&c, mi.direction);
+                let line = format!(
+                    "{name}: {} [{}, {}], Yuen p={:.3}",
+                    pct(imp),
+                    pct(ci.0),
+                    pct(ci.1),
+                    c.yuen_p
+                );
+                if imp < 1.0 - eps && c.yuen_p < alpha {
+                    bad.push(line.clone());
+                }
+                lines.push(line);
+            }
+            let passed = bad.is_empty();
+            let message = format!(
+                "regression {}: winner {winner} against the baseline, no metric may be significantly worse by more than {:.1} % (α={alpha}); {}",
+                if passed { "passed" } else { "failed" },
+                eps * 100.0,
+                if passed {
+                    lines.join("; ")
+                } else {
+                    format!("regressed: {}", bad.join("; "))
+                }
+            );
+            GateVerdict {
+                method: "regression".into(),
+                passed,
+                message,
+                winner: Some(winner),
+                rows,
+            }
+        }
+    };
+    Ok(verdict)
+}
+
+fn describe(r: &Row) -> String {
+    let (imp, ci) = (
+        r.improvement.unwrap_or(f64::NAN),
+        r.improvement_ci.unwrap_or((f64::NAN, f64::NAN)),
+    );
+    let mut s = format!(
+        "  {}: {} {:.4} ({} vs baseline, CI [{}, {}], Yuen p={:.3}",
+        r.combo,
+        r.metric,
+        r.trimmed_mean,
+        pct(imp),
+        pct(ci.0),
+        pct(ci.1),
+        r.yuen_p.unwrap_or(f64::NAN)
+    );
+    if let Some(a) = r.adjusted_p {
+        s.push_str(&format!(", Holm-adjusted one-sided p={a:.3}"));
+    }
+    s.push_str(&format!(
+        ", Hedges' g={:.2}, n={})",
+        r.hedges_g.unwrap_or(f64::NAN),
+        r.reps
+    ));
+    s
+}

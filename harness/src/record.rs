@@ -1,0 +1,300 @@
+//! Result records under `target/l1/runs/<run-id>/`: one per measurement (the raw reps of one
+//! combo of one target) and one per trial (its verdict). Written atomically (temporary file, then
+//! rename), so a trial killed mid-way leaves nothing that reads as a result.
+//!
+//! Layout:
+//! ```text
+//! target/l1/runs/<run-id>/measurements/<key>.json   raw per-rep metrics, provenance
+//! target/l1/runs/<run-id>/trials/<trial-id>.json     verdict of each trial
+//! target/l1/runs/<run-id>/locks/<key>.lock           held while a measurement is in progress
+//! ```
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use l1_engines::{Combo, Metrics};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::catalog::hex;
+use crate::expand::TargetId;
+
+/// Bumped on any breaking change of the record format.
+pub const RECORD_SCHEMA_VERSION: u32 = 1;
+
+/// The harness version, recorded with every result.
+pub const HARNESS_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The raw reps of one combo of one target.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MeasurementRecord {
+    pub schema_version: u32,
+    pub key: String,
+    pub run_id: String,
+    pub spec: String,
+    pub target: TargetId,
+    pub combo: Combo,
+    pub combo_hash: String,
+    pub catalog_snapshot: String,
+    pub harness_version: String,
+    /// True for the sim engine: every report marks these results as simulated.
+    pub simulated: bool,
+    pub seed: u64,
+    /// The trial that measured it.
+    pub measured_by: String,
+    pub started_unix_s: f64,
+    pub duration_s: f64,
+    pub warmup_reps: u32,
+    pub reps: Vec<Metrics>,
+    /// Set when the measurement failed (launch failure, crash, error rate over the threshold).
+    pub error: Option<String>,
+}
+
+/// A trial's verdict.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrialRecord {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub name: String,
+    pub spec: String,
+    pub target: TargetId,
+    /// `combo`, `baseline` or `gate`.
+    pub kind: String,
+    pub passed: bool,
+    pub message: String,
+    /// The measurement this trial used (combo and baseline trials).
+    pub measurement: Option<String>,
+    /// Gate verdicts (gate trials).
+    pub gates: Vec<crate::gates::GateVerdict>,
+    pub simulated: bool,
+    pub duration_s: f64,
+}
+
+/// Hash a string to `len` hex characters.
+pub fn short_hash(text: &str, len: usize) -> String {
+    let h = hex(&Sha256::digest(text.as_bytes()));
+    h[..len.min(h.len())].to_string()
+}
+
+/// The run id: `L1_RUN_ID`, else `NEXTEST_RUN_ID`, else generated once per process.
+pub fn run_id() -> String {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        for var in ["L1_RUN_ID", "NEXTEST_RUN_ID"] {
+            if let Ok(v) = std::env::var(var) {
+                let v: String = v
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect();
+                if !v.is_empty() {
+                    return v;
+                }
+            }
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        format!("{}-{:x}", utc_stamp(now.as_secs()), std::process::id())
+    })
+    .clone()
+}
+
+/// `YYYYMMDDTHHMMSSZ` for a Unix time.
+pub fn utc_stamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// One run's directory.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    pub run_id: String,
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// `<target>/l1/runs/<run-id>`.
+    pub fn new(target_dir: &Path, run_id: &str) -> Self {
+        Self {
+            run_id: run_id.to_string(),
+            path: target_dir.join("l1").join("runs").join(run_id),
+        }
+    }
+
+    pub fn measurement_path(&self, key: &str) -> PathBuf {
+        self.path.join("measurements").join(format!("{key}.json"))
+    }
+
+    pub fn trial_path(&self, name: &str) -> PathBuf {
+        self.path
+            .join("trials")
+            .join(format!("{}.json", short_hash(name, 20)))
+    }
+
+    fn lock_path(&self, key: &str) -> PathBuf {
+        self.path.join("locks").join(format!("{key}.lock"))
+    }
+
+    /// Read a measurement record if one exists. A file that does not parse is an error (it
+    /// was not written by us: our writes are atomic).
+    pub fn read_measurement(&self, key: &str) -> Result<Option<MeasurementRecord>, String> {
+        read_json(&self.measurement_path(key))
+    }
+
+    /// Get the measurement `key`: the recorded one, else wait for the trial measuring it, else
+    /// measure it with `measure` (holding the measurement's lock, so nobody measures it twice).
+    pub fn obtain(
+        &self,
+        key: &str,
+        measure: impl FnOnce() -> MeasurementRecord,
+    ) -> Result<(MeasurementRecord, Obtained), String> {
+        if let Some(r) = self.read_measurement(key)? {
+            return Ok((r, Obtained::Recorded));
+        }
+        let lock_path = self.lock_path(key);
+        create_parent(&lock_path)?;
+        let lock = File::create(&lock_path)
+            .map_err(|e| format!("failed to create lock {}: {e}", lock_path.display()))?;
+        let waited = match lock.try_lock() {
+            Ok(()) => false,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                lock.lock()
+                    .map_err(|e| format!("failed to wait for lock {}: {e}", lock_path.display()))?;
+                true
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(format!("failed to lock {}: {e}", lock_path.display()));
+            }
+        };
+        if let Some(r) = self.read_measurement(key)? {
+            return Ok((
+                r,
+                if waited {
+                    Obtained::Waited
+                } else {
+                    Obtained::Recorded
+                },
+            ));
+        }
+        let record = measure();
+        write_json_atomic(&self.measurement_path(key), &record)?;
+        drop(lock);
+        Ok((record, Obtained::Measured))
+    }
+
+    pub fn write_trial(&self, record: &TrialRecord) -> Result<(), String> {
+        write_json_atomic(&self.trial_path(&record.name), record)
+    }
+
+    /// Every trial record of the run, sorted by name; unreadable files are reported, not skipped.
+    pub fn trials(&self) -> (Vec<TrialRecord>, Vec<String>) {
+        let mut ok = Vec::new();
+        let mut bad = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(self.path.join("trials")) {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "json") {
+                    match read_json::<TrialRecord>(&p) {
+                        Ok(Some(r)) => ok.push(r),
+                        Ok(None) => {}
+                        Err(err) => bad.push(err),
+                    }
+                }
+            }
+        }
+        ok.sort_by(|a, b| a.name.cmp(&b.name));
+        (ok, bad)
+    }
+}
+
+/// How a measurement was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Obtained {
+    /// It was already recorded in this run.
+    Recorded,
+    /// Another trial was measuring it; we waited for its record.
+    Waited,
+    /// This trial measured it.
+    Measured,
+}
+
+fn create_parent(path: &Path) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Read a JSON file; `Ok(None)` when it does not exist.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("{}: not a valid l1 record: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("failed to read {}: {e}", path.display())),
+    }
+}
+
+/// Write JSON to a temporary file in the same directory, flush it to disk, then rename it over
+/// the destination: readers see the old file or the whole new one, never a partial write.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    create_parent(path)?;
+    let tmp = path.with_extension(
+        format!(
+            "tmp.{}.{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        )
+        .replace(['(', ')'], ""),
+    );
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| format!("failed to serialize a record: {e}"))?;
+    let mut f =
+        File::create(&tmp).map_err(|e| format!("failed to create {}: {e}", tmp.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("failed to write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| format!("failed to rename {} into place: {e}", tmp.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_stamp_is_civil_time() {
+        assert_eq!(utc_stamp(0), "19700101T000000Z");
+        assert_eq!(utc_stamp(1_795_000_000), "20261118T110640Z");
+    }
+}

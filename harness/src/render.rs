@@ -1,0 +1,264 @@
+//! Rendering a spec file: minijinja with strict undefined behaviour, then a map from rendered
+//! lines back to the lines the user wrote, so YAML errors point into the source file.
+//!
+//! Auto-escaping is off (spec templates are YAML, and minijinja would JSON-escape names ending in
+//! `.yaml`); use `{{ value | tojson }}` to emit a quoted scalar or a flow list safely.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, Value};
+use similar::{DiffOp, TextDiff};
+
+use crate::diag::Diagnostic;
+
+/// What a spec template sees.
+#[derive(Clone, Debug, Default)]
+pub struct RenderContext {
+    /// The detected hardware: `name` (a profile name or `cpu`), `device`, `gpus`.
+    pub hardware: BTreeMap<String, Value>,
+    /// Catalog dimensions and their values.
+    pub catalog: BTreeMap<String, Vec<String>>,
+    /// `L1_*` environment variables.
+    pub env: BTreeMap<String, String>,
+}
+
+impl RenderContext {
+    /// The `L1_*` variables of this process.
+    pub fn env_from_process() -> BTreeMap<String, String> {
+        std::env::vars()
+            .filter(|(k, _)| k.starts_with("L1_"))
+            .collect()
+    }
+}
+
+/// A rendered spec and the map back to source lines.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    pub text: String,
+    /// `line_map[i]` is the 1-based source line of rendered line `i + 1`.
+    line_map: Vec<usize>,
+}
+
+impl Rendered {
+    /// The source line (1-based) that produced rendered line `line` (1-based).
+    pub fn source_line(&self, line: usize) -> usize {
+        self.line_map
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(line)
+    }
+}
+
+/// `product({'a': [1, 2], 'b': [x]})` -> `[{'a': 1, 'b': x}, {'a': 2, 'b': x}]`.
+fn product(matrix: Value) -> Result<Value, Error> {
+    let mut rows: Vec<Vec<(Value, Value)>> = vec![vec![]];
+    for key in matrix.try_iter()? {
+        let axis = matrix.get_item(&key)?;
+        if axis.len().unwrap_or(0) == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("product: axis `{key}` is empty"),
+            ));
+        }
+        let mut next = Vec::new();
+        for prefix in &rows {
+            for v in axis.try_iter()? {
+                let mut row = prefix.clone();
+                row.push((key.clone(), v));
+                next.push(row);
+            }
+        }
+        rows = next;
+    }
+    Ok(Value::from(
+        rows.into_iter().map(Value::from_pairs).collect::<Vec<_>>(),
+    ))
+}
+
+/// Render `source` (the text of `file`) with `ctx`.
+pub fn render(file: &Path, source: &str, ctx: &RenderContext) -> Result<Rendered, Diagnostic> {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "spec".into());
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|e| {
+            Diagnostic::new(
+                file,
+                format!("failed to configure the template syntax: {e}"),
+            )
+        })?;
+    env.set_syntax(syntax);
+    env.set_fuel(Some(5_000_000));
+    env.add_function("product", product);
+    env.set_recursion_limit(64);
+    let tmpl = env
+        .template_from_named_str(&name, source)
+        .map_err(|e| template_error(file, source, &e))?;
+    let context = minijinja::context! {
+        hardware => Value::from(ctx.hardware.clone()),
+        catalog => Value::from(ctx.catalog.clone()),
+        env => Value::from(ctx.env.clone()),
+    };
+    let text = tmpl
+        .render(context)
+        .map_err(|e| template_error(file, source, &e))?;
+    let line_map = line_map(source, &text);
+    Ok(Rendered { text, line_map })
+}
+
+fn template_error(file: &Path, source: &str, err: &Error) -> Diagnostic {
+    let mut message = match err.kind() {
+        ErrorKind::UndefinedError => "template uses an undefined value".to_string(),
+        ErrorKind::SyntaxError => "template syntax error".to_string(),
+        _ => "template error".to_string(),
+    };
+    if let Some(detail) = err.detail() {
+        message = format!("{message}: {detail}");
+    }
+    let mut d = Diagnostic::new(file, message);
+    if let Some(line) = err.line() {
+        let column = err.range().map(|r| {
+            let start_of_line: usize = source.lines().take(line - 1).map(|l| l.len() + 1).sum();
+            r.start.saturating_sub(start_of_line) + 1
+        });
+        d = d.at(source, line, column);
+    }
+    if err.kind() == ErrorKind::UndefinedError {
+        d = d.expected("a defined variable: hardware.*, catalog.*, env.L1_* (test with `is defined`), or product(...)");
+    }
+    d
+}
+
+/// Align rendered lines with source lines (a line diff): copied lines map exactly, lines made by
+/// an expression map to the source line they replace, lines made by a loop to the loop body.
+fn line_map(source: &str, rendered: &str) -> Vec<usize> {
+    let diff = TextDiff::from_lines(source, rendered);
+    let source_lines: Vec<&str> = source.lines().collect();
+    let rendered_lines: Vec<&str> = rendered.lines().collect();
+    let mut map = Vec::new();
+    for op in diff.ops() {
+        match *op {
+            DiffOp::Equal {
+                old_index,
+                new_index,
+                len,
+            } => {
+                resize(&mut map, new_index);
+                map.extend((0..len).map(|i| old_index + i + 1));
+            }
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => {
+                // Each rendered line maps to the replaced source line it shares the longest
+                // prefix with (`c: 3` comes from `c: {{ 1 + 2 }}`, not from `{% endif %}`).
+                resize(&mut map, new_index);
+                for i in 0..new_len {
+                    let new_line = rendered_lines.get(new_index + i).copied().unwrap_or("");
+                    let fallback = old_index + i.min(old_len.saturating_sub(1));
+                    let best = (old_index..old_index + old_len)
+                        .map(|o| {
+                            (
+                                common_prefix(source_lines.get(o).copied().unwrap_or(""), new_line),
+                                o,
+                            )
+                        })
+                        .filter(|(n, _)| *n > 0)
+                        .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+                        .map(|(_, o)| o)
+                        .unwrap_or(fallback);
+                    map.push(best + 1);
+                }
+            }
+            DiffOp::Insert {
+                old_index,
+                new_index,
+                new_len,
+            } => {
+                resize(&mut map, new_index);
+                // Lines produced with no source counterpart come from the template line before.
+                map.extend((0..new_len).map(|_| old_index.max(1)));
+            }
+            DiffOp::Delete { .. } => {}
+        }
+    }
+    map
+}
+
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.trim_start()
+        .chars()
+        .zip(b.trim_start().chars())
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+fn resize(map: &mut Vec<usize>, len: usize) {
+    while map.len() < len {
+        let last = map.last().copied().unwrap_or(1);
+        map.push(last);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> RenderContext {
+        let mut c = RenderContext::default();
+        c.env.insert("L1_NIGHTLY".into(), "1".into());
+        c
+    }
+
+    #[test]
+    fn renders_and_maps_lines_through_blocks() {
+        let src =
+            "a: 1\n{% if env.L1_NIGHTLY is defined %}\nb: 2\n{% endif %}\nc: {{ 1 + 2 }}\nd: x\n";
+        let r = render(Path::new("s.yaml"), src, &ctx()).unwrap();
+        assert_eq!(r.text, "a: 1\nb: 2\nc: 3\nd: x\n");
+        assert_eq!(r.source_line(1), 1);
+        assert_eq!(r.source_line(2), 3);
+        assert_eq!(r.source_line(3), 5);
+        assert_eq!(r.source_line(4), 6);
+    }
+
+    #[test]
+    fn strict_undefined_is_an_error_with_source_line() {
+        let src = "a: 1\nb: {{ nope }}\n";
+        let e = render(Path::new("s.yaml"), src, &ctx()).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("undefined"), "{e}");
+    }
+
+    #[test]
+    fn missing_env_is_undefined_not_empty() {
+        let src = "a: {{ env.L1_MISSING }}\n";
+        assert!(render(Path::new("s.yaml"), src, &ctx()).is_err());
+    }
+
+    #[test]
+    fn yaml_names_are_not_json_escaped() {
+        let src = "name: \"{{ 'x' }}-bs\"\n";
+        let r = render(Path::new("s.yaml"), src, &ctx()).unwrap();
+        assert_eq!(r.text, "name: \"x-bs\"\n");
+    }
+
+    #[test]
+    fn product_expands_matrix() {
+        let src =
+            "{% for r in product({'a': [1, 2], 'b': ['x']}) %}{{ r.a }}{{ r.b }} {% endfor %}\n";
+        let r = render(Path::new("s.yaml"), src, &ctx()).unwrap();
+        assert_eq!(r.text, "1x 2x ");
+    }
+}

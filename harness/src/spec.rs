@@ -1,0 +1,337 @@
+//! Spec files (`specs/**/*.yaml`): the typed form after rendering, and loading (render with
+//! minijinja, then parse with unknown fields rejected).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+use crate::diag::Diagnostic;
+use crate::render::{self, RenderContext, Rendered};
+use crate::selection::{Scalar, Selection};
+use crate::yaml;
+
+/// What a spec asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpecKind {
+    /// Tier 1: every (or a covering set of) legal combo(s) of each target.
+    Sweep,
+}
+
+/// How the space is covered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Every legal combo.
+    #[default]
+    Exhaustive,
+    /// A pairwise covering design: every pair of values of every two dimensions that appears in
+    /// some legal combo appears in at least one selected combo.
+    Quick,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    /// `engine@version`, e.g. `sim@1.0`, `vllm@0.13`.
+    pub engines: Vec<Spanned<String>>,
+    pub models: Vec<Spanned<String>>,
+    pub hardware: Vec<Spanned<String>>,
+    pub workloads: Vec<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Space {
+    #[serde(default)]
+    pub mode: Mode,
+    /// Dimension -> `all`, a list of values, or one value (a pin). Dimensions not named take the
+    /// engine's default.
+    #[serde(default)]
+    pub dims: BTreeMap<String, Selection>,
+    /// Dimension -> one value: the same as a one-value entry in `dims`.
+    #[serde(default)]
+    pub pins: BTreeMap<String, Scalar>,
+    /// Engine-specific knob -> `all`, values or one value.
+    #[serde(default)]
+    pub knobs: BTreeMap<String, Selection>,
+}
+
+/// What gates compare against.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Baseline {
+    /// The engine's own defaults (catalog `engines.<name>.defaults`).
+    #[default]
+    EngineDefault,
+    /// A named combo: dimension -> value; unnamed dimensions take the engine default.
+    Combo(BTreeMap<String, Scalar>),
+}
+
+fn default_reps() -> u32 {
+    7
+}
+
+fn default_trim() -> f64 {
+    0.10
+}
+
+/// How each combo is measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Measure {
+    /// Reps per combo (each rep is one full workload run against one engine launch).
+    #[serde(default = "default_reps")]
+    pub reps: u32,
+    /// Fraction trimmed from each end before the trimmed mean.
+    #[serde(default = "default_trim")]
+    pub trim: f64,
+    /// Whole reps run and discarded after warm-up requests, before the measured reps.
+    #[serde(default)]
+    pub warmup_reps: u32,
+    /// Seed for the simulated engine and for prompt generation.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl Default for Measure {
+    fn default() -> Self {
+        Self {
+            reps: default_reps(),
+            trim: default_trim(),
+            warmup_reps: 0,
+            seed: 0,
+        }
+    }
+}
+
+/// Gate methods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateMethod {
+    /// The top k combos by the metric each beat the baseline by at least the margin.
+    Topk5,
+    /// The winning combo lies on the throughput-versus-latency pareto frontier.
+    Pareto,
+    /// No metric of the winner regresses against the baseline by more than epsilon.
+    Regression,
+    /// No verdict: every combo is surfaced for review.
+    Manual,
+}
+
+/// One gate. Fields that do not apply to a method are rejected at validation.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gate {
+    pub method: GateMethod,
+    /// The metric ranked and compared (default `output_tokens_per_s`).
+    #[serde(default)]
+    pub metric: Option<Spanned<String>>,
+    /// Minimum relative improvement over the baseline (topk5; default 0.03).
+    #[serde(default)]
+    pub margin: Option<f64>,
+    /// How many top combos must win (topk5; default 5).
+    #[serde(default)]
+    pub k: Option<u32>,
+    /// Largest allowed relative regression (regression; default 0.05).
+    #[serde(default)]
+    pub epsilon: Option<f64>,
+    /// Metrics checked for regressions (regression; default throughput, TTFT p95, E2E p95).
+    #[serde(default)]
+    pub metrics: Option<Vec<Spanned<String>>>,
+    /// The latency axis of the frontier (pareto; default `e2e_p95_ms`).
+    #[serde(default)]
+    pub latency_metric: Option<Spanned<String>>,
+    /// Family-wise significance level (default 0.05).
+    #[serde(default)]
+    pub alpha: Option<f64>,
+}
+
+fn default_gates() -> Vec<Gate> {
+    vec![Gate {
+        method: GateMethod::Topk5,
+        metric: None,
+        margin: None,
+        k: None,
+        epsilon: None,
+        metrics: None,
+        latency_metric: None,
+        alpha: None,
+    }]
+}
+
+/// A spec after rendering and parsing.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub kind: SpecKind,
+    /// Must equal the file stem: test names start with it, and `--exact` finds the file by it.
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub targets: Targets,
+    #[serde(default)]
+    pub space: Space,
+    #[serde(default)]
+    pub baseline: Baseline,
+    #[serde(default)]
+    pub measure: Measure,
+    #[serde(default = "default_gates")]
+    pub gates: Vec<Gate>,
+}
+
+/// A spec with where it came from.
+#[derive(Clone, Debug)]
+pub struct LoadedSpec {
+    pub path: PathBuf,
+    pub source: String,
+    pub rendered: Rendered,
+    pub spec: Spec,
+}
+
+impl LoadedSpec {
+    /// A diagnostic at a line of the *rendered* text, mapped back to the source.
+    pub fn diag_at(
+        &self,
+        message: impl Into<String>,
+        rendered_line: usize,
+        column: Option<usize>,
+    ) -> Diagnostic {
+        let line = self.rendered.source_line(rendered_line);
+        let same = self
+            .rendered
+            .text
+            .lines()
+            .nth(rendered_line.saturating_sub(1))
+            == self.source.lines().nth(line.saturating_sub(1));
+        Diagnostic::new(&self.path, message).at(
+            &self.source,
+            line,
+            if same { column } else { None },
+        )
+    }
+
+    /// A diagnostic at a spanned value.
+    pub fn diag_span<T>(&self, message: impl Into<String>, span: &Spanned<T>) -> Diagnostic {
+        self.diag_at(
+            message,
+            span.referenced.line() as usize,
+            Some(span.referenced.column() as usize),
+        )
+    }
+
+    /// A diagnostic at the first rendered line holding `token` after the line of `key:`.
+    pub fn diag_find(&self, message: impl Into<String>, key: &str, token: &str) -> Diagnostic {
+        let text = &self.rendered.text;
+        let from = crate::diag::find_key_line(text, key, 1).unwrap_or(1);
+        match crate::diag::find_token(text, token, from) {
+            Some((l, c)) => self.diag_at(message, l, Some(c)),
+            None => self.diag_at(message, from, None),
+        }
+    }
+}
+
+/// Render and parse one spec file.
+pub fn load(path: &Path, ctx: &RenderContext) -> Result<LoadedSpec, Diagnostic> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::new(path, format!("failed to read the spec file: {e}")))?;
+    let rendered = render::render(path, &source, ctx)?;
+    let spec: Spec = yaml::parse(path, &source, Some(&rendered))?;
+    let loaded = LoadedSpec {
+        path: path.to_path_buf(),
+        source,
+        rendered,
+        spec,
+    };
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = stem.strip_suffix(".yaml").unwrap_or(&stem).to_string();
+    if loaded.spec.name.value != stem {
+        return Err(loaded
+            .diag_span(
+                format!(
+                    "spec name `{}` differs from its file name `{stem}`",
+                    loaded.spec.name.value
+                ),
+                &loaded.spec.name,
+            )
+            .field("name")
+            .expected(format!(
+                "`{stem}` (test names start with the spec name, and `--exact` finds the file by it)"
+            )));
+    }
+    let valid_name = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if !valid_name(&loaded.spec.name.value) {
+        return Err(loaded
+            .diag_span(
+                "spec name has characters that do not fit in a test name",
+                &loaded.spec.name,
+            )
+            .field("name")
+            .expected("letters, digits, `-` and `_`"));
+    }
+    Ok(loaded)
+}
+
+/// Every spec file under `path` (a file or a directory), sorted.
+pub fn discover(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    if !path.is_dir() {
+        return Err(Diagnostic::new(path, "spec path does not exist")
+            .expected("a spec file or a directory of specs"));
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| {
+            Diagnostic::new(&dir, format!("failed to read the spec directory: {e}"))
+        })?;
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if is_spec_file(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `*.yaml`, `*.yml` or `*.yaml.j2`.
+pub fn is_spec_file(p: &Path) -> bool {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".yaml.j2")
+}
+
+/// Find the spec file called `name` under `path` without reading any other spec.
+pub fn find_by_name(path: &Path, name: &str) -> Option<PathBuf> {
+    let files = if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        discover(path).ok()?
+    };
+    files.into_iter().find(|p| {
+        let f = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        [".yaml", ".yml", ".yaml.j2"]
+            .iter()
+            .any(|ext| f.strip_suffix(ext) == Some(name))
+    })
+}

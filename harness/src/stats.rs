@@ -1,0 +1,342 @@
+//! Robust two-sample statistics: trimmed means, Yuen's trimmed-mean test (winsorized variances,
+//! Welch–Satterthwaite degrees of freedom), Welch's test on the untrimmed data for comparison,
+//! confidence intervals for the difference and the ratio, and Hedges' g.
+//!
+//! Trim count: `g = round(trim · n)` per side (half rounds up), so 10 % of 7 reps trims 1 from
+//! each end (floor would trim nothing). At least 2 values must remain.
+
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// Why a comparison could not be made.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StatsError {
+    #[error("{n} reps with trim {trim} leave {left} after trimming; at least 2 are needed")]
+    TooFewReps { n: usize, trim: f64, left: usize },
+    #[error("a sample contains a non-finite value ({value})")]
+    NonFinite { value: f64 },
+    #[error("both samples have zero spread after winsorizing, so no interval can be formed")]
+    ZeroVariance,
+    #[error("the baseline's trimmed mean is zero, so no ratio can be formed")]
+    ZeroBaseline,
+}
+
+/// Reps removed from each end.
+pub fn trim_count(n: usize, trim: f64) -> usize {
+    (trim * n as f64 + 0.5).floor() as usize
+}
+
+/// Check `n` reps leave enough after trimming.
+pub fn check_reps(n: usize, trim: f64) -> Result<(), StatsError> {
+    let g = trim_count(n, trim);
+    let left = n.saturating_sub(2 * g);
+    if left < 2 {
+        return Err(StatsError::TooFewReps { n, trim, left });
+    }
+    Ok(())
+}
+
+fn sorted(x: &[f64]) -> Result<Vec<f64>, StatsError> {
+    if let Some(&value) = x.iter().find(|v| !v.is_finite()) {
+        return Err(StatsError::NonFinite { value });
+    }
+    let mut v = x.to_vec();
+    v.sort_by(f64::total_cmp);
+    Ok(v)
+}
+
+/// The trimmed mean.
+pub fn trimmed_mean(x: &[f64], trim: f64) -> Result<f64, StatsError> {
+    check_reps(x.len(), trim)?;
+    let v = sorted(x)?;
+    let g = trim_count(v.len(), trim);
+    let kept = &v[g..v.len() - g];
+    Ok(kept.iter().sum::<f64>() / kept.len() as f64)
+}
+
+/// The winsorized sample variance (n − 1 denominator): the `g` smallest values are replaced by
+/// the next one up, the `g` largest by the next one down.
+pub fn winsorized_variance(x: &[f64], trim: f64) -> Result<f64, StatsError> {
+    check_reps(x.len(), trim)?;
+    let mut v = sorted(x)?;
+    let n = v.len();
+    let g = trim_count(n, trim);
+    let (lo, hi) = (v[g], v[n - 1 - g]);
+    for item in v.iter_mut() {
+        *item = item.clamp(lo, hi);
+    }
+    Ok(variance(&v))
+}
+
+fn mean(x: &[f64]) -> f64 {
+    x.iter().sum::<f64>() / x.len() as f64
+}
+
+fn variance(x: &[f64]) -> f64 {
+    let m = mean(x);
+    x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (x.len() as f64 - 1.0)
+}
+
+/// The result of comparing a candidate sample with a baseline sample.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub n_candidate: usize,
+    pub n_baseline: usize,
+    pub trim: f64,
+    pub candidate_trimmed_mean: f64,
+    pub baseline_trimmed_mean: f64,
+    /// candidate − baseline (trimmed means).
+    pub difference: f64,
+    /// Two-sided confidence interval of the difference at `confidence`.
+    pub difference_ci: (f64, f64),
+    /// candidate / baseline (trimmed means).
+    pub ratio: f64,
+    /// Confidence interval of the ratio (delta method on the log ratio).
+    pub ratio_ci: (f64, f64),
+    /// Standard error of ln(ratio) (delta method), on `yuen_df` degrees of freedom.
+    pub log_ratio_se: f64,
+    pub confidence: f64,
+    /// Yuen's statistic, degrees of freedom and two-sided p-value.
+    pub yuen_t: f64,
+    pub yuen_df: f64,
+    pub yuen_p: f64,
+    /// Welch's test on the untrimmed samples, for comparison.
+    pub welch_t: f64,
+    pub welch_df: f64,
+    pub welch_p: f64,
+    /// Hedges' g (Cohen's d with the small-sample correction), on the untrimmed samples.
+    pub hedges_g: f64,
+}
+
+/// The upper-tail probability P(T > t) of Student's t with `df` degrees of freedom.
+pub fn upper_tail(t: f64, df: f64) -> f64 {
+    match StudentsT::new(0.0, 1.0, df) {
+        Ok(d) => (1.0 - d.cdf(t)).clamp(0.0, 1.0),
+        Err(_) => f64::NAN,
+    }
+}
+
+/// The `p` quantile of Student's t with `df` degrees of freedom.
+pub fn t_quantile(df: f64, p: f64) -> f64 {
+    match StudentsT::new(0.0, 1.0, df) {
+        Ok(t) => t.inverse_cdf(p),
+        Err(_) => f64::NAN,
+    }
+}
+
+fn two_sided_p(t: f64, df: f64) -> f64 {
+    match StudentsT::new(0.0, 1.0, df) {
+        Ok(d) => (2.0 * (1.0 - d.cdf(t.abs()))).clamp(0.0, 1.0),
+        Err(_) => f64::NAN,
+    }
+}
+
+/// Yuen's test of candidate against baseline, with intervals at `confidence` (e.g. 0.95).
+pub fn compare(
+    candidate: &[f64],
+    baseline: &[f64],
+    trim: f64,
+    confidence: f64,
+) -> Result<Comparison, StatsError> {
+    let (x, y) = (sorted(candidate)?, sorted(baseline)?);
+    check_reps(x.len(), trim)?;
+    check_reps(y.len(), trim)?;
+    let part = |v: &[f64]| -> Result<(f64, f64, f64), StatsError> {
+        let n = v.len() as f64;
+        let h = n - 2.0 * trim_count(v.len(), trim) as f64;
+        let sw2 = winsorized_variance(v, trim)?;
+        Ok((trimmed_mean(v, trim)?, (n - 1.0) * sw2 / (h * (h - 1.0)), h))
+    };
+    let (mx, dx, hx) = part(&x)?;
+    let (my, dy, hy) = part(&y)?;
+    if dx + dy <= 0.0 {
+        return Err(StatsError::ZeroVariance);
+    }
+    if my == 0.0 {
+        return Err(StatsError::ZeroBaseline);
+    }
+    let se = (dx + dy).sqrt();
+    let yuen_t = (mx - my) / se;
+    let yuen_df = (dx + dy).powi(2) / (dx * dx / (hx - 1.0) + dy * dy / (hy - 1.0));
+    let q = t_quantile(yuen_df, 0.5 + confidence / 2.0);
+    let difference = mx - my;
+    let ratio = mx / my;
+    let se_log = (dx / (mx * mx) + dy / (my * my)).sqrt();
+    // Welch on the untrimmed data.
+    let (nx, ny) = (x.len() as f64, y.len() as f64);
+    let (vx, vy) = (variance(&x), variance(&y));
+    let wse = (vx / nx + vy / ny).sqrt();
+    let welch_t = if wse > 0.0 {
+        (mean(&x) - mean(&y)) / wse
+    } else {
+        0.0
+    };
+    let welch_df = if wse > 0.0 {
+        (vx / nx + vy / ny).powi(2)
+            / ((vx / nx).powi(2) / (nx - 1.0) + (vy / ny).powi(2) / (ny - 1.0))
+    } else {
+        nx + ny - 2.0
+    };
+    let pooled = (((nx - 1.0) * vx + (ny - 1.0) * vy) / (nx + ny - 2.0)).sqrt();
+    let j = 1.0 - 3.0 / (4.0 * (nx + ny) - 9.0);
+    let hedges_g = if pooled > 0.0 {
+        (mean(&x) - mean(&y)) / pooled * j
+    } else {
+        0.0
+    };
+    Ok(Comparison {
+        n_candidate: x.len(),
+        n_baseline: y.len(),
+        trim,
+        candidate_trimmed_mean: mx,
+        baseline_trimmed_mean: my,
+        difference,
+        difference_ci: (difference - q * se, difference + q * se),
+        ratio,
+        ratio_ci: if ratio > 0.0 {
+            (
+                (ratio.ln() - q * se_log).exp(),
+                (ratio.ln() + q * se_log).exp(),
+            )
+        } else {
+            (f64::NAN, f64::NAN)
+        },
+        log_ratio_se: se_log,
+        confidence,
+        yuen_t,
+        yuen_df,
+        yuen_p: two_sided_p(yuen_t, yuen_df),
+        welch_t,
+        welch_df,
+        welch_p: if wse > 0.0 {
+            two_sided_p(welch_t, welch_df)
+        } else {
+            1.0
+        },
+        hedges_g,
+    })
+}
+
+/// Holm's step-down adjustment of p-values (family-wise error control, valid under any
+/// dependence between the comparisons — they share one baseline).
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut idx: Vec<usize> = (0..m).collect();
+    idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut out = vec![0.0; m];
+    let mut running: f64 = 0.0;
+    for (rank, &i) in idx.iter().enumerate() {
+        let adj = ((m - rank) as f64 * p[i]).min(1.0);
+        running = running.max(adj);
+        out[i] = running;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol
+    }
+
+    #[test]
+    fn trim_count_rounds() {
+        assert_eq!(trim_count(7, 0.1), 1);
+        assert_eq!(trim_count(20, 0.1), 2);
+        assert_eq!(trim_count(4, 0.1), 0);
+        assert_eq!(trim_count(10, 0.2), 2);
+        assert!(check_reps(3, 0.1).is_ok());
+        assert!(check_reps(3, 0.4).is_err());
+    }
+
+    #[test]
+    fn trimmed_mean_and_winsorized_variance() {
+        // 20 % trimming of 10 values drops 2 from each end.
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 100.0];
+        assert!(close(trimmed_mean(&x, 0.2).unwrap(), 5.5, 1e-12));
+        // Winsorized: [3,3,3,4,5,6,7,8,8,8], variance 4.7222...
+        assert!(close(
+            winsorized_variance(&x, 0.2).unwrap(),
+            42.5 / 9.0,
+            1e-12
+        ));
+    }
+
+    #[test]
+    fn welch_matches_a_known_case() {
+        // Two samples whose Welch statistic is easy to compute by hand:
+        // x: mean 20.0, var 2.5 (n 5); y: mean 22.0, var 10.0 (n 5).
+        let x = [18.0, 19.0, 20.0, 21.0, 22.0];
+        let y = [18.0, 20.0, 22.0, 24.0, 26.0];
+        let c = compare(&x, &y, 0.0, 0.95).unwrap();
+        let se = (2.5f64 / 5.0 + 10.0 / 5.0).sqrt();
+        assert!(close(c.welch_t, -2.0 / se, 1e-12));
+        // Welch–Satterthwaite: (0.5 + 2)^2 / (0.25/4 + 4/4) = 6.25 / 1.0625 = 5.882...
+        assert!(close(c.welch_df, 6.25 / 1.0625, 1e-9));
+        // With no trimming Yuen's test is Welch's test.
+        assert!(close(c.yuen_t, c.welch_t, 1e-12));
+        assert!(close(c.yuen_df, c.welch_df, 1e-9));
+    }
+
+    #[test]
+    fn yuen_on_wilcox_example() {
+        // Wilcox (2012, Introduction to Robust Estimation, §5.3) style check computed by hand:
+        // 20 % trimming, n = 10 each.
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 100.0];
+        let y = [3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0];
+        let c = compare(&x, &y, 0.2, 0.95).unwrap();
+        // x: tm 5.5, sw2 4.7222, h 6 -> d = 9*4.7222/30 = 1.41667
+        // y: tm 7.5, winsorized [5,5,5,6,7,8,9,10,10,10] var 4.7222 -> d = 1.41667
+        let d: f64 = 9.0 * (42.5 / 9.0) / 30.0;
+        assert!(close(c.yuen_t, -2.0 / (2.0 * d).sqrt(), 1e-12));
+        // df = (2d)^2 / (2 d^2 / 5) = 10
+        assert!(close(c.yuen_df, 10.0, 1e-9));
+        // t = -1.1882 on 10 df -> p ≈ 0.262 (t table).
+        assert!(close(c.yuen_p, 0.262, 0.002), "{}", c.yuen_p);
+    }
+
+    #[test]
+    fn comparison_is_antisymmetric_and_scale_invariant() {
+        let a = [100.0, 102.0, 98.0, 101.0, 99.5, 103.0, 97.0];
+        let b = [104.0, 105.5, 103.0, 106.0, 102.0, 107.0, 104.5];
+        let ab = compare(&a, &b, 0.1, 0.95).unwrap();
+        let ba = compare(&b, &a, 0.1, 0.95).unwrap();
+        assert!(close(ab.yuen_t, -ba.yuen_t, 1e-12));
+        assert!(close(ab.yuen_p, ba.yuen_p, 1e-12));
+        let a10: Vec<f64> = a.iter().map(|v| v * 10.0).collect();
+        let b10: Vec<f64> = b.iter().map(|v| v * 10.0).collect();
+        let s = compare(&a10, &b10, 0.1, 0.95).unwrap();
+        assert!(close(s.yuen_t, ab.yuen_t, 1e-9));
+        assert!(close(s.ratio, ab.ratio, 1e-12));
+        assert!(close(s.hedges_g, ab.hedges_g, 1e-9));
+    }
+
+    #[test]
+    fn constant_sample_and_bad_input() {
+        assert_eq!(trimmed_mean(&[5.0; 7], 0.1).unwrap(), 5.0);
+        assert_eq!(
+            compare(&[5.0; 7], &[5.0; 7], 0.1, 0.95),
+            Err(StatsError::ZeroVariance)
+        );
+        assert!(matches!(
+            compare(&[1.0, f64::NAN, 2.0], &[1.0, 2.0, 3.0], 0.0, 0.95),
+            Err(StatsError::NonFinite { .. })
+        ));
+        assert!(matches!(
+            compare(&[1.0, 2.0], &[1.0, 2.0, 3.0], 0.3, 0.95),
+            Err(StatsError::TooFewReps { .. })
+        ));
+    }
+
+    #[test]
+    fn holm_adjusts_step_down() {
+        let p = [0.01, 0.04, 0.03, 0.5];
+        let adj = holm(&p);
+        assert!(close(adj[0], 0.04, 1e-12));
+        assert!(close(adj[2], 0.09, 1e-12));
+        assert!(close(adj[1], 0.09, 1e-12));
+        assert!(close(adj[3], 0.5, 1e-12));
+    }
+}

@@ -1,0 +1,629 @@
+//! The generated test suite: specs → trials for libtest-mimic (and so for `cargo test` and
+//! `cargo nextest`), and what each trial does when it runs.
+//!
+//! Trial names: `<class>::<spec>::<engine>@<version>::<model>::<hardware>::<workload>::<leaf>`
+//! where `class` is `sim` (simulated engine), `cpu` (a real engine on the CPU host) or `gpu` (a
+//! real engine on a GPU), and `leaf` is a combo (`act=bf16,attn=flash_attn_v3,...`, dimensions by
+//! short name in alphabetical order, `unset` dimensions left out, then knobs), `baseline` or `gate`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use l1_engines::combo::UNSET;
+use l1_engines::registry::engine as engine_info;
+use l1_engines::sim::{self, SimTarget};
+use l1_engines::{Combo, DeviceKind, HardwareProfile, ModelProfile, Workload};
+use libtest_mimic::{Failed, Trial};
+
+use crate::detect::Detected;
+use crate::diag::{Diagnostic, display_path};
+use crate::expand::{self, ExpandedTarget, TargetId};
+use crate::gates::{self, Arm, GateContext};
+use crate::profiles::Catalogs;
+use crate::record::{
+    self, MeasurementRecord, Obtained, RECORD_SCHEMA_VERSION, RunDir, TrialRecord,
+};
+use crate::render::RenderContext;
+use crate::spec::{self, Gate, Measure};
+
+/// Where things are and what the environment asks for.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The repository root (holds `catalogs/` and `specs/`).
+    pub root: PathBuf,
+    /// `L1_SPECS`: a spec file or directory (default `<root>/specs`).
+    pub specs: PathBuf,
+    /// Where `l1/runs/<run-id>` goes (`CARGO_TARGET_DIR`, else `<root>/target`).
+    pub target_dir: PathBuf,
+    /// `L1_REQUIRE_ENGINES=1`: a missing engine fails its trials instead of ignoring them.
+    pub require_engines: bool,
+    /// `ENABLE_L1_KERNEL_TUNING=0`: launch no engine.
+    pub kill_switch: bool,
+}
+
+impl Settings {
+    /// Settings from the environment, with `default_root` when `L1_ROOT` is unset.
+    pub fn from_env(default_root: &Path) -> Self {
+        let root = std::env::var_os("L1_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| default_root.to_path_buf());
+        let specs = std::env::var_os("L1_SPECS")
+            .map(|p| {
+                let p = PathBuf::from(p);
+                if p.is_absolute() || p.exists() {
+                    p
+                } else {
+                    root.join(p)
+                }
+            })
+            .unwrap_or_else(|| root.join("specs"));
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let flag =
+            |k: &str| std::env::var(k).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+        let kill_switch = std::env::var("ENABLE_L1_KERNEL_TUNING")
+            .is_ok_and(|v| v == "0" || v.eq_ignore_ascii_case("false"));
+        Self {
+            root,
+            specs,
+            target_dir,
+            require_engines: flag("L1_REQUIRE_ENGINES"),
+            kill_switch,
+        }
+    }
+}
+
+/// What kind of trial a name denotes.
+#[derive(Clone, Debug)]
+enum Leaf {
+    Combo(Combo),
+    Baseline,
+    Gate,
+}
+
+/// One spec's settings, shared by its trials.
+#[derive(Debug)]
+struct SpecPlan {
+    name: String,
+    measure: Measure,
+    gates: Vec<Gate>,
+    snapshot: String,
+}
+
+/// One target, shared by its trials.
+#[derive(Debug)]
+pub struct TargetPlan {
+    spec: Arc<SpecPlan>,
+    pub target: ExpandedTarget,
+    pub class: &'static str,
+    /// Why its trials are listed as ignored, if they are.
+    pub ignore: Option<String>,
+    hardware: HardwareProfile,
+    model: ModelProfile,
+    workload: Workload,
+    run: RunDir,
+    cats: Arc<Catalogs>,
+}
+
+/// A trial before it becomes a libtest-mimic `Trial`.
+#[derive(Clone, Debug)]
+pub struct PlannedTrial {
+    pub name: String,
+    pub ignored: Option<String>,
+    plan: Arc<TargetPlan>,
+    leaf: Leaf,
+}
+
+/// The slug of a combo in test names.
+pub fn combo_slug(cats: &Catalogs, combo: &Combo) -> String {
+    let mut parts: Vec<(String, String)> = combo
+        .dims
+        .iter()
+        .filter(|(_, v)| v.as_str() != UNSET)
+        .map(|(d, v)| (cats.kernels.short(d), v.clone()))
+        .collect();
+    parts.sort();
+    let mut s: Vec<String> = parts.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    s.extend(combo.knobs.iter().map(|(k, v)| format!("{k}={v}")));
+    if s.is_empty() {
+        "defaults".into()
+    } else {
+        s.join(",")
+    }
+}
+
+/// The spec name inside a trial name (its second `::` component).
+pub fn spec_of_trial(name: &str) -> Option<&str> {
+    let mut it = name.split("::");
+    let class = it.next()?;
+    matches!(class, "sim" | "cpu" | "gpu" | "invalid").then_some(())?;
+    it.next()
+}
+
+/// Why a target's trials cannot run here, if they cannot.
+fn ignore_reason(
+    settings: &Settings,
+    detected: &Detected,
+    id: &TargetId,
+    hw: &HardwareProfile,
+) -> Option<String> {
+    let info = engine_info(&id.engine)?;
+    if !info.needs_device() {
+        return None;
+    }
+    if settings.kill_switch {
+        return Some(
+            "ENABLE_L1_KERNEL_TUNING=0: the kill switch is on, no engine is launched".into(),
+        );
+    }
+    if settings.require_engines {
+        return None;
+    }
+    if hw.device == DeviceKind::Gpu && !detected.has(&id.hardware) {
+        return Some(format!(
+            "hardware `{}` ({}) is not present here (detected: {})",
+            id.hardware,
+            hw.display_name,
+            detected.describe()
+        ));
+    }
+    info.availability().err()
+}
+
+/// Load, expand and plan every spec under `settings.specs` (or only the one named `only`).
+/// Spec errors become failing `invalid::<file>` trials, so a bad spec fails the run loudly
+/// without hiding the good ones.
+pub fn plan(
+    settings: &Settings,
+    only: Option<&str>,
+) -> (Vec<PlannedTrial>, Vec<(String, Diagnostic)>) {
+    let cats = match Catalogs::load(&settings.root) {
+        Ok(c) => Arc::new(c),
+        Err(d) => return (Vec::new(), vec![("invalid::catalogs".into(), d)]),
+    };
+    let detected = Detected::detect(&cats.hardware);
+    let files = match only {
+        Some(name) => spec::find_by_name(&settings.specs, name)
+            .into_iter()
+            .collect(),
+        None => match spec::discover(&settings.specs) {
+            Ok(f) => f,
+            Err(d) => return (Vec::new(), vec![("invalid::specs".into(), d)]),
+        },
+    };
+    let ctx = RenderContext {
+        hardware: detected.context(),
+        catalog: cats
+            .kernels
+            .catalog
+            .dimensions
+            .iter()
+            .map(|(k, d)| (k.clone(), d.values.clone()))
+            .collect(),
+        env: RenderContext::env_from_process(),
+    };
+    let run = RunDir::new(&settings.target_dir, &record::run_id());
+    let mut trials = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for file in files {
+        let stem = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let invalid = format!("invalid::{}", stem.split('.').next().unwrap_or(&stem));
+        match plan_spec(&file, &ctx, &cats, &detected, settings, &run) {
+            Ok(list) => {
+                if list.is_empty() {
+                    errors.push((
+                        invalid,
+                        Diagnostic::new(&file, "the spec expands to zero trials")
+                            .expected("at least one target with a legal combo"),
+                    ));
+                    continue;
+                }
+                if let Some(dup) = list
+                    .iter()
+                    .find_map(|t| seen.get(&t.name).map(|p| (t.name.clone(), p.clone())))
+                {
+                    errors.push((
+                        invalid,
+                        Diagnostic::new(
+                            &file,
+                            format!(
+                                "two trials have the same name `{}` (also made by {})",
+                                dup.0,
+                                display_path(&dup.1)
+                            ),
+                        )
+                        .expected("unique spec names and no repeated targets"),
+                    ));
+                    continue;
+                }
+                let mut local = BTreeSet::new();
+                if let Some(t) = list.iter().find(|t| !local.insert(t.name.clone())) {
+                    errors.push((
+                        invalid,
+                        Diagnostic::new(
+                            &file,
+                            format!("two trials have the same name `{}`", t.name),
+                        )
+                        .expected(
+                            "no repeated engines, models, hardware or workloads in `targets`",
+                        ),
+                    ));
+                    continue;
+                }
+                for t in &list {
+                    seen.insert(t.name.clone(), file.clone());
+                }
+                trials.extend(list);
+            }
+            Err(d) => errors.push((invalid, d)),
+        }
+    }
+    (trials, errors)
+}
+
+fn plan_spec(
+    file: &Path,
+    ctx: &RenderContext,
+    cats: &Arc<Catalogs>,
+    detected: &Detected,
+    settings: &Settings,
+    run: &RunDir,
+) -> Result<Vec<PlannedTrial>, Diagnostic> {
+    let ls = spec::load(file, ctx)?;
+    let ex = expand::expand(&ls, cats)?;
+    let sp = Arc::new(SpecPlan {
+        name: ex.spec.clone(),
+        measure: ls.spec.measure.clone(),
+        gates: ls.spec.gates.clone(),
+        snapshot: cats.kernels.snapshot.clone(),
+    });
+    let mut out = Vec::new();
+    for target in ex.targets {
+        let hw = cats.hardware[&target.id.hardware].clone();
+        let info = engine_info(&target.id.engine);
+        let class = match (info.map(|i| i.needs_device()), hw.device) {
+            (Some(false) | None, _) => "sim",
+            (Some(true), DeviceKind::Cpu) => "cpu",
+            (Some(true), DeviceKind::Gpu) => "gpu",
+        };
+        let ignore = ignore_reason(settings, detected, &target.id, &hw);
+        let plan = Arc::new(TargetPlan {
+            spec: sp.clone(),
+            class,
+            ignore: ignore.clone(),
+            model: cats.models[&target.id.model].clone(),
+            workload: cats.workloads[&target.id.workload].clone(),
+            hardware: hw,
+            target,
+            run: run.clone(),
+            cats: cats.clone(),
+        });
+        let prefix = format!("{class}::{}::{}", sp.name, plan.target.id);
+        for combo in &plan.target.combos {
+            out.push(PlannedTrial {
+                name: format!("{prefix}::{}", combo_slug(cats, combo)),
+                ignored: ignore.clone(),
+                plan: plan.clone(),
+                leaf: Leaf::Combo(combo.clone()),
+            });
+        }
+        out.push(PlannedTrial {
+            name: format!("{prefix}::baseline"),
+            ignored: ignore.clone(),
+            plan: plan.clone(),
+            leaf: Leaf::Baseline,
+        });
+        out.push(PlannedTrial {
+            name: format!("{prefix}::gate"),
+            ignored: ignore.clone(),
+            plan: plan.clone(),
+            leaf: Leaf::Gate,
+        });
+    }
+    Ok(out)
+}
+
+impl PlannedTrial {
+    /// The libtest-mimic trial.
+    pub fn into_trial(self) -> Trial {
+        let ignored = self.ignored.is_some();
+        // No `with_kind`: it would print `[kind] name` and break filters; the class is the
+        // first name component instead.
+        Trial::test(self.name.clone(), move || self.run()).with_ignored_flag(ignored)
+    }
+
+    fn run(self) -> Result<(), Failed> {
+        let start = Instant::now();
+        let p = &self.plan;
+        if let Some(reason) = &p.ignore {
+            // Forced with --include-ignored / --ignored: run only if the engine can run.
+            let info = engine_info(&p.target.id.engine);
+            if let Some(err) = info.and_then(|i| i.availability().err()) {
+                return Err(format!("{reason}; {err}").into());
+            }
+        }
+        let (kind, result) = match &self.leaf {
+            Leaf::Combo(c) => ("combo", self.measured(c)),
+            Leaf::Baseline => ("baseline", self.measured(&p.target.baseline)),
+            Leaf::Gate => ("gate", self.gate()),
+        };
+        let (passed, message, measurement, verdicts, simulated) = match &result {
+            Ok(o) => (
+                o.passed,
+                o.message.clone(),
+                o.measurement.clone(),
+                o.verdicts.clone(),
+                o.simulated,
+            ),
+            Err(e) => (
+                false,
+                e.clone(),
+                None,
+                Vec::new(),
+                p.target.id.engine == "sim",
+            ),
+        };
+        let rec = TrialRecord {
+            schema_version: RECORD_SCHEMA_VERSION,
+            run_id: p.run.run_id.clone(),
+            name: self.name.clone(),
+            spec: p.spec.name.clone(),
+            target: p.target.id.clone(),
+            kind: kind.into(),
+            passed,
+            message: message.clone(),
+            measurement,
+            gates: verdicts,
+            simulated,
+            duration_s: start.elapsed().as_secs_f64(),
+        };
+        if let Err(e) = p.run.write_trial(&rec) {
+            return Err(format!("{message}\nfailed to write the trial record: {e}").into());
+        }
+        eprintln!("{message}");
+        if passed { Ok(()) } else { Err(message.into()) }
+    }
+
+    fn key(&self, combo: &Combo) -> String {
+        let p = &self.plan;
+        let m = &p.spec.measure;
+        record::short_hash(
+            &format!(
+                "{}|{}|{}|reps={}|warmup={}|seed={}",
+                p.spec.snapshot,
+                p.target.id,
+                combo.canonical(),
+                m.reps,
+                m.warmup_reps,
+                m.seed
+            ),
+            24,
+        )
+    }
+
+    fn obtain(&self, combo: &Combo) -> Result<(MeasurementRecord, Obtained), String> {
+        let key = self.key(combo);
+        self.plan
+            .run
+            .obtain(&key, || measure(&self.plan, combo, &key, &self.name))
+    }
+
+    fn measured(&self, combo: &Combo) -> Result<Outcome, String> {
+        let (rec, how) = self.obtain(combo)?;
+        let how = match how {
+            Obtained::Measured => "measured",
+            Obtained::Waited => "waited for another trial's measurement",
+            Obtained::Recorded => "reused this run's recorded measurement",
+        };
+        let sim_tag = if rec.simulated { " [simulated]" } else { "" };
+        if let Some(err) = &rec.error {
+            return Ok(Outcome::fail(
+                format!("{}: measurement failed{sim_tag}: {err}", self.name),
+                &rec,
+            ));
+        }
+        let tput: Vec<f64> = rec
+            .reps
+            .iter()
+            .filter_map(|r| r.get("output_tokens_per_s").copied())
+            .collect();
+        let tm = crate::stats::trimmed_mean(&tput, self.plan.spec.measure.trim)
+            .map_err(|e| e.to_string())?;
+        Ok(Outcome::pass(
+            format!(
+                "{}: {how}{sim_tag}: {} reps, output_tokens_per_s trimmed mean {tm:.4} (trim {})",
+                self.name,
+                rec.reps.len(),
+                self.plan.spec.measure.trim
+            ),
+            &rec,
+        ))
+    }
+
+    fn gate(&self) -> Result<Outcome, String> {
+        let p = &self.plan;
+        let (base, _) = self.obtain(&p.target.baseline)?;
+        if let Some(err) = &base.error {
+            return Err(format!(
+                "{}: the baseline measurement failed, so no gate can be evaluated: {err}",
+                self.name
+            ));
+        }
+        let mut arms = Vec::new();
+        let mut failed = Vec::new();
+        for combo in &p.target.combos {
+            let (rec, _) = self.obtain(combo)?;
+            let label = combo_slug(&p.cats, combo);
+            match &rec.error {
+                Some(e) => failed.push(format!("{label}: {e}")),
+                None => arms.push(Arm {
+                    label,
+                    reps: rec.reps.clone(),
+                }),
+            }
+        }
+        let baseline = Arm {
+            label: "baseline".into(),
+            reps: base.reps.clone(),
+        };
+        let ctx = GateContext {
+            trim: p.spec.measure.trim,
+            noise_floor: p.hardware.noise_floor_cv,
+        };
+        let mut verdicts = Vec::new();
+        for g in &p.spec.gates {
+            verdicts.push(
+                gates::evaluate(g, &ctx, &baseline, &arms)
+                    .map_err(|e| format!("{}: {e}", self.name))?,
+            );
+        }
+        let passed = verdicts.iter().all(|v| v.passed);
+        let sim_tag = if base.simulated { " [simulated]" } else { "" };
+        let mut message = format!(
+            "{}: {}{sim_tag}: {} combos compared with the baseline ({} of {} legal combos selected, {} rejected by rules)",
+            self.name,
+            if passed {
+                "gates passed"
+            } else {
+                "gates FAILED"
+            },
+            arms.len(),
+            p.target.combos.len(),
+            p.target.legal,
+            p.target.rejected.len()
+        );
+        if !failed.is_empty() {
+            message.push_str(&format!(
+                "\n  {} combos failed to measure and were excluded: {}",
+                failed.len(),
+                failed.join("; ")
+            ));
+        }
+        for v in &verdicts {
+            message.push('\n');
+            message.push_str(&v.message);
+        }
+        Ok(Outcome {
+            passed,
+            message,
+            measurement: None,
+            verdicts,
+            simulated: base.simulated,
+        })
+    }
+}
+
+struct Outcome {
+    passed: bool,
+    message: String,
+    measurement: Option<String>,
+    verdicts: Vec<gates::GateVerdict>,
+    simulated: bool,
+}
+
+impl Outcome {
+    fn pass(message: String, rec: &MeasurementRecord) -> Self {
+        Self {
+            passed: true,
+            message,
+            measurement: Some(rec.key.clone()),
+            verdicts: Vec::new(),
+            simulated: rec.simulated,
+        }
+    }
+
+    fn fail(message: String, rec: &MeasurementRecord) -> Self {
+        Self {
+            passed: false,
+            message,
+            measurement: Some(rec.key.clone()),
+            verdicts: Vec::new(),
+            simulated: rec.simulated,
+        }
+    }
+}
+
+/// Measure one combo of a target: one engine launch, warm-up reps discarded, then the reps.
+fn measure(p: &TargetPlan, combo: &Combo, key: &str, trial: &str) -> MeasurementRecord {
+    let started = record::now_unix();
+    let t0 = Instant::now();
+    let m = &p.spec.measure;
+    let seed = m.seed ^ u64::from_str_radix(&key[..16], 16).unwrap_or(0);
+    let simulated = p.target.id.engine == "sim";
+    let mut reps = Vec::new();
+    let error = if simulated {
+        measure_sim(p, combo, seed, &mut reps).err()
+    } else {
+        Some(format!(
+            "engine `{}`: this build cannot launch it",
+            p.target.id.engine
+        ))
+    };
+    MeasurementRecord {
+        schema_version: RECORD_SCHEMA_VERSION,
+        key: key.to_string(),
+        run_id: p.run.run_id.clone(),
+        spec: p.spec.name.clone(),
+        target: p.target.id.clone(),
+        combo: combo.clone(),
+        combo_hash: record::short_hash(&combo.canonical(), 12),
+        catalog_snapshot: p.spec.snapshot.clone(),
+        harness_version: record::HARNESS_VERSION.into(),
+        simulated,
+        seed,
+        measured_by: trial.to_string(),
+        started_unix_s: started,
+        duration_s: t0.elapsed().as_secs_f64(),
+        warmup_reps: m.warmup_reps,
+        reps,
+        error,
+    }
+}
+
+fn measure_sim(
+    p: &TargetPlan,
+    combo: &Combo,
+    seed: u64,
+    reps: &mut Vec<l1_engines::Metrics>,
+) -> Result<(), String> {
+    let target = SimTarget {
+        model: &p.model,
+        hardware: &p.hardware,
+        workload: &p.workload,
+    };
+    let mut launch =
+        sim::launch(&target, combo, seed).map_err(|e| format!("engine failed to launch: {e}"))?;
+    let m = &p.spec.measure;
+    for i in 0..m.warmup_reps {
+        launch.rep(i).map_err(|e| format!("warm-up rep {i}: {e}"))?;
+    }
+    for i in 0..m.reps {
+        let r = launch
+            .rep(m.warmup_reps + i)
+            .map_err(|e| format!("rep {}: {e}", i + 1))?;
+        if let Some((name, v)) = r.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(format!(
+                "rep {}: metric `{name}` is not finite ({v})",
+                i + 1
+            ));
+        }
+        let err_rate = r.get("error_rate").copied().unwrap_or(0.0);
+        reps.push(r);
+        if err_rate > p.workload.max_error_rate {
+            return Err(format!(
+                "rep {}: error rate {:.3} exceeds the workload's max_error_rate {:.3}",
+                i + 1,
+                err_rate,
+                p.workload.max_error_rate
+            ));
+        }
+    }
+    Ok(())
+}

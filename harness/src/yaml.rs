@@ -1,0 +1,51 @@
+//! Parsing YAML into typed structs with errors that name the file and the source line.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use crate::diag::Diagnostic;
+use crate::render::Rendered;
+
+/// Parse `text` (the YAML the user wrote, or the rendered form of it) into `T`.
+///
+/// When `rendered` is given, `text` is its rendered text and error lines are mapped back to the
+/// template source `source`.
+pub fn parse<T: DeserializeOwned>(
+    file: &Path,
+    source: &str,
+    rendered: Option<&Rendered>,
+) -> Result<T, Diagnostic> {
+    let text = rendered.map(|r| r.text.as_str()).unwrap_or(source);
+    serde_saphyr::from_str::<T>(text).map_err(|err| {
+        let inner = err.without_snippet();
+        let message = clean_message(&inner.to_string());
+        let mut d = Diagnostic::new(file, message.clone());
+        if let Some(loc) = err.location() {
+            let rline = loc.line() as usize;
+            if rline > 0 {
+                let line = rendered.map(|r| r.source_line(rline)).unwrap_or(rline);
+                // Columns are only meaningful when the source line was copied verbatim.
+                let same = text.lines().nth(rline - 1) == source.lines().nth(line - 1);
+                let col = (same && loc.column() > 0).then_some(loc.column() as usize);
+                d = d.at(source, line, col);
+            }
+        }
+        if let Some(rest) = message.split("expected one of ").nth(1) {
+            d = d.expected(format!("one of {}", rest.trim_end_matches('.')));
+        }
+        d
+    })
+}
+
+/// serde-saphyr prefixes `line L column C:`; we print the location ourselves.
+fn clean_message(msg: &str) -> String {
+    let first = msg.lines().next().unwrap_or(msg).trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    if let Some(rest) = first.strip_prefix("line ")
+        && let Some((_, after)) = rest.split_once(": ")
+    {
+        return after.to_string();
+    }
+    first.to_string()
+}
