@@ -106,6 +106,25 @@ fn benches(c: &mut Criterion) {
     c.bench_function("exact fast path: plan only the named spec", |b| {
         b.iter(|| suite::plan(&s2, Some("big-1")))
     });
+    let t = suite::plan_only(
+        &s2,
+        Some("big-1"),
+        Some("sim@1.0::qwen2.5-7b::h100-sxm::rag-long"),
+    )
+    .0
+    .len();
+    c.bench_function(
+        &format!("exact fast path: plan only the named target ({t} trials)"),
+        |b| {
+            b.iter(|| {
+                suite::plan_only(
+                    &s2,
+                    Some("big-1"),
+                    Some("sim@1.0::qwen2.5-7b::h100-sxm::rag-long"),
+                )
+            })
+        },
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }
 

@@ -72,6 +72,16 @@ pub fn split_engine(s: &str) -> Option<(&str, &str)> {
 
 /// Expand `ls` against `cats`.
 pub fn expand(ls: &LoadedSpec, cats: &Catalogs) -> Result<Expanded, Diagnostic> {
+    expand_only(ls, cats, None)
+}
+
+/// Expand, keeping only the target whose id reads `only` (`engine@version::model::hardware::workload`):
+/// the `--exact` fast path validates the whole spec but pays for one target's combos.
+pub fn expand_only(
+    ls: &LoadedSpec,
+    cats: &Catalogs,
+    only: Option<&str>,
+) -> Result<Expanded, Diagnostic> {
     let spec = &ls.spec;
     let cat = &cats.kernels;
     let dims: Vec<String> = cat.catalog.dimensions.keys().cloned().collect();
@@ -401,6 +411,9 @@ pub fn expand(ls: &LoadedSpec, cats: &Catalogs) -> Result<Expanded, Diagnostic> 
                         hardware: hw_name.value.clone(),
                         workload: workload.value.clone(),
                     };
+                    if only.is_some_and(|o| o != id.to_string()) {
+                        continue;
+                    }
                     // Axes: each dimension's candidate values for this engine.
                     let mut axes: Vec<(String, Vec<String>, bool)> = Vec::new();
                     for dim in &dims {

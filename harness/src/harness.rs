@@ -2,7 +2,8 @@
 //! run summary at the end of a plain `cargo test` run.
 //!
 //! nextest runs the binary once to list and once per test (`--exact NAME`); the `--exact` fast
-//! path renders only the spec named in the test name, so one test never pays for all of them.
+//! path renders only the spec named in the test name and expands only its target, so one test
+//! never pays for all of them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,7 +21,7 @@ pub fn main(default_root: &Path) -> ExitCode {
     let args = Arguments::from_args();
     let settings = Settings::from_env(default_root);
     let only = if args.exact && !args.list {
-        args.filter.as_deref().and_then(suite::spec_of_trial)
+        args.filter.as_deref().and_then(suite::exact_of_trial)
     } else {
         None
     };
@@ -31,7 +32,10 @@ pub fn main(default_root: &Path) -> ExitCode {
         );
         return ExitCode::from(3);
     }
-    let (planned, errors) = suite::plan(&settings, only);
+    let (planned, errors) = match &only {
+        Some((spec, target)) => suite::plan_only(&settings, Some(spec), target.as_deref()),
+        None => suite::plan(&settings, None),
+    };
     let mut ignored: BTreeMap<String, usize> = BTreeMap::new();
     for t in &planned {
         if let Some(r) = &t.ignored {

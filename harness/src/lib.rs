@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod detect;
+pub mod device;
 pub mod diag;
 pub mod expand;
 pub mod gates;

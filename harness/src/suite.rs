@@ -106,6 +106,7 @@ pub struct TargetPlan {
     workload: Workload,
     run: RunDir,
     cats: Arc<Catalogs>,
+    settings_target_dir: PathBuf,
 }
 
 /// A trial before it becomes a libtest-mimic `Trial`.
@@ -137,10 +138,25 @@ pub fn combo_slug(cats: &Catalogs, combo: &Combo) -> String {
 
 /// The spec name inside a trial name (its second `::` component).
 pub fn spec_of_trial(name: &str) -> Option<&str> {
-    let mut it = name.split("::");
-    let class = it.next()?;
-    matches!(class, "sim" | "cpu" | "gpu" | "invalid").then_some(())?;
-    it.next()
+    exact_of_trial(name).map(|e| e.0)
+}
+
+/// The spec name and, when the name has one, the target id (`engine@version::model::hardware::workload`)
+/// inside a trial name.
+pub fn exact_of_trial(name: &str) -> Option<(&str, Option<String>)> {
+    let parts: Vec<&str> = name.split("::").collect();
+    let spec = spec_of_trial_parts(&parts)?;
+    let target = (parts.len() == 7).then(|| parts[2..6].join("::"));
+    Some((spec, target))
+}
+
+fn spec_of_trial_parts<'a>(parts: &[&'a str]) -> Option<&'a str> {
+    matches!(
+        parts.first().copied(),
+        Some("sim" | "cpu" | "gpu" | "invalid")
+    )
+    .then_some(())?;
+    parts.get(1).copied()
 }
 
 /// Why a target's trials cannot run here, if they cannot.
@@ -180,6 +196,15 @@ pub fn plan(
     settings: &Settings,
     only: Option<&str>,
 ) -> (Vec<PlannedTrial>, Vec<(String, Diagnostic)>) {
+    plan_only(settings, only, None)
+}
+
+/// [`plan`], keeping only one target of the spec (the `--exact` fast path of one trial).
+pub fn plan_only(
+    settings: &Settings,
+    only: Option<&str>,
+    only_target: Option<&str>,
+) -> (Vec<PlannedTrial>, Vec<(String, Diagnostic)>) {
     let cats = match Catalogs::load(&settings.root) {
         Ok(c) => Arc::new(c),
         Err(d) => return (Vec::new(), vec![("invalid::catalogs".into(), d)]),
@@ -215,7 +240,7 @@ pub fn plan(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let invalid = format!("invalid::{}", stem.split('.').next().unwrap_or(&stem));
-        match plan_spec(&file, &ctx, &cats, &detected, settings, &run) {
+        match plan_spec(&file, &ctx, &cats, &detected, settings, &run, only_target) {
             Ok(list) => {
                 if list.is_empty() {
                     errors.push((
@@ -275,9 +300,10 @@ fn plan_spec(
     detected: &Detected,
     settings: &Settings,
     run: &RunDir,
+    only_target: Option<&str>,
 ) -> Result<Vec<PlannedTrial>, Diagnostic> {
     let ls = spec::load(file, ctx)?;
-    let ex = expand::expand(&ls, cats)?;
+    let ex = expand::expand_only(&ls, cats, only_target)?;
     let sp = Arc::new(SpecPlan {
         name: ex.spec.clone(),
         measure: ls.spec.measure.clone(),
@@ -304,6 +330,7 @@ fn plan_spec(
             target,
             run: run.clone(),
             cats: cats.clone(),
+            settings_target_dir: settings.target_dir.clone(),
         });
         let prefix = format!("{class}::{}::{}", sp.name, plan.target.id);
         for combo in &plan.target.combos {
@@ -561,10 +588,14 @@ fn measure(p: &TargetPlan, combo: &Combo, key: &str, trial: &str) -> Measurement
     let error = if simulated {
         measure_sim(p, combo, seed, &mut reps).err()
     } else {
-        Some(format!(
-            "engine `{}`: this build cannot launch it",
-            p.target.id.engine
-        ))
+        // Real engines hold their device for the whole launch: one engine per device at a time.
+        match crate::device::acquire(&p.settings_target_dir, p.hardware.device) {
+            Ok(lock) => Some(format!(
+                "engine `{}`: this build has no launcher for it (device {} was free)",
+                p.target.id.engine, lock.device
+            )),
+            Err(e) => Some(e),
+        }
     };
     MeasurementRecord {
         schema_version: RECORD_SCHEMA_VERSION,

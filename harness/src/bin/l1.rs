@@ -63,6 +63,16 @@ enum CatalogAction {
     Snapshot,
 }
 
+/// `println!` that ends the program quietly when stdout is closed (`l1 ... | head`).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
@@ -115,7 +125,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                         let n: usize = ex.targets.iter().map(|t| t.combos.len() + 2).sum();
                         report.push(serde_json::json!({"spec": f, "valid": true, "trials": n}));
                         if !cli.json {
-                            println!("ok    {} ({n} trials)", f.display());
+                            out!("ok    {} ({n} trials)", f.display());
                         }
                     }
                     Err(d) => {
@@ -130,7 +140,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 }
             }
             if cli.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                out!("{}", serde_json::to_string_pretty(&report)?);
             }
             Ok(if bad > 0 {
                 ExitCode::from(1)
@@ -179,10 +189,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 }
             }
             if cli.json {
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                out!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 for o in &out {
-                    println!(
+                    out!(
                         "{:<10} {}: {} of {} legal combos",
                         o["mode"].as_str().unwrap_or(""),
                         o["target"].as_str().unwrap_or(""),
@@ -191,12 +201,12 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     );
                     if let Some(r) = o["rejected"].as_object() {
                         for (rule, n) in r {
-                            println!("           rejected {n}: {rule}");
+                            out!("           rejected {n}: {rule}");
                         }
                     }
                     if *combos {
                         for c in o["combos"].as_array().into_iter().flatten() {
-                            println!("           {}", c.as_str().unwrap_or(""));
+                            out!("           {}", c.as_str().unwrap_or(""));
                         }
                     }
                 }
@@ -217,19 +227,19 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             match action {
                 CatalogAction::Show => {
                     if cli.json {
-                        println!(
+                        out!(
                             "{}",
                             serde_json::to_string_pretty(
                                 &serde_json::json!({"snapshot": loaded.snapshot, "catalog": loaded.catalog})
                             )?
                         );
                     } else {
-                        println!("catalog {} (snapshot {})", path.display(), loaded.snapshot);
+                        out!("catalog {} (snapshot {})", path.display(), loaded.snapshot);
                         for (name, d) in &loaded.catalog.dimensions {
-                            println!("  {name} ({}): {}", d.short, d.values.join(", "));
+                            out!("  {name} ({}): {}", d.short, d.values.join(", "));
                         }
                         for r in &loaded.catalog.rules {
-                            println!("  rule {} [{:?}]: {}", r.id, r.kind, r.reason);
+                            out!("  rule {} [{:?}]: {}", r.id, r.kind, r.reason);
                         }
                     }
                     Ok(ExitCode::SUCCESS)
@@ -247,7 +257,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                                 path.display()
                             );
                         }
-                        println!(
+                        out!(
                             "snapshot {} already recorded at {}",
                             loaded.snapshot,
                             snap.display()
@@ -258,7 +268,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                         std::fs::create_dir_all(dir)?;
                     }
                     std::fs::write(&snap, &text)?;
-                    println!(
+                    out!(
                         "recorded snapshot {} at {}",
                         loaded.snapshot,
                         snap.display()
@@ -283,9 +293,9 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             record::write_json_atomic(&dir.path.join("summary.json"), &summary)
                 .map_err(anyhow::Error::msg)?;
             if cli.json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
+                out!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
-                print!("{}", l1_reports::render_table(&summary));
+                out!("{}", l1_reports::render_table(&summary).trim_end());
             }
             Ok(
                 if summary.trials_failed > 0 || !summary.unreadable.is_empty() {

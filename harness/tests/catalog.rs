@@ -1,0 +1,275 @@
+//! The catalog: snapshots, validation errors, legality with named rules, and the pairwise
+//! covering design of `quick` mode.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use l1_engines::Combo;
+use l1_harness::catalog::LoadedCatalog;
+use l1_harness::expand::covering;
+use l1_harness::profiles::Catalogs;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn kernels_text() -> String {
+    std::fs::read_to_string(root().join("catalogs/kernels.yaml")).unwrap()
+}
+
+fn combo(pairs: &[(&str, &str)]) -> Combo {
+    Combo {
+        dims: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        knobs: Default::default(),
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("l1-catalog-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("snapshots")).unwrap();
+    d
+}
+
+#[test]
+fn shipped_catalog_loads_with_a_recorded_snapshot() {
+    let cats = Catalogs::load(&root()).unwrap();
+    assert!(
+        cats.kernels
+            .snapshot
+            .starts_with(&format!("v{}-", cats.kernels.catalog.version))
+    );
+    assert_eq!(
+        cats.kernels.snapshot.len(),
+        format!("v{}-", cats.kernels.catalog.version).len() + 12
+    );
+    for h in ["h100-sxm", "h200", "a100-80gb", "l40s", "l4", "cpu"] {
+        assert!(
+            cats.hardware.contains_key(h),
+            "missing hardware profile {h}"
+        );
+    }
+}
+
+#[test]
+fn content_change_without_version_bump_is_an_error() {
+    let dir = scratch("bump");
+    let text = kernels_text();
+    let version = LoadedCatalog::from_text(Path::new("k.yaml"), &text)
+        .unwrap()
+        .catalog
+        .version;
+    std::fs::write(
+        dir.join(format!("snapshots/kernels-v{version}.yaml")),
+        &text,
+    )
+    .unwrap();
+    // Comments do not change the content hash.
+    std::fs::write(dir.join("kernels.yaml"), format!("# a new comment\n{text}")).unwrap();
+    assert!(LoadedCatalog::load(&dir.join("kernels.yaml")).is_ok());
+    // A changed reason does.
+    let changed = text.replacen(
+        "FlashAttention-3 kernels exist only",
+        "FA3 kernels exist only",
+        1,
+    );
+    std::fs::write(dir.join("kernels.yaml"), &changed).unwrap();
+    let e = LoadedCatalog::load(&dir.join("kernels.yaml")).unwrap_err();
+    assert!(
+        e.message.contains("content changed but `version` is still"),
+        "{e}"
+    );
+    assert_eq!(e.field.as_deref(), Some("version"));
+    assert!(e.line.is_some());
+    // A bumped version without a recorded snapshot says how to record one.
+    let bumped = changed.replacen(
+        &format!("version: {version}"),
+        &format!("version: {}", version + 1),
+        1,
+    );
+    std::fs::write(dir.join("kernels.yaml"), &bumped).unwrap();
+    let e = LoadedCatalog::load(&dir.join("kernels.yaml")).unwrap_err();
+    assert!(e.message.contains("has no recorded snapshot"), "{e}");
+    assert!(e.to_string().contains("catalog snapshot"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_catalogs_name_the_problem() {
+    let text = kernels_text();
+    let cases = [
+        (
+            text.replacen(
+                "when: { attention_backend: [flash_attn_v3] }",
+                "when: { attention: [flash_attn_v3] }",
+                1,
+            ),
+            "names unknown dimension `attention`",
+        ),
+        (
+            text.replacen(
+                "when: { matmul_path: [machete] }",
+                "when: { matmul_path: [marlin] }",
+                1,
+            ),
+            "names unknown value `marlin`",
+        ),
+        (
+            text.replacen(
+                "engines: [vllm, tgi, sglang]",
+                "engines: [vllm, tgi, sglangx]",
+                1,
+            ),
+            "names unknown engine `sglangx`",
+        ),
+        (
+            text.replacen("short: kvdt", "short: kv", 1),
+            "share the short name `kv`",
+        ),
+        (
+            text.replacen("kind: pruning", "kind: prune", 1),
+            "unknown variant `prune`",
+        ),
+        (
+            text.replacen("min: \"8.9\"", "min: \"eight\"", 1),
+            "malformed compute capability",
+        ),
+    ];
+    for (bad, expect) in cases {
+        assert_ne!(bad, text, "the edit for {expect:?} did not apply");
+        let e = LoadedCatalog::from_text(Path::new("catalogs/kernels.yaml"), &bad).unwrap_err();
+        assert!(e.message.contains(expect), "expected {expect:?}, got:\n{e}");
+        assert!(e.line.is_some(), "no line for {expect:?}:\n{e}");
+    }
+}
+
+#[test]
+fn legality_follows_the_declared_hardware_and_names_its_rule() {
+    let cats = Catalogs::load(&root()).unwrap();
+    let k = &cats.kernels;
+    let hw = |n: &str| cats.hardware[n].clone();
+    let rules = |engine: &str, h: &str, c: &Combo| -> Vec<String> {
+        k.check(engine, "1.0", &hw(h), c)
+            .into_iter()
+            .map(|r| r.rule)
+            .collect()
+    };
+    let fa3 = combo(&[("attention_backend", "flash_attn_v3")]);
+    assert!(rules("sim", "h100-sxm", &fa3).is_empty());
+    assert_eq!(rules("sim", "a100-80gb", &fa3), ["fa3-requires-sm9x"]);
+    assert_eq!(rules("sim", "cpu", &fa3), ["fa3-requires-sm9x"]);
+    let fp8 = combo(&[("activation_dtype", "fp8_e4m3")]);
+    assert!(rules("sim", "l40s", &fp8).is_empty());
+    assert_eq!(
+        rules("sim", "a100-80gb", &fp8),
+        ["fp8-compute-requires-sm89"]
+    );
+    assert!(rules("sim", "h200", &combo(&[("matmul_path", "machete")])).is_empty());
+    assert_eq!(
+        rules("sim", "l40s", &combo(&[("matmul_path", "machete")])),
+        ["machete-requires-sm90"]
+    );
+    let e5m2_fa2 = combo(&[
+        ("activation_dtype", "fp8_e5m2"),
+        ("attention_backend", "flash_attn_v2"),
+    ]);
+    assert_eq!(rules("sim", "l40s", &e5m2_fa2), ["fp8-e5m2-fa2-pre-hopper"]);
+    assert!(rules("sim", "h100-sxm", &e5m2_fa2).is_empty());
+    let q_native = combo(&[("attention_backend", "native"), ("kv_cache_dtype", "q8_0")]);
+    assert_eq!(
+        rules("llamacpp", "cpu", &q_native),
+        ["llamacpp-quantized-v-needs-flash-attn"]
+    );
+    let contiguous = combo(&[("kv_layout", "contiguous")]);
+    let r = k.check("vllm", "0.13", &hw("h100-sxm"), &contiguous);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].rule, "engine-exposure");
+    assert!(
+        r[0].reason.contains("does not offer kv_layout=contiguous"),
+        "{}",
+        r[0].reason
+    );
+    // `unset` is never illegal.
+    assert!(rules("tgi", "h100-sxm", &combo(&[("matmul_path", "unset")])).is_empty());
+}
+
+fn pairs(c: &Combo) -> Vec<(String, String)> {
+    let items: Vec<String> = c.dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut out = Vec::new();
+    for i in 0..items.len() {
+        for j in i + 1..items.len() {
+            out.push((items[i].clone(), items[j].clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn quick_mode_covers_every_legal_pair_with_far_fewer_combos() {
+    let cats = Catalogs::load(&root()).unwrap();
+    let dims: Vec<(String, Vec<String>)> = cats
+        .kernels
+        .catalog
+        .dimensions
+        .iter()
+        .map(|(k, d)| (k.clone(), d.values.clone()))
+        .collect();
+    for (hw, mask) in [
+        ("h100-sxm", 0b111_1111u32),
+        ("l40s", 0b101_1011),
+        ("a100-80gb", 0b011_0111),
+        ("h200", 0b110_1101),
+    ] {
+        // Every combination of the masked dimensions (others fixed at their first value).
+        let mut all = vec![Combo::default()];
+        for (i, (d, values)) in dims.iter().enumerate() {
+            let vals: Vec<&String> = if mask & (1 << i) != 0 {
+                values.iter().collect()
+            } else {
+                vec![&values[0]]
+            };
+            all = all
+                .into_iter()
+                .flat_map(|c| {
+                    vals.iter().map(move |v| {
+                        let mut c = c.clone();
+                        c.dims.insert(d.clone(), (*v).clone());
+                        c
+                    })
+                })
+                .collect();
+        }
+        let legal: Vec<Combo> = all
+            .into_iter()
+            .filter(|c| {
+                cats.kernels
+                    .check("sim", "1.0", &cats.hardware[hw], c)
+                    .is_empty()
+            })
+            .collect();
+        let chosen = covering(&legal);
+        assert_eq!(
+            chosen,
+            covering(&legal),
+            "the covering set must be deterministic"
+        );
+        let need: BTreeSet<(String, String)> = legal.iter().flat_map(pairs).collect();
+        let have: BTreeSet<(String, String)> =
+            chosen.iter().flat_map(|&i| pairs(&legal[i])).collect();
+        assert_eq!(need, have, "{hw}: some legal pair is not covered");
+        assert!(
+            chosen.len() * 5 < legal.len(),
+            "{hw}: {} of {} is not far fewer",
+            chosen.len(),
+            legal.len()
+        );
+    }
+}
