@@ -42,6 +42,14 @@ pub fn main(default_root: &Path) -> ExitCode {
             *ignored.entry(r.clone()).or_default() += 1;
         }
     }
+    // nextest lists in a process of its own (with the run's id since 0.9.138): record the ignored
+    // trials and their reasons there, so `l1 report` can show them for the run.
+    if args.list && args.ignored && std::env::var_os("NEXTEST_RUN_ID").is_some() {
+        let run = RunDir::new(&settings.target_dir, &record::run_id());
+        if let Err(e) = record::write_json_atomic(&run.path.join("ignored.json"), &ignored) {
+            eprintln!("l1: {e}");
+        }
+    }
     let mut trials: Vec<Trial> = Vec::with_capacity(planned.len() + errors.len());
     for (name, diag) in errors {
         if args.list {

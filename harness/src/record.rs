@@ -293,6 +293,71 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_measurement_is_taken_once_however_many_trials_need_it() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = std::env::temp_dir().join(format!("l1-obtain-{}", std::process::id()));
+        let run = RunDir::new(&dir, "r");
+        let measured = Arc::new(AtomicUsize::new(0));
+        let record = |key: &str| MeasurementRecord {
+            schema_version: RECORD_SCHEMA_VERSION,
+            key: key.into(),
+            run_id: "r".into(),
+            spec: "s".into(),
+            target: TargetId {
+                engine: "sim".into(),
+                version: "1.0".into(),
+                model: "m".into(),
+                hardware: "h".into(),
+                workload: "w".into(),
+            },
+            combo: Combo::default(),
+            combo_hash: "c".into(),
+            catalog_snapshot: "v1-x".into(),
+            harness_version: HARNESS_VERSION.into(),
+            simulated: true,
+            seed: 1,
+            measured_by: "t".into(),
+            started_unix_s: 0.0,
+            duration_s: 0.0,
+            warmup_reps: 0,
+            reps: vec![],
+            error: None,
+        };
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (run, measured) = (run.clone(), measured.clone());
+                std::thread::spawn(move || {
+                    let (r, how) = run
+                        .obtain("k1", || {
+                            measured.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(30));
+                            record("k1")
+                        })
+                        .unwrap();
+                    assert_eq!(r.key, "k1");
+                    how
+                })
+            })
+            .collect();
+        let hows: Vec<Obtained> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(measured.load(Ordering::SeqCst), 1);
+        assert_eq!(hows.iter().filter(|h| **h == Obtained::Measured).count(), 1);
+        // A foreign or truncated file is an error naming the file, not a silent re-measurement.
+        std::fs::write(
+            run.measurement_path("k2"),
+            "{\"schema_version\": 1, \"key\"",
+        )
+        .unwrap();
+        let err = run.obtain("k2", || record("k2")).unwrap_err();
+        assert!(
+            err.contains("k2.json") && err.contains("not a valid l1 record"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn utc_stamp_is_civil_time() {
         assert_eq!(utc_stamp(0), "19700101T000000Z");
         assert_eq!(utc_stamp(1_795_000_000), "20261118T110640Z");

@@ -72,6 +72,14 @@ const PREFIX: &str = "sim::contract-sim::sim@1.0::llama-3.1-8b::h100-sxm::intera
 
 #[test]
 fn nextest_lists_runs_skips_fails_partitions_and_filters() {
+    for id in [
+        "contract-list",
+        "contract-run",
+        "contract-part",
+        "contract-filter",
+    ] {
+        let _ = std::fs::remove_dir_all(root().join("target/l1/runs").join(id));
+    }
     let list = nextest(&["list", "--run-ignored", "all"], "contract-list");
     assert!(list.status.success(), "{}", text(&list));
     let names = listed(&list);
@@ -96,7 +104,7 @@ fn nextest_lists_runs_skips_fails_partitions_and_filters() {
         "{}",
         text(&list)
     );
-    assert_eq!(names.len(), 6 + 3 + 3, "{}", text(&list));
+    assert_eq!(names.len(), 6 + 5 + 3, "{}", text(&list));
 
     // Run everything: the fault fixture fails (combo and gate), the GPU fixture is skipped.
     let run = nextest(&["run", "--no-fail-fast"], "contract-run");
@@ -130,6 +138,31 @@ fn nextest_lists_runs_skips_fails_partitions_and_filters() {
     assert!(
         !out.contains("L1_FULL_SCAN_FORBIDDEN"),
         "a test process expanded every spec:\n{out}"
+    );
+
+    // The run's summary (from the records, plus the reasons nextest's list phase recorded).
+    let report = Command::new(env!("CARGO_BIN_EXE_l1"))
+        .args([
+            "--root",
+            root().to_str().unwrap(),
+            "--json",
+            "report",
+            "contract-run",
+        ])
+        .output()
+        .unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&report.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&report)));
+    assert_eq!(summary["trials_failed"], 4, "{summary}");
+    assert_eq!(summary["trials_passed"], 7, "{summary}");
+    let ignored = summary["ignored"].to_string();
+    assert!(
+        ignored.contains("hardware `h100-sxm`") && ignored.contains("is not present here"),
+        "{summary}"
+    );
+    assert!(
+        !report.status.success(),
+        "a run with failed trials reports exit 1"
     );
 
     // Partitions cover the list exactly once.
@@ -195,7 +228,7 @@ fn libtest_list_format_and_ignored_subset() {
         lines.iter().all(|l| l.ends_with(": test")),
         "every list line must end with `: test`:\n{stdout}"
     );
-    assert_eq!(lines.len(), 12, "{stdout}");
+    assert_eq!(lines.len(), 14, "{stdout}");
     let ignored = exe(&["--ignored"]);
     let ign = String::from_utf8_lossy(&ignored.stdout).into_owned();
     let ign_lines: Vec<&str> = ign.lines().filter(|l| !l.trim().is_empty()).collect();

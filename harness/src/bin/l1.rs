@@ -289,7 +289,12 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             if !dir.path.is_dir() {
                 bail!("unknown run `{id}` (no directory {})", dir.path.display());
             }
-            let summary = harness::summarize(&dir, &BTreeMap::new());
+            // Ignored trials write no records; nextest's list phase recorded their reasons.
+            let ignored: BTreeMap<String, usize> =
+                record::read_json(&dir.path.join("ignored.json"))
+                    .map_err(anyhow::Error::msg)?
+                    .unwrap_or_default();
+            let summary = harness::summarize(&dir, &ignored);
             record::write_json_atomic(&dir.path.join("summary.json"), &summary)
                 .map_err(anyhow::Error::msg)?;
             if cli.json {
