@@ -76,9 +76,26 @@ pub enum SimError {
     DoesNotFit { weights_gib: f64, memory_gib: f64 },
 }
 
-/// Probability that a rep is an outlier, and how much slower it is.
-const OUTLIER_P: f64 = 0.04;
-const OUTLIER_SLOWDOWN: f64 = 1.15;
+/// The shape of per-rep noise. The default is log-normal with rare slow outliers; statistics
+/// benchmarks switch it to test procedures under other noise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NoiseModel {
+    /// Log-normal (`exp(N(0, cv))`) when true, else normal (`1 + N(0, cv)`, kept above 0.5).
+    pub lognormal: bool,
+    /// Probability that a rep is an outlier, and how much slower it is then.
+    pub outlier_p: f64,
+    pub outlier_slowdown: f64,
+}
+
+impl Default for NoiseModel {
+    fn default() -> Self {
+        Self {
+            lognormal: true,
+            outlier_p: 0.04,
+            outlier_slowdown: 1.15,
+        }
+    }
+}
 /// Requests admitted at most per batch.
 const MAX_BATCH: usize = 256;
 /// Prefill tokens per iteration with chunked prefill.
@@ -639,6 +656,7 @@ pub struct SimLaunch {
     seed: u64,
     launch_factor: f64,
     noise_cv: f64,
+    noise: NoiseModel,
 }
 
 /// Launch the simulated engine for `combo`: validates the combo and draws the per-launch offset.
@@ -660,6 +678,7 @@ pub fn launch(target: &SimTarget<'_>, combo: &Combo, seed: u64) -> Result<SimLau
         seed,
         launch_factor,
         noise_cv: target.hardware.noise_floor_cv,
+        noise: NoiseModel::default(),
     })
 }
 
@@ -688,9 +707,17 @@ impl SimLaunch {
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 .wrapping_add(index as u64 + 1),
         );
-        let mut slow = self.launch_factor * lognormal_factor(&mut rng, self.noise_cv);
-        if rng.random_bool(OUTLIER_P) {
-            slow *= OUTLIER_SLOWDOWN;
+        let rep_factor = if self.noise.lognormal {
+            lognormal_factor(&mut rng, self.noise_cv)
+        } else {
+            match Normal::new(1.0, self.noise_cv.max(0.0)) {
+                Ok(n) => n.sample(&mut rng).max(0.5),
+                Err(_) => 1.0,
+            }
+        };
+        let mut slow = self.launch_factor * rep_factor;
+        if self.noise.outlier_p > 0.0 && rng.random_bool(self.noise.outlier_p.min(1.0)) {
+            slow *= self.noise.outlier_slowdown;
         }
         let fail_every = if self.model.fault == Fault::Errors {
             2
@@ -705,6 +732,11 @@ impl SimLaunch {
             &mut rng,
             fail_every,
         ))
+    }
+
+    /// Replace the per-rep noise model (statistics benchmarks).
+    pub fn set_noise(&mut self, noise: NoiseModel) {
+        self.noise = noise;
     }
 
     /// The per-launch slowdown factor drawn at launch (1.0 = none).

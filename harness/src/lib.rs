@@ -5,6 +5,7 @@
 //! planned as named trials ([`suite`]), measured into result records ([`record`]), and judged by
 //! gates ([`gates`]) using robust statistics ([`stats`]).
 
+pub mod accuracy;
 pub mod catalog;
 pub mod detect;
 pub mod device;

@@ -53,6 +53,22 @@ enum Command {
     },
     /// Summarize a run's records (default: the newest run).
     Report { run: Option<String> },
+    /// Measure the comparison procedure's false-positive rate and power on the sim engine's known
+    /// truth (fixed seeds: reproducible).
+    Accuracy {
+        /// Comparisons per scenario.
+        #[arg(long, default_value_t = 2000)]
+        comparisons: usize,
+        /// Reps per arm.
+        #[arg(long, default_value_t = 7)]
+        reps: usize,
+        #[arg(long, default_value = "llama-3.1-8b")]
+        model: String,
+        #[arg(long, default_value = "h100-sxm")]
+        hardware: String,
+        #[arg(long, default_value = "interactive-single")]
+        workload: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -276,6 +292,69 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
             }
+        }
+        Command::Accuracy {
+            comparisons,
+            reps,
+            model,
+            hardware,
+            workload,
+        } => {
+            let cats = Catalogs::load(root).map_err(|d| anyhow::anyhow!("{d}"))?;
+            let m = cats
+                .models
+                .get(model)
+                .with_context(|| format!("unknown model `{model}`"))?;
+            let h = cats
+                .hardware
+                .get(hardware)
+                .with_context(|| format!("unknown hardware `{hardware}`"))?;
+            let w = cats
+                .workloads
+                .get(workload)
+                .with_context(|| format!("unknown workload `{workload}`"))?;
+            let mut rows = Vec::new();
+            if !cli.json {
+                out!(
+                    "{comparisons} comparisons per scenario, {reps} reps per arm, one launch per arm (launch cv {}, noise floor {}), α = 0.05",
+                    h.launch_cv,
+                    h.noise_floor_cv
+                );
+                out!(
+                    "{:<13} {:>14} {:>8} {:>8} {:>14}",
+                    "noise",
+                    "true effect",
+                    "yuen",
+                    "gate",
+                    "welch-trimmed"
+                );
+            }
+            for noise in ["normal", "lognormal", "contaminated"] {
+                for effect in [0.0, 1.0, 2.0, 3.0] {
+                    let sc = l1_harness::accuracy::Scenario {
+                        noise,
+                        effect_floors: effect,
+                        reps: *reps,
+                    };
+                    let o = l1_harness::accuracy::run(m, h, w, &sc, *comparisons, 42)
+                        .map_err(anyhow::Error::msg)?;
+                    if !cli.json {
+                        out!(
+                            "{:<13} {:>14} {:>7.1}% {:>7.1}% {:>13.1}%",
+                            noise,
+                            format!("{effect}× floor"),
+                            o.yuen * 100.0,
+                            o.gate * 100.0,
+                            o.welch_trimmed * 100.0
+                        );
+                    }
+                    rows.push(o);
+                }
+            }
+            if cli.json {
+                out!("{}", serde_json::to_string_pretty(&rows)?);
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Report { run } => {
             let settings = Settings::from_env(root);

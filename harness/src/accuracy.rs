@@ -1,0 +1,133 @@
+//! Decision accuracy of the comparison procedure, measured on the sim engine's known truth.
+//!
+//! Each comparison launches the baseline and the candidate once each (the sim's launch-to-launch
+//! variation on), runs `reps` reps of each, scales the candidate's throughput by `1 + effect` (the
+//! true difference, so truth is known exactly) and asks the procedures whether the candidate is
+//! better. Reported per scenario: the rate at which each procedure claims a win.
+//!
+//! - `yuen`: Yuen's trimmed-mean test, two-sided p < α and a positive difference (what the gates'
+//!   p-values use).
+//! - `gate`: what `topk5` with margin 0 claims: the one-sided lower bound of the ratio exceeds
+//!   1 + noise floor.
+//! - `welch_trimmed`: the naive procedure the issue warns about (Welch's test on already-trimmed
+//!   samples), for comparison.
+
+use l1_engines::sim::{self, NoiseModel, SimTarget};
+use l1_engines::{Combo, HardwareProfile, ModelProfile, Workload};
+use serde::Serialize;
+
+use crate::stats;
+
+/// One accuracy scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct Scenario {
+    pub noise: &'static str,
+    /// True relative improvement of the candidate, in multiples of the noise floor.
+    pub effect_floors: f64,
+    pub reps: usize,
+}
+
+/// What a scenario measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub scenario: Scenario,
+    pub comparisons: usize,
+    pub yuen: f64,
+    pub gate: f64,
+    pub welch_trimmed: f64,
+}
+
+/// The noise models the benchmark runs under.
+pub fn noise_model(name: &str) -> Option<NoiseModel> {
+    match name {
+        "normal" => Some(NoiseModel {
+            lognormal: false,
+            outlier_p: 0.0,
+            outlier_slowdown: 1.0,
+        }),
+        "lognormal" => Some(NoiseModel {
+            lognormal: true,
+            outlier_p: 0.0,
+            outlier_slowdown: 1.0,
+        }),
+        "contaminated" => Some(NoiseModel {
+            lognormal: false,
+            outlier_p: 0.10,
+            outlier_slowdown: 1.15,
+        }),
+        _ => None,
+    }
+}
+
+fn welch_on_trimmed(x: &[f64], y: &[f64], trim: f64) -> f64 {
+    let cut = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        let g = stats::trim_count(v.len(), trim);
+        v[g..v.len() - g].to_vec()
+    };
+    match stats::compare(&cut(x), &cut(y), 0.0, 0.95) {
+        Ok(c) if c.difference > 0.0 => c.welch_p,
+        _ => 1.0,
+    }
+}
+
+/// Run `comparisons` comparisons of one scenario with fixed seeds.
+pub fn run(
+    model: &ModelProfile,
+    hardware: &HardwareProfile,
+    workload: &Workload,
+    scenario: &Scenario,
+    comparisons: usize,
+    seed: u64,
+) -> Result<Outcome, String> {
+    let noise = noise_model(scenario.noise)
+        .ok_or_else(|| format!("unknown noise model `{}`", scenario.noise))?;
+    let target = SimTarget {
+        model,
+        hardware,
+        workload,
+    };
+    let combo = Combo::default();
+    let floor = hardware.noise_floor_cv;
+    let effect = 1.0 + scenario.effect_floors * floor;
+    let (alpha, trim) = (0.05, 0.10);
+    let (mut yuen, mut gate, mut naive) = (0usize, 0usize, 0usize);
+    let arm = |s: u64, scale: f64| -> Result<Vec<f64>, String> {
+        let mut l = sim::launch(&target, &combo, s).map_err(|e| e.to_string())?;
+        l.set_noise(noise);
+        (0..scenario.reps as u32)
+            .map(|i| {
+                l.rep(i)
+                    .map(|m| m["output_tokens_per_s"] * scale)
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    };
+    for i in 0..comparisons as u64 {
+        let base = arm(seed.wrapping_add(2 * i).wrapping_mul(0x9E37_79B9), 1.0)?;
+        let cand = arm(
+            seed.wrapping_add(2 * i + 1).wrapping_mul(0x9E37_79B9),
+            effect,
+        )?;
+        let c = stats::compare(&cand, &base, trim, 1.0 - alpha).map_err(|e| e.to_string())?;
+        if c.yuen_p < alpha && c.difference > 0.0 {
+            yuen += 1;
+        }
+        let t = (c.ratio.ln() - (1.0 + floor).ln()) / c.log_ratio_se;
+        if stats::upper_tail(t, c.yuen_df) < alpha {
+            gate += 1;
+        }
+        if welch_on_trimmed(&cand, &base, trim) < alpha {
+            naive += 1;
+        }
+    }
+    let n = comparisons as f64;
+    Ok(Outcome {
+        scenario: scenario.clone(),
+        comparisons,
+        yuen: yuen as f64 / n,
+        gate: gate as f64 / n,
+        welch_trimmed: naive as f64 / n,
+    })
+}
