@@ -5,10 +5,12 @@
 //! true difference, so truth is known exactly) and asks the procedures whether the candidate is
 //! better. Reported per scenario: the rate at which each procedure claims a win.
 //!
-//! - `yuen`: Yuen's trimmed-mean test, two-sided p < α and a positive difference (what the gates'
-//!   p-values use).
-//! - `gate`: what `topk5` with margin 0 claims: the one-sided lower bound of the ratio exceeds
-//!   1 + noise floor.
+//! - `yuen_reps_only`: Yuen's trimmed-mean test on the reps alone, two-sided p < α and a positive
+//!   difference: blind to launch-to-launch variance.
+//! - `yuen`: the same test with the calibrated launch-to-launch component added (what the gates
+//!   use).
+//! - `gate`: what `topk5` with margin 0 claims: the one-sided lower bound of the ratio (with the
+//!   launch component) exceeds 1 + noise floor.
 //! - `welch_trimmed`: the naive procedure the issue warns about (Welch's test on already-trimmed
 //!   samples), for comparison.
 
@@ -25,6 +27,8 @@ pub struct Scenario {
     /// True relative improvement of the candidate, in multiples of the noise floor.
     pub effect_floors: f64,
     pub reps: usize,
+    /// Engine launches per arm (reps spread over them).
+    pub launches: usize,
 }
 
 /// What a scenario measured.
@@ -32,6 +36,7 @@ pub struct Scenario {
 pub struct Outcome {
     pub scenario: Scenario,
     pub comparisons: usize,
+    pub yuen_reps_only: f64,
     pub yuen: f64,
     pub gate: f64,
     pub welch_trimmed: f64,
@@ -92,13 +97,25 @@ pub fn run(
     let floor = hardware.noise_floor_cv;
     let effect = 1.0 + scenario.effect_floors * floor;
     let (alpha, trim) = (0.05, 0.10);
-    let (mut yuen, mut gate, mut naive) = (0usize, 0usize, 0usize);
+    let (mut plain, mut yuen, mut gate, mut naive) = (0usize, 0usize, 0usize, 0usize);
+    let launches = scenario.launches.max(1);
+    let between = stats::Between {
+        cv: hardware.launch_cv,
+        candidate_launches: launches,
+        baseline_launches: launches,
+    };
     let arm = |s: u64, scale: f64| -> Result<Vec<f64>, String> {
-        let mut l = sim::launch(&target, &combo, s).map_err(|e| e.to_string())?;
-        l.set_noise(noise);
-        (0..scenario.reps as u32)
+        let mut ls = Vec::new();
+        for l in 0..launches as u64 {
+            let mut launch =
+                sim::launch(&target, &combo, s.wrapping_add(l)).map_err(|e| e.to_string())?;
+            launch.set_noise(noise);
+            ls.push(launch);
+        }
+        (0..scenario.reps)
             .map(|i| {
-                l.rep(i)
+                ls[i % launches]
+                    .rep((i / launches) as u32)
                     .map(|m| m["output_tokens_per_s"] * scale)
                     .map_err(|e| e.to_string())
             })
@@ -110,7 +127,12 @@ pub fn run(
             seed.wrapping_add(2 * i + 1).wrapping_mul(0x9E37_79B9),
             effect,
         )?;
-        let c = stats::compare(&cand, &base, trim, 1.0 - alpha).map_err(|e| e.to_string())?;
+        let p = stats::compare(&cand, &base, trim, 1.0 - alpha).map_err(|e| e.to_string())?;
+        if p.yuen_p < alpha && p.difference > 0.0 {
+            plain += 1;
+        }
+        let c = stats::compare_with(&cand, &base, trim, 1.0 - alpha, between)
+            .map_err(|e| e.to_string())?;
         if c.yuen_p < alpha && c.difference > 0.0 {
             yuen += 1;
         }
@@ -126,6 +148,7 @@ pub fn run(
     Ok(Outcome {
         scenario: scenario.clone(),
         comparisons,
+        yuen_reps_only: plain as f64 / n,
         yuen: yuen as f64 / n,
         gate: gate as f64 / n,
         welch_trimmed: naive as f64 / n,

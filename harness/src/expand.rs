@@ -305,6 +305,19 @@ pub fn expand_only(
             .expected("enough reps to keep at least 2 after trimming"));
     }
 
+    for (field, v) in [("noise_floor", m.noise_floor), ("launch_cv", m.launch_cv)] {
+        if v.is_some_and(|x| !(0.0..0.5).contains(&x)) {
+            return Err(ls
+                .diag_find(
+                    format!("measure.{field} {} is out of range", v.unwrap_or_default()),
+                    "measure",
+                    field,
+                )
+                .field(format!("measure.{field}"))
+                .expected("a coefficient of variation in [0, 0.5), e.g. 0.02 for 2 %"));
+        }
+    }
+
     // Gates.
     if spec.gates.is_empty() {
         return Err(ls

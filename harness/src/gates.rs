@@ -17,6 +17,8 @@ use crate::stats::{self, Comparison};
 pub struct Arm {
     pub label: String,
     pub reps: Vec<Metrics>,
+    /// Engine launches the reps came from.
+    pub launches: usize,
 }
 
 impl Arm {
@@ -46,6 +48,8 @@ pub struct Row {
     pub yuen_p: Option<f64>,
     pub adjusted_p: Option<f64>,
     pub hedges_g: Option<f64>,
+    /// Minimum detectable relative effect at 80 % power for this comparison.
+    pub mde: Option<f64>,
     pub reps: usize,
     pub on_frontier: bool,
     pub note: String,
@@ -67,6 +71,33 @@ pub struct GateContext {
     pub trim: f64,
     /// Coefficient of variation below which no difference is claimed.
     pub noise_floor: f64,
+    /// Launch-to-launch coefficient of variation, added to every comparison as a known
+    /// variance component (each arm is one engine launch).
+    pub launch_cv: f64,
+}
+
+impl GateContext {
+    fn compare(
+        &self,
+        candidate: &Arm,
+        baseline: &Arm,
+        metric: &str,
+        confidence: f64,
+    ) -> Result<Comparison, String> {
+        let between = stats::Between {
+            cv: self.launch_cv,
+            candidate_launches: candidate.launches,
+            baseline_launches: baseline.launches,
+        };
+        stats::compare_with(
+            &candidate.values(metric)?,
+            &baseline.values(metric)?,
+            self.trim,
+            confidence,
+            between,
+        )
+        .map_err(|e| format!("{}: {metric}: {e}", candidate.label))
+    }
 }
 
 fn improvement(c: &Comparison, dir: Direction) -> (f64, (f64, f64)) {
@@ -103,8 +134,7 @@ pub fn evaluate(
     let mut comparisons = Vec::new();
     for arm in combos {
         let v = arm.values(&metric_name)?;
-        let c = stats::compare(&v, &base, ctx.trim, 1.0 - alpha)
-            .map_err(|e| format!("{}: {e}", arm.label))?;
+        let c = ctx.compare(arm, baseline, &metric_name, 1.0 - alpha)?;
         let (imp, ci) = improvement(&c, info.direction);
         rows.push(Row {
             combo: arm.label.clone(),
@@ -118,6 +148,7 @@ pub fn evaluate(
                 Direction::HigherIsBetter => c.hedges_g,
                 Direction::LowerIsBetter => -c.hedges_g,
             }),
+            mde: Some(c.mde),
             reps: v.len(),
             on_frontier: false,
             note: String::new(),
@@ -291,13 +322,7 @@ pub fn evaluate(
             let mut bad = Vec::new();
             for name in &names {
                 let mi = metric(name).ok_or_else(|| format!("unknown metric `{name}`"))?;
-                let c = stats::compare(
-                    &arm.values(name)?,
-                    &baseline.values(name)?,
-                    ctx.trim,
-                    1.0 - alpha,
-                )
-                .map_err(|e| format!("{name}: {e}"))?;
+                let c = ctx.compare(arm, baseline, name, 1.0 - alpha)?;
                 let (imp, ci) = improvement(&c, mi.direction);
                 let line = format!(
                     "{name}: {} [{}, {}], Yuen p={:.3}",
@@ -353,9 +378,10 @@ fn describe(r: &Row) -> String {
         s.push_str(&format!(", Holm-adjusted one-sided p={a:.3}"));
     }
     s.push_str(&format!(
-        ", Hedges' g={:.2}, n={})",
+        ", Hedges' g={:.2}, n={}, resolves ≥ {:.1} %)",
         r.hedges_g.unwrap_or(f64::NAN),
-        r.reps
+        r.reps,
+        r.mde.unwrap_or(f64::NAN) * 100.0
     ));
     s
 }

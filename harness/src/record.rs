@@ -48,9 +48,16 @@ pub struct MeasurementRecord {
     pub started_unix_s: f64,
     pub duration_s: f64,
     pub warmup_reps: u32,
+    /// How many engine launches the reps were spread over.
+    #[serde(default = "one")]
+    pub launches: u32,
     pub reps: Vec<Metrics>,
     /// Set when the measurement failed (launch failure, crash, error rate over the threshold).
     pub error: Option<String>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// A trial's verdict.
@@ -321,6 +328,7 @@ mod tests {
             started_unix_s: 0.0,
             duration_s: 0.0,
             warmup_reps: 0,
+            launches: 1,
             reps: vec![],
             error: None,
         };

@@ -74,6 +74,10 @@ fn default_reps() -> u32 {
     7
 }
 
+fn default_launches() -> u32 {
+    1
+}
+
 fn default_trim() -> f64 {
     0.10
 }
@@ -94,6 +98,17 @@ pub struct Measure {
     /// Seed for the simulated engine and for prompt generation.
     #[serde(default)]
     pub seed: u64,
+    /// Engine launches the reps are spread over (rep i runs on launch i mod `launches`), so the
+    /// comparison sees launch-to-launch variation instead of assuming it.
+    #[serde(default = "default_launches")]
+    pub launches: u32,
+    /// Overrides the hardware profile's noise floor (a coefficient of variation): no difference
+    /// smaller than this is claimed.
+    #[serde(default)]
+    pub noise_floor: Option<f64>,
+    /// Overrides the hardware profile's launch-to-launch coefficient of variation.
+    #[serde(default)]
+    pub launch_cv: Option<f64>,
 }
 
 impl Default for Measure {
@@ -103,6 +118,9 @@ impl Default for Measure {
             trim: default_trim(),
             warmup_reps: 0,
             seed: 0,
+            launches: default_launches(),
+            noise_floor: None,
+            launch_cv: None,
         }
     }
 }

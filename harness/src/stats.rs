@@ -106,6 +106,9 @@ pub struct Comparison {
     pub welch_p: f64,
     /// Hedges' g (Cohen's d with the small-sample correction), on the untrimmed samples.
     pub hedges_g: f64,
+    /// The smallest relative difference this comparison finds with 80 % power: a "no
+    /// significant difference" means "smaller than this, if any", never "equal".
+    pub mde: f64,
 }
 
 /// The upper-tail probability P(T > t) of Student's t with `df` degrees of freedom.
@@ -138,6 +141,37 @@ pub fn compare(
     trim: f64,
     confidence: f64,
 ) -> Result<Comparison, StatsError> {
+    compare_with(candidate, baseline, trim, confidence, Between::NONE)
+}
+
+/// Launch-to-launch variation that reps inside one launch cannot see (clocks, allocation,
+/// compilation caches). Its variance, `(cv · mean)² / launches` per arm, is added to each arm's
+/// squared standard error as a known component (from calibration or the hardware profile), so
+/// comparisons of arms measured in few launches are not overconfident.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Between {
+    pub cv: f64,
+    pub candidate_launches: usize,
+    pub baseline_launches: usize,
+}
+
+impl Between {
+    /// No between-launch component (every arm's reps are independent).
+    pub const NONE: Between = Between {
+        cv: 0.0,
+        candidate_launches: 1,
+        baseline_launches: 1,
+    };
+}
+
+/// [`compare`] with a between-launch variance component.
+pub fn compare_with(
+    candidate: &[f64],
+    baseline: &[f64],
+    trim: f64,
+    confidence: f64,
+    between: Between,
+) -> Result<Comparison, StatsError> {
     let (x, y) = (sorted(candidate)?, sorted(baseline)?);
     check_reps(x.len(), trim)?;
     check_reps(y.len(), trim)?;
@@ -155,13 +189,25 @@ pub fn compare(
     if my == 0.0 {
         return Err(StatsError::ZeroBaseline);
     }
-    let se = (dx + dy).sqrt();
+    // The between-launch components are known (calibrated), so they add variance but no
+    // uncertainty about the variance: the degrees of freedom come from the reps alone. Reps
+    // spread over L launches already show part of it in their spread (as if every rep had its
+    // own launch, σ_b²/n); the rest, σ_b²·(1/L − 1/n), is added.
+    let extra = |m: f64, launches: usize, n: usize| {
+        (between.cv * m).powi(2) * (1.0 / launches.max(1) as f64 - 1.0 / n as f64).max(0.0)
+    };
+    let ex = extra(mx, between.candidate_launches, x.len());
+    let ey = extra(my, between.baseline_launches, y.len());
+    let se = (dx + dy + ex + ey).sqrt();
     let yuen_t = (mx - my) / se;
-    let yuen_df = (dx + dy).powi(2) / (dx * dx / (hx - 1.0) + dy * dy / (hy - 1.0));
+    let yuen_df = (dx + dy + ex + ey).powi(2) / (dx * dx / (hx - 1.0) + dy * dy / (hy - 1.0));
     let q = t_quantile(yuen_df, 0.5 + confidence / 2.0);
     let difference = mx - my;
     let ratio = mx / my;
-    let se_log = (dx / (mx * mx) + dy / (my * my)).sqrt();
+    let se_log = ((dx + ex) / (mx * mx) + (dy + ey) / (my * my)).sqrt();
+    // Minimum detectable effect at 80 % power (two-sided α = 1 − confidence), relative to the
+    // baseline: (t_{1−α/2} + t_{0.8}) · SE / baseline.
+    let mde = (q + t_quantile(yuen_df, 0.8)) * se / my.abs();
     // Welch on the untrimmed data.
     let (nx, ny) = (x.len() as f64, y.len() as f64);
     let (vx, vy) = (variance(&x), variance(&y));
@@ -214,6 +260,7 @@ pub fn compare(
             1.0
         },
         hedges_g,
+        mde,
     })
 }
 
@@ -328,6 +375,54 @@ mod tests {
             compare(&[1.0, 2.0], &[1.0, 2.0, 3.0], 0.3, 0.95),
             Err(StatsError::TooFewReps { .. })
         ));
+    }
+
+    #[test]
+    fn between_launch_component_widens_the_interval_and_reports_mde() {
+        let a = [100.0, 102.0, 98.0, 101.0, 99.5, 103.0, 97.0];
+        let b = [104.0, 105.5, 103.0, 106.0, 102.0, 107.0, 104.5];
+        let plain = compare(&a, &b, 0.1, 0.95).unwrap();
+        let with = compare_with(
+            &a,
+            &b,
+            0.1,
+            0.95,
+            Between {
+                cv: 0.02,
+                candidate_launches: 1,
+                baseline_launches: 1,
+            },
+        )
+        .unwrap();
+        assert!(with.yuen_p > plain.yuen_p);
+        assert!(
+            with.difference_ci.1 - with.difference_ci.0
+                > plain.difference_ci.1 - plain.difference_ci.0
+        );
+        assert_eq!(with.difference, plain.difference);
+        // Reps spread over as many launches as reps need no component at all.
+        let many = compare_with(
+            &a,
+            &b,
+            0.1,
+            0.95,
+            Between {
+                cv: 0.02,
+                candidate_launches: 7,
+                baseline_launches: 7,
+            },
+        )
+        .unwrap();
+        assert!(many.yuen_p < with.yuen_p);
+        assert!((many.log_ratio_se - plain.log_ratio_se).abs() < 1e-12);
+        // n = 7 per arm at CV 2 %: the MDE is about 1.6 × CV (stats-tuning.md, [SIM E1]) for the
+        // plain test; trimming one rep per side costs a little.
+        let noise: Vec<f64> = [-1.2, -0.6, -0.2, 0.0, 0.3, 0.7, 1.1]
+            .iter()
+            .map(|z| 100.0 * (1.0 + 0.02 * z))
+            .collect();
+        let c = compare(&noise, &noise, 0.1, 0.95).unwrap();
+        assert!(c.mde > 0.02 && c.mde < 0.06, "mde {}", c.mde);
     }
 
     #[test]

@@ -423,13 +423,14 @@ impl PlannedTrial {
         let m = &p.spec.measure;
         record::short_hash(
             &format!(
-                "{}|{}|{}|reps={}|warmup={}|seed={}",
+                "{}|{}|{}|reps={}|warmup={}|seed={}|launches={}",
                 p.spec.snapshot,
                 p.target.id,
                 combo.canonical(),
                 m.reps,
                 m.warmup_reps,
-                m.seed
+                m.seed,
+                m.launches
             ),
             24,
         )
@@ -491,18 +492,25 @@ impl PlannedTrial {
             match &rec.error {
                 Some(e) => failed.push(format!("{label}: {e}")),
                 None => arms.push(Arm {
+                    launches: rec.launches.max(1) as usize,
                     label,
                     reps: rec.reps.clone(),
                 }),
             }
         }
         let baseline = Arm {
+            launches: base.launches.max(1) as usize,
             label: "baseline".into(),
             reps: base.reps.clone(),
         };
         let ctx = GateContext {
             trim: p.spec.measure.trim,
-            noise_floor: p.hardware.noise_floor_cv,
+            noise_floor: p
+                .spec
+                .measure
+                .noise_floor
+                .unwrap_or(p.hardware.noise_floor_cv),
+            launch_cv: p.spec.measure.launch_cv.unwrap_or(p.hardware.launch_cv),
         };
         let mut verdicts = Vec::new();
         for g in &p.spec.gates {
@@ -613,6 +621,7 @@ fn measure(p: &TargetPlan, combo: &Combo, key: &str, trial: &str) -> Measurement
         started_unix_s: started,
         duration_s: t0.elapsed().as_secs_f64(),
         warmup_reps: m.warmup_reps,
+        launches: m.launches.max(1),
         reps,
         error,
     }
@@ -629,15 +638,25 @@ fn measure_sim(
         hardware: &p.hardware,
         workload: &p.workload,
     };
-    let mut launch =
-        sim::launch(&target, combo, seed).map_err(|e| format!("engine failed to launch: {e}"))?;
     let m = &p.spec.measure;
-    for i in 0..m.warmup_reps {
-        launch.rep(i).map_err(|e| format!("warm-up rep {i}: {e}"))?;
+    // Reps are spread over `launches` engine launches (rep i on launch i mod L), so the reps see
+    // launch-to-launch variation; each launch runs its own warm-up reps first.
+    let n_launches = m.launches.max(1);
+    let mut launches = Vec::with_capacity(n_launches as usize);
+    for l in 0..n_launches {
+        let mut launch = sim::launch(&target, combo, seed.wrapping_add(u64::from(l)))
+            .map_err(|e| format!("engine failed to launch: {e}"))?;
+        for i in 0..m.warmup_reps {
+            launch
+                .rep(i)
+                .map_err(|e| format!("launch {}: warm-up rep {i}: {e}", l + 1))?;
+        }
+        launches.push(launch);
     }
     for i in 0..m.reps {
+        let launch = &mut launches[(i % n_launches) as usize];
         let r = launch
-            .rep(m.warmup_reps + i)
+            .rep(m.warmup_reps + i / n_launches)
             .map_err(|e| format!("rep {}: {e}", i + 1))?;
         if let Some((name, v)) = r.iter().find(|(_, v)| !v.is_finite()) {
             return Err(format!(

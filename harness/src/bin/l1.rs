@@ -62,6 +62,9 @@ enum Command {
         /// Reps per arm.
         #[arg(long, default_value_t = 7)]
         reps: usize,
+        /// Engine launches per arm (reps spread over them).
+        #[arg(long, default_value_t = 1)]
+        launches: usize,
         #[arg(long, default_value = "llama-3.1-8b")]
         model: String,
         #[arg(long, default_value = "h100-sxm")]
@@ -296,6 +299,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Accuracy {
             comparisons,
             reps,
+            launches,
             model,
             hardware,
             workload,
@@ -316,7 +320,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let mut rows = Vec::new();
             if !cli.json {
                 out!(
-                    "{comparisons} comparisons per scenario, {reps} reps per arm, one launch per arm (launch cv {}, noise floor {}), α = 0.05",
+                    "{comparisons} comparisons per scenario, {reps} reps over {launches} launch(es) per arm (launch cv {}, noise floor {}), α = 0.05",
                     h.launch_cv,
                     h.noise_floor_cv
                 );
@@ -335,14 +339,16 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                         noise,
                         effect_floors: effect,
                         reps: *reps,
+                        launches: *launches,
                     };
                     let o = l1_harness::accuracy::run(m, h, w, &sc, *comparisons, 42)
                         .map_err(anyhow::Error::msg)?;
                     if !cli.json {
                         out!(
-                            "{:<13} {:>14} {:>7.1}% {:>7.1}% {:>13.1}%",
+                            "{:<13} {:>12} {:>14.1}% {:>7.1}% {:>7.1}% {:>13.1}%",
                             noise,
                             format!("{effect}× floor"),
+                            o.yuen_reps_only * 100.0,
                             o.yuen * 100.0,
                             o.gate * 100.0,
                             o.welch_trimmed * 100.0
