@@ -56,7 +56,7 @@ impl Detected {
             .filter(|(_, p)| p.device == DeviceKind::Gpu)
             .filter(|(_, p)| {
                 gpus.iter()
-                    .any(|g| p.detect.iter().any(|d| g.contains(d.as_str())))
+                    .any(|g| p.detect.iter().any(|d| matches_name(g, d)))
             })
             .map(|(n, _)| n.clone())
             .collect();
@@ -105,6 +105,27 @@ impl Detected {
     }
 }
 
+/// Whether `pattern` occurs in the device name `name` as whole words: "NVIDIA L4" matches
+/// "NVIDIA L4" but not "NVIDIA L40S".
+pub fn matches_name(name: &str, pattern: &str) -> bool {
+    let mut start = 0;
+    while let Some(pos) = name[start..].find(pattern) {
+        let at = start + pos;
+        let end = at + pattern.len();
+        let before = name[..at].chars().next_back();
+        let after = name[end..].chars().next();
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        if !word(before) && !word(after) {
+            return true;
+        }
+        start = at + pattern.len().max(1);
+        if start >= name.len() {
+            break;
+        }
+    }
+    false
+}
+
 fn nvidia_smi_names() -> Vec<String> {
     if l1_engines::registry::find_on_path("nvidia-smi").is_none() {
         return Vec::new();
@@ -119,5 +140,20 @@ fn nvidia_smi_names() -> Vec<String> {
             .filter(|l| !l.is_empty())
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches_name;
+
+    #[test]
+    fn device_names_match_whole_words() {
+        assert!(matches_name("NVIDIA L4", "NVIDIA L4"));
+        assert!(!matches_name("NVIDIA L40S", "NVIDIA L4"));
+        assert!(matches_name("NVIDIA L40S", "L40S"));
+        assert!(matches_name("NVIDIA H100 80GB HBM3", "H100 80GB HBM3"));
+        assert!(matches_name("NVIDIA A100-SXM4-80GB", "A100-SXM4-80GB"));
+        assert!(!matches_name("NVIDIA H200 NVL", "H20"));
     }
 }

@@ -62,6 +62,9 @@ pub struct GateVerdict {
     pub passed: bool,
     pub message: String,
     pub winner: Option<String>,
+    /// Probability that the winner is the true best within the indifference zone (the noise
+    /// floor), from the sampling distributions of every combo's trimmed mean.
+    pub p_best: Option<f64>,
     pub rows: Vec<Row>,
 }
 
@@ -166,19 +169,26 @@ pub fn evaluate(
             .then_with(|| rows[a].combo.cmp(&rows[b].combo))
     });
     let winner = rows[order[0]].combo.clone();
+    let p_best = probability_of_best(ctx, combos, &metric_name, info.direction, order[0])?;
+    let selection = format!(
+        "P(winner is the best within ±{:.1} %) = {:.2}",
+        ctx.noise_floor * 100.0,
+        p_best
+    );
     let head = format!("baseline {metric_name} {base_tm:.4} {}", info.unit);
 
-    let verdict = match gate.method {
+    let mut verdict = match gate.method {
         GateMethod::Manual => {
             let lines: Vec<String> = order.iter().map(|&i| describe(&rows[i])).collect();
             GateVerdict {
+                p_best: Some(p_best),
                 method: "manual".into(),
                 passed: true,
                 message: format!(
                     "manual review: no automatic verdict; {head}; combos best first:\n{}",
                     lines.join("\n")
                 ),
-                winner: Some(winner),
+                winner: Some(winner.clone()),
                 rows: Vec::new(),
             }
         }
@@ -232,10 +242,11 @@ pub fn evaluate(
                 )
             };
             GateVerdict {
+                p_best: Some(p_best),
                 method: "topk5".into(),
                 passed,
                 message,
-                winner: Some(winner),
+                winner: Some(winner.clone()),
                 rows,
             }
         }
@@ -299,10 +310,11 @@ pub fn evaluate(
                 frontier.join("; ")
             );
             GateVerdict {
+                p_best: Some(p_best),
                 method: "pareto".into(),
                 passed,
                 message,
-                winner: Some(winner),
+                winner: Some(winner.clone()),
                 rows,
             }
         }
@@ -348,15 +360,63 @@ pub fn evaluate(
                 }
             );
             GateVerdict {
+                p_best: Some(p_best),
                 method: "regression".into(),
                 passed,
                 message,
-                winner: Some(winner),
+                winner: Some(winner.clone()),
                 rows,
             }
         }
     };
+    verdict
+        .message
+        .push_str(&format!("\n  winner {winner}: {selection}"));
     Ok(verdict)
+}
+
+/// Ranking and selection: the probability that the combo at `winner` is the true best within
+/// the indifference zone (the noise floor), by drawing every combo's trimmed mean from its
+/// sampling distribution (normal, with the Yuen standard error plus the launch component) with a
+/// fixed seed.
+fn probability_of_best(
+    ctx: &GateContext,
+    combos: &[Arm],
+    metric: &str,
+    direction: Direction,
+    winner: usize,
+) -> Result<f64, String> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+    let mut dists = Vec::with_capacity(combos.len());
+    for arm in combos {
+        let (m, se) =
+            stats::trimmed_mean_se(&arm.values(metric)?, ctx.trim, ctx.launch_cv, arm.launches)
+                .map_err(|e| format!("{}: {e}", arm.label))?;
+        let sign = if direction == Direction::HigherIsBetter {
+            1.0
+        } else {
+            -1.0
+        };
+        dists.push((sign * m, se.max(1e-12)));
+    }
+    let zone = ctx.noise_floor * dists[winner].0.abs();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5E1EC7);
+    let draws = 4000;
+    let mut hits = 0;
+    let mut values = vec![0.0; dists.len()];
+    for _ in 0..draws {
+        for (v, (m, se)) in values.iter_mut().zip(&dists) {
+            *v = Normal::new(*m, *se)
+                .map(|n| n.sample(&mut rng))
+                .unwrap_or(*m);
+        }
+        let best = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if values[winner] >= best - zone {
+            hits += 1;
+        }
+    }
+    Ok(hits as f64 / draws as f64)
 }
 
 fn describe(r: &Row) -> String {

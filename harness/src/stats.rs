@@ -54,6 +54,22 @@ pub fn trimmed_mean(x: &[f64], trim: f64) -> Result<f64, StatsError> {
     Ok(kept.iter().sum::<f64>() / kept.len() as f64)
 }
 
+/// The trimmed mean and its standard error (Yuen's, plus the launch-to-launch component for
+/// reps spread over `launches` launches; see [`Between`]).
+pub fn trimmed_mean_se(
+    x: &[f64],
+    trim: f64,
+    launch_cv: f64,
+    launches: usize,
+) -> Result<(f64, f64), StatsError> {
+    let m = trimmed_mean(x, trim)?;
+    let n = x.len() as f64;
+    let h = n - 2.0 * trim_count(x.len(), trim) as f64;
+    let d = (n - 1.0) * winsorized_variance(x, trim)? / (h * (h - 1.0));
+    let e = (launch_cv * m).powi(2) * (1.0 / launches.max(1) as f64 - 1.0 / n).max(0.0);
+    Ok((m, (d + e).sqrt()))
+}
+
 /// The winsorized sample variance (n − 1 denominator): the `g` smallest values are replaced by
 /// the next one up, the `g` largest by the next one down.
 pub fn winsorized_variance(x: &[f64], trim: f64) -> Result<f64, StatsError> {
