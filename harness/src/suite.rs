@@ -26,7 +26,7 @@ use crate::record::{
     self, MeasurementRecord, Obtained, RECORD_SCHEMA_VERSION, RunDir, TrialRecord,
 };
 use crate::render::RenderContext;
-use crate::spec::{self, Gate, Measure};
+use crate::spec::{self, Gate, GateMethod, Measure};
 
 /// Where things are and what the environment asks for.
 #[derive(Clone, Debug)]
@@ -159,6 +159,70 @@ fn spec_of_trial_parts<'a>(parts: &[&'a str]) -> Option<&'a str> {
     parts.get(1).copied()
 }
 
+/// `L1_GATES=topk5,pareto` (or `manual` for a research run): the run's override of every spec's
+/// gates, the origin's per-run `quality_gate` field.
+pub fn gates_from_env() -> Result<Option<Vec<GateMethod>>, Diagnostic> {
+    match std::env::var("L1_GATES") {
+        Ok(text) => parse_gates(&text).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Parse an `L1_GATES` value.
+pub fn parse_gates(text: &str) -> Result<Vec<GateMethod>, Diagnostic> {
+    let mut out = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let method = match name {
+            "topk5" => GateMethod::Topk5,
+            "pareto" => GateMethod::Pareto,
+            "regression" => GateMethod::Regression,
+            "manual" => GateMethod::Manual,
+            other => {
+                return Err(Diagnostic::new(
+                    "L1_GATES",
+                    format!("unknown gate method `{other}` in L1_GATES={text}"),
+                )
+                .field("L1_GATES")
+                .choices(["topk5", "pareto", "regression", "manual"]));
+            }
+        };
+        out.push(method);
+    }
+    if out.is_empty() {
+        return Err(
+            Diagnostic::new("L1_GATES", "L1_GATES is set but names no gate")
+                .field("L1_GATES")
+                .expected("a comma-separated list of: topk5, pareto, regression, manual"),
+        );
+    }
+    Ok(out)
+}
+
+/// Replace a spec's gates by `methods`, keeping the spec's metric where a method takes one and
+/// each method's own settings where the spec had that method.
+fn override_gates(spec_gates: &[Gate], methods: &[GateMethod]) -> Vec<Gate> {
+    let metric = spec_gates.iter().find_map(|g| g.metric.clone());
+    methods
+        .iter()
+        .map(|m| {
+            spec_gates
+                .iter()
+                .find(|g| g.method == *m)
+                .cloned()
+                .unwrap_or(Gate {
+                    method: *m,
+                    metric: metric.clone(),
+                    margin: None,
+                    k: None,
+                    epsilon: None,
+                    metrics: None,
+                    latency_metric: None,
+                    alpha: None,
+                })
+        })
+        .collect()
+}
+
 /// Why a target's trials cannot run here, if they cannot.
 fn ignore_reason(
     settings: &Settings,
@@ -209,6 +273,10 @@ pub fn plan_only(
         Ok(c) => Arc::new(c),
         Err(d) => return (Vec::new(), vec![("invalid::catalogs".into(), d)]),
     };
+    let gates_override = match gates_from_env() {
+        Ok(g) => g,
+        Err(d) => return (Vec::new(), vec![("invalid::L1_GATES".into(), d)]),
+    };
     let detected = Detected::detect(&cats.hardware);
     let files = match only {
         Some(name) => spec::find_by_name(&settings.specs, name)
@@ -240,7 +308,16 @@ pub fn plan_only(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let invalid = format!("invalid::{}", stem.split('.').next().unwrap_or(&stem));
-        match plan_spec(&file, &ctx, &cats, &detected, settings, &run, only_target) {
+        match plan_spec(
+            &file,
+            &ctx,
+            &cats,
+            &detected,
+            settings,
+            &run,
+            only_target,
+            gates_override.as_deref(),
+        ) {
             Ok(list) => {
                 if list.is_empty() {
                     errors.push((
@@ -301,13 +378,17 @@ fn plan_spec(
     settings: &Settings,
     run: &RunDir,
     only_target: Option<&str>,
+    gates_override: Option<&[GateMethod]>,
 ) -> Result<Vec<PlannedTrial>, Diagnostic> {
     let ls = spec::load(file, ctx)?;
     let ex = expand::expand_only(&ls, cats, only_target)?;
     let sp = Arc::new(SpecPlan {
         name: ex.spec.clone(),
         measure: ls.spec.measure.clone(),
-        gates: ls.spec.gates.clone(),
+        gates: match gates_override {
+            Some(methods) => override_gates(&ls.spec.gates, methods),
+            None => ls.spec.gates.clone(),
+        },
         snapshot: cats.kernels.snapshot.clone(),
     });
     let mut out = Vec::new();
@@ -676,4 +757,45 @@ fn measure_sim(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn l1_gates_parses_and_overrides() {
+        assert_eq!(parse_gates("manual").unwrap(), [GateMethod::Manual]);
+        assert_eq!(
+            parse_gates(" topk5, pareto ").unwrap(),
+            [GateMethod::Topk5, GateMethod::Pareto]
+        );
+        let e = parse_gates("topk5,best").unwrap_err();
+        assert!(e.message.contains("unknown gate method `best`"), "{e}");
+        assert!(
+            e.expected
+                .as_deref()
+                .is_some_and(|x| x.contains("regression")),
+            "{e}"
+        );
+        assert!(parse_gates(" , ").is_err());
+        let spec = vec![Gate {
+            method: GateMethod::Topk5,
+            metric: None,
+            margin: Some(0.05),
+            k: Some(3),
+            epsilon: None,
+            metrics: None,
+            latency_metric: None,
+            alpha: None,
+        }];
+        let g = override_gates(&spec, &[GateMethod::Manual, GateMethod::Topk5]);
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0].method, GateMethod::Manual);
+        assert_eq!(
+            g[1].margin,
+            Some(0.05),
+            "a method the spec had keeps its settings"
+        );
+    }
 }

@@ -229,6 +229,36 @@ fn libtest_list_format_and_ignored_subset() {
         "every list line must end with `: test`:\n{stdout}"
     );
     assert_eq!(lines.len(), 14, "{stdout}");
+    // A bad run-level gate override fails loudly instead of being ignored.
+    let bad = Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args([
+            "test",
+            "-q",
+            "-p",
+            "l1-harness",
+            "--test",
+            "kernels",
+            "--profile",
+            cargo_profile(),
+            "--",
+        ])
+        .args(["--list", "--format", "terse"])
+        .env("L1_SPECS", root().join("harness/tests/fixtures/specs"))
+        .env("L1_GATES", "topk5,best")
+        .output()
+        .unwrap();
+    let bad_list = String::from_utf8_lossy(&bad.stdout).into_owned();
+    assert!(
+        bad_list.contains("invalid::L1_GATES: test"),
+        "{}",
+        text(&bad)
+    );
+    assert!(
+        text(&bad).contains("unknown gate method `best`"),
+        "{}",
+        text(&bad)
+    );
     let ignored = exe(&["--ignored"]);
     let ign = String::from_utf8_lossy(&ignored.stdout).into_owned();
     let ign_lines: Vec<&str> = ign.lines().filter(|l| !l.trim().is_empty()).collect();
