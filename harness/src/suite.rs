@@ -308,16 +308,16 @@ pub fn plan_only(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let invalid = format!("invalid::{}", stem.split('.').next().unwrap_or(&stem));
-        match plan_spec(
-            &file,
-            &ctx,
-            &cats,
-            &detected,
+        let env = PlanEnv {
+            ctx: &ctx,
+            cats: &cats,
+            detected: &detected,
             settings,
-            &run,
+            run: &run,
             only_target,
-            gates_override.as_deref(),
-        ) {
+            gates_override: gates_override.as_deref(),
+        };
+        match plan_spec(&file, &env) {
             Ok(list) => {
                 if list.is_empty() {
                     errors.push((
@@ -370,16 +370,27 @@ pub fn plan_only(
     (trials, errors)
 }
 
-fn plan_spec(
-    file: &Path,
-    ctx: &RenderContext,
-    cats: &Arc<Catalogs>,
-    detected: &Detected,
-    settings: &Settings,
-    run: &RunDir,
-    only_target: Option<&str>,
-    gates_override: Option<&[GateMethod]>,
-) -> Result<Vec<PlannedTrial>, Diagnostic> {
+/// What planning one spec needs from the run.
+struct PlanEnv<'a> {
+    ctx: &'a RenderContext,
+    cats: &'a Arc<Catalogs>,
+    detected: &'a Detected,
+    settings: &'a Settings,
+    run: &'a RunDir,
+    only_target: Option<&'a str>,
+    gates_override: Option<&'a [GateMethod]>,
+}
+
+fn plan_spec(file: &Path, env: &PlanEnv<'_>) -> Result<Vec<PlannedTrial>, Diagnostic> {
+    let PlanEnv {
+        ctx,
+        cats,
+        detected,
+        settings,
+        run,
+        only_target,
+        gates_override,
+    } = *env;
     let ls = spec::load(file, ctx)?;
     let ex = expand::expand_only(&ls, cats, only_target)?;
     let sp = Arc::new(SpecPlan {
