@@ -154,3 +154,129 @@ pub fn run(
         welch_trimmed: naive as f64 / n,
     })
 }
+
+/// Throughput reps of one arm: `reps` reps spread over `launches` launches of the default combo.
+fn arm_reps(
+    target: &SimTarget<'_>,
+    noise: NoiseModel,
+    launches: usize,
+    reps: usize,
+    seed: u64,
+    scale: f64,
+) -> Result<Vec<f64>, String> {
+    let combo = Combo::default();
+    let mut ls = Vec::new();
+    for l in 0..launches.max(1) as u64 {
+        let mut launch =
+            sim::launch(target, &combo, seed.wrapping_add(l)).map_err(|e| e.to_string())?;
+        launch.set_noise(noise);
+        ls.push(launch);
+    }
+    let n = ls.len();
+    (0..reps)
+        .map(|i| {
+            ls[i % n]
+                .rep((i / n) as u32)
+                .map(|m| m["output_tokens_per_s"] * scale)
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// What the group-sequential design measured for one scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct SequentialOutcome {
+    pub noise: &'static str,
+    pub effect_floors: f64,
+    pub min_reps: usize,
+    pub max_reps: usize,
+    pub comparisons: usize,
+    /// Claims of "better" with the threshold at 1 (any win) and the reps the candidate used.
+    pub yuen: f64,
+    pub yuen_mean_reps: f64,
+    /// Claims of "better than 1 + noise floor" (the gate's threshold) and the reps used.
+    pub gate: f64,
+    pub gate_mean_reps: f64,
+}
+
+/// The group-sequential design as the harness runs it: the baseline measured at `max_reps`, the
+/// candidate looked at after the planned looks with Pocock's per-look level, stopped by
+/// [`stats::sequential_decision`]; a claim is a `Win` stop, or a final interval above the
+/// threshold.
+pub fn run_sequential(
+    model: &ModelProfile,
+    hardware: &HardwareProfile,
+    workload: &Workload,
+    noise_name: &'static str,
+    effect_floors: f64,
+    (min_reps, max_reps): (usize, usize),
+    comparisons: usize,
+    seed: u64,
+) -> Result<SequentialOutcome, String> {
+    let noise =
+        noise_model(noise_name).ok_or_else(|| format!("unknown noise model `{noise_name}`"))?;
+    let target = SimTarget {
+        model,
+        hardware,
+        workload,
+    };
+    let floor = hardware.noise_floor_cv;
+    let effect = 1.0 + effect_floors * floor;
+    let (alpha, trim) = (0.05, 0.10);
+    let looks = stats::planned_looks(min_reps, max_reps);
+    let level = stats::pocock_level(alpha, looks.len());
+    let between = stats::Between {
+        cv: hardware.launch_cv,
+        candidate_launches: 1,
+        baseline_launches: 1,
+    };
+    let (mut claims, mut reps_used) = ([0usize; 2], [0usize; 2]);
+    for i in 0..comparisons as u64 {
+        let base = arm_reps(
+            &target,
+            noise,
+            1,
+            max_reps,
+            seed.wrapping_add(2 * i).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            1.0,
+        )?;
+        let cand = arm_reps(
+            &target,
+            noise,
+            1,
+            max_reps,
+            seed.wrapping_add(2 * i + 1)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            effect,
+        )?;
+        for (j, threshold) in [1.0, 1.0 + floor].into_iter().enumerate() {
+            for (li, &n) in looks.iter().enumerate() {
+                let c = stats::compare_with(&cand[..n], &base, trim, 1.0 - level, between)
+                    .map_err(|e| e.to_string())?;
+                let last = li + 1 == looks.len();
+                let decision = stats::sequential_decision(c.ratio_ci, threshold, floor);
+                if decision.is_some() || last {
+                    if decision == Some(stats::StopReason::Win)
+                        || (last && c.ratio_ci.0 > threshold)
+                    {
+                        claims[j] += 1;
+                    }
+                    reps_used[j] += n;
+                    break;
+                }
+            }
+        }
+    }
+    let n = comparisons as f64;
+    Ok(SequentialOutcome {
+        noise: noise_name,
+        effect_floors,
+        min_reps,
+        max_reps,
+        comparisons,
+        yuen: claims[0] as f64 / n,
+        yuen_mean_reps: reps_used[0] as f64 / n,
+        gate: claims[1] as f64 / n,
+        gate_mean_reps: reps_used[1] as f64 / n,
+    })
+}

@@ -280,6 +280,71 @@ pub fn compare_with(
     })
 }
 
+/// Pocock's constant nominal per-look level for K equally spaced looks at an overall two-sided
+/// α = 0.05 (Pocock 1977, Table 1: 0.0294, 0.0221, 0.0182, 0.0158 for K = 2..5). Other α are
+/// scaled proportionally (an approximation; the decision-accuracy benchmark measures the result).
+pub fn pocock_level(alpha: f64, looks: usize) -> f64 {
+    let at_005 = match looks {
+        0 | 1 => 0.05,
+        2 => 0.0294,
+        3 => 0.0221,
+        4 => 0.0182,
+        _ => 0.0158,
+    };
+    at_005 * alpha / 0.05
+}
+
+/// The planned looks between `min_reps` and `max_reps`: at most 5, evenly spaced, the last at
+/// `max_reps`.
+pub fn planned_looks(min_reps: usize, max_reps: usize) -> Vec<usize> {
+    if max_reps <= min_reps {
+        return vec![max_reps.max(min_reps)];
+    }
+    let k = (max_reps - min_reps + 1).min(5);
+    let mut looks: Vec<usize> = (0..k)
+        .map(|i| {
+            min_reps + ((max_reps - min_reps) as f64 * i as f64 / (k - 1) as f64).round() as usize
+        })
+        .collect();
+    looks.dedup();
+    looks
+}
+
+/// Why a sequential measurement stopped early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The whole interval is above the gate's threshold.
+    Win,
+    /// The whole interval is below the gate's threshold: this combo cannot pass.
+    Loss,
+    /// The interval lies within ± the noise floor: equivalent to the baseline.
+    Futility,
+    /// The interval is narrower than the noise floor: more reps cannot change the verdict much.
+    Precision,
+}
+
+/// The group-sequential rule applied at a planned look: the improvement interval (`ratio_ci`,
+/// direction-aware, at the per-look level) against the gate's `threshold` (e.g. 1.03) and the
+/// noise floor (e.g. 0.02).
+pub fn sequential_decision(ci: (f64, f64), threshold: f64, floor: f64) -> Option<StopReason> {
+    let (lo, hi) = ci;
+    if !(lo.is_finite() && hi.is_finite()) {
+        return None;
+    }
+    if lo > threshold {
+        Some(StopReason::Win)
+    } else if hi < threshold {
+        Some(StopReason::Loss)
+    } else if lo > 1.0 - floor && hi < 1.0 + floor {
+        Some(StopReason::Futility)
+    } else if hi - lo < floor {
+        Some(StopReason::Precision)
+    } else {
+        None
+    }
+}
+
 /// Holm's step-down adjustment of p-values (family-wise error control, valid under any
 /// dependence between the comparisons — they share one baseline).
 pub fn holm(p: &[f64]) -> Vec<f64> {
@@ -439,6 +504,32 @@ mod tests {
             .collect();
         let c = compare(&noise, &noise, 0.1, 0.95).unwrap();
         assert!(c.mde > 0.02 && c.mde < 0.06, "mde {}", c.mde);
+    }
+
+    #[test]
+    fn sequential_plan_and_rules() {
+        assert_eq!(planned_looks(3, 15), [3, 6, 9, 12, 15]);
+        assert_eq!(planned_looks(3, 5), [3, 4, 5]);
+        assert_eq!(planned_looks(7, 7), [7]);
+        assert!(pocock_level(0.05, 5) < pocock_level(0.05, 2));
+        assert!((pocock_level(0.05, 1) - 0.05).abs() < 1e-12);
+        assert_eq!(
+            sequential_decision((1.05, 1.10), 1.03, 0.02),
+            Some(StopReason::Win)
+        );
+        assert_eq!(
+            sequential_decision((0.95, 1.01), 1.03, 0.02),
+            Some(StopReason::Loss)
+        );
+        assert_eq!(
+            sequential_decision((0.99, 1.04), 1.03, 0.05),
+            Some(StopReason::Futility)
+        );
+        assert_eq!(
+            sequential_decision((1.02, 1.035), 1.03, 0.02),
+            Some(StopReason::Precision)
+        );
+        assert_eq!(sequential_decision((0.97, 1.08), 1.03, 0.02), None);
     }
 
     #[test]

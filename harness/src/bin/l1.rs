@@ -65,6 +65,10 @@ enum Command {
         /// Engine launches per arm (reps spread over them).
         #[arg(long, default_value_t = 1)]
         launches: usize,
+        /// Measure the group-sequential design instead: early termination between MIN and MAX
+        /// reps (e.g. `--sequential 3,15`).
+        #[arg(long, value_name = "MIN,MAX")]
+        sequential: Option<String>,
         #[arg(long, default_value = "llama-3.1-8b")]
         model: String,
         #[arg(long, default_value = "h100-sxm")]
@@ -300,6 +304,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             comparisons,
             reps,
             launches,
+            sequential,
             model,
             hardware,
             workload,
@@ -317,6 +322,73 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 .workloads
                 .get(workload)
                 .with_context(|| format!("unknown workload `{workload}`"))?;
+            if let Some(spec) = sequential {
+                let (lo, hi) = spec
+                    .split_once(',')
+                    .and_then(|(a, b)| {
+                        Some((
+                            a.trim().parse::<usize>().ok()?,
+                            b.trim().parse::<usize>().ok()?,
+                        ))
+                    })
+                    .filter(|(a, b)| *a >= 3 && a <= b)
+                    .with_context(|| {
+                        format!(
+                            "--sequential {spec}: expected MIN,MAX with 3 <= MIN <= MAX, e.g. 3,15"
+                        )
+                    })?;
+                let mut rows = Vec::new();
+                if !cli.json {
+                    out!(
+                        "{comparisons} comparisons per scenario, group-sequential: looks at {:?} reps (Pocock per-look level {:.4}), baseline at {hi} reps, one launch per arm",
+                        l1_harness::stats::planned_looks(lo, hi),
+                        l1_harness::stats::pocock_level(
+                            0.05,
+                            l1_harness::stats::planned_looks(lo, hi).len()
+                        )
+                    );
+                    out!(
+                        "{:<13} {:>12} {:>8} {:>10} {:>8} {:>10}",
+                        "noise",
+                        "true effect",
+                        "yuen",
+                        "mean reps",
+                        "gate",
+                        "mean reps"
+                    );
+                }
+                for noise in ["normal", "lognormal", "contaminated"] {
+                    for effect in [0.0, 1.0, 2.0, 3.0] {
+                        let o = l1_harness::accuracy::run_sequential(
+                            m,
+                            h,
+                            w,
+                            noise,
+                            effect,
+                            (lo, hi),
+                            *comparisons,
+                            42,
+                        )
+                        .map_err(anyhow::Error::msg)?;
+                        if !cli.json {
+                            out!(
+                                "{:<13} {:>12} {:>7.1}% {:>10.1} {:>7.1}% {:>10.1}",
+                                noise,
+                                format!("{effect}× floor"),
+                                o.yuen * 100.0,
+                                o.yuen_mean_reps,
+                                o.gate * 100.0,
+                                o.gate_mean_reps
+                            );
+                        }
+                        rows.push(o);
+                    }
+                }
+                if cli.json {
+                    out!("{}", serde_json::to_string_pretty(&rows)?);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let mut rows = Vec::new();
             if !cli.json {
                 out!(
