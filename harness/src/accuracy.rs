@@ -204,9 +204,7 @@ pub struct SequentialOutcome {
 /// [`stats::sequential_decision`]; a claim is a `Win` stop, or a final interval above the
 /// threshold.
 pub fn run_sequential(
-    model: &ModelProfile,
-    hardware: &HardwareProfile,
-    workload: &Workload,
+    target: &SimTarget<'_>,
     noise_name: &'static str,
     effect_floors: f64,
     (min_reps, max_reps): (usize, usize),
@@ -215,11 +213,7 @@ pub fn run_sequential(
 ) -> Result<SequentialOutcome, String> {
     let noise =
         noise_model(noise_name).ok_or_else(|| format!("unknown noise model `{noise_name}`"))?;
-    let target = SimTarget {
-        model,
-        hardware,
-        workload,
-    };
+    let hardware = target.hardware;
     let floor = hardware.noise_floor_cv;
     let effect = 1.0 + effect_floors * floor;
     let (alpha, trim) = (0.05, 0.10);
@@ -233,7 +227,7 @@ pub fn run_sequential(
     let (mut claims, mut reps_used) = ([0usize; 2], [0usize; 2]);
     for i in 0..comparisons as u64 {
         let base = arm_reps(
-            &target,
+            target,
             noise,
             1,
             max_reps,
@@ -241,7 +235,7 @@ pub fn run_sequential(
             1.0,
         )?;
         let cand = arm_reps(
-            &target,
+            target,
             noise,
             1,
             max_reps,

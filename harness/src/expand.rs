@@ -305,6 +305,30 @@ pub fn expand_only(
             .expected("enough reps to keep at least 2 after trimming"));
     }
 
+    if m.min_reps.is_some() && m.max_reps.is_none() {
+        return Err(ls
+            .diag_find("`min_reps` without `max_reps`", "measure", "min_reps")
+            .field("measure.min_reps")
+            .expected("`max_reps` as well: early termination runs between min_reps and max_reps"));
+    }
+    if let Some((lo, hi)) = m.sequential() {
+        if lo < 3 || lo > hi {
+            return Err(ls
+                .diag_find(
+                    format!("early termination between {lo} and {hi} reps is not a valid plan"),
+                    "measure",
+                    "min_reps",
+                )
+                .field("measure.min_reps")
+                .expected("3 <= min_reps <= max_reps"));
+        }
+        if let Err(e) = stats::check_reps(lo as usize, m.trim) {
+            return Err(ls
+                .diag_find(format!("min_reps: {e}"), "measure", "min_reps")
+                .field("measure.min_reps")
+                .expected("enough reps at the first look to keep at least 2 after trimming"));
+        }
+    }
     for (field, v) in [("noise_floor", m.noise_floor), ("launch_cv", m.launch_cv)] {
         if v.is_some_and(|x| !(0.0..0.5).contains(&x)) {
             return Err(ls

@@ -77,6 +77,9 @@ pub struct GateContext {
     /// Launch-to-launch coefficient of variation, added to every comparison as a known
     /// variance component (each arm is one engine launch).
     pub launch_cv: f64,
+    /// Planned looks of a group-sequential design (1 = fixed reps). With K > 1 looks every
+    /// comparison is made at Pocock's per-look level, so stopping early cannot inflate the error.
+    pub looks: usize,
 }
 
 impl GateContext {
@@ -127,7 +130,8 @@ pub fn evaluate(
         .map(|m| m.value.clone())
         .unwrap_or_else(|| "output_tokens_per_s".into());
     let info = metric(&metric_name).ok_or_else(|| format!("unknown metric `{metric_name}`"))?;
-    let alpha = gate.alpha.unwrap_or(0.05);
+    let family_alpha = gate.alpha.unwrap_or(0.05);
+    let alpha = stats::pocock_level(family_alpha, ctx.looks);
     if combos.is_empty() {
         return Err("no combo was measured successfully, so no gate can be evaluated".into());
     }
@@ -369,6 +373,12 @@ pub fn evaluate(
             }
         }
     };
+    if ctx.looks > 1 {
+        verdict.message.push_str(&format!(
+            "\n  group-sequential design: {} planned looks, every comparison at Pocock's per-look level {alpha:.4} (family α {family_alpha})",
+            ctx.looks
+        ));
+    }
     verdict
         .message
         .push_str(&format!("\n  winner {winner}: {selection}"));

@@ -51,6 +51,12 @@ pub struct MeasurementRecord {
     /// How many engine launches the reps were spread over.
     #[serde(default = "one")]
     pub launches: u32,
+    /// Planned looks of a group-sequential measurement (1 = a fixed number of reps).
+    #[serde(default = "one")]
+    pub looks: u32,
+    /// Why a sequential measurement stopped before its last look.
+    #[serde(default)]
+    pub stopped: Option<crate::stats::StopReason>,
     pub reps: Vec<Metrics>,
     /// Set when the measurement failed (launch failure, crash, error rate over the threshold).
     pub error: Option<String>,
@@ -329,6 +335,8 @@ mod tests {
             duration_s: 0.0,
             warmup_reps: 0,
             launches: 1,
+            looks: 1,
+            stopped: None,
             reps: vec![],
             error: None,
         };

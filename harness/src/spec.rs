@@ -98,6 +98,13 @@ pub struct Measure {
     /// Seed for the simulated engine and for prompt generation.
     #[serde(default)]
     pub seed: u64,
+    /// Early termination: with `max_reps` set, each combo is measured in a group-sequential
+    /// design between `min_reps` (default 3) and `max_reps` reps (the baseline always gets
+    /// `max_reps`), stopping at a planned look when its interval is decisive; `reps` is then unused.
+    #[serde(default)]
+    pub min_reps: Option<u32>,
+    #[serde(default)]
+    pub max_reps: Option<u32>,
     /// Engine launches the reps are spread over (rep i runs on launch i mod `launches`), so the
     /// comparison sees launch-to-launch variation instead of assuming it.
     #[serde(default = "default_launches")]
@@ -111,6 +118,18 @@ pub struct Measure {
     pub launch_cv: Option<f64>,
 }
 
+impl Measure {
+    /// `(min_reps, max_reps)` when early termination is on.
+    pub fn sequential(&self) -> Option<(u32, u32)> {
+        self.max_reps.map(|max| (self.min_reps.unwrap_or(3), max))
+    }
+
+    /// Reps of a full (non-stopped) measurement: `max_reps` in sequential mode, else `reps`.
+    pub fn full_reps(&self) -> u32 {
+        self.max_reps.unwrap_or(self.reps)
+    }
+}
+
 impl Default for Measure {
     fn default() -> Self {
         Self {
@@ -118,6 +137,8 @@ impl Default for Measure {
             trim: default_trim(),
             warmup_reps: 0,
             seed: 0,
+            min_reps: None,
+            max_reps: None,
             launches: default_launches(),
             noise_floor: None,
             launch_cv: None,

@@ -458,6 +458,12 @@ impl PlannedTrial {
         Trial::test(self.name.clone(), move || self.run()).with_ignored_flag(ignored)
     }
 
+    /// Run the trial now, outside libtest (tests and tools).
+    pub fn execute(self) -> Result<(), String> {
+        self.run()
+            .map_err(|f| f.message().unwrap_or("failed").to_string())
+    }
+
     fn run(self) -> Result<(), Failed> {
         let start = Instant::now();
         let p = &self.plan;
@@ -515,14 +521,15 @@ impl PlannedTrial {
         let m = &p.spec.measure;
         record::short_hash(
             &format!(
-                "{}|{}|{}|reps={}|warmup={}|seed={}|launches={}",
+                "{}|{}|{}|reps={}|warmup={}|seed={}|launches={}|seq={:?}",
                 p.spec.snapshot,
                 p.target.id,
                 combo.canonical(),
                 m.reps,
                 m.warmup_reps,
                 m.seed,
-                m.launches
+                m.launches,
+                m.sequential()
             ),
             24,
         )
@@ -530,9 +537,22 @@ impl PlannedTrial {
 
     fn obtain(&self, combo: &Combo) -> Result<(MeasurementRecord, Obtained), String> {
         let key = self.key(combo);
-        self.plan
-            .run
-            .obtain(&key, || measure(&self.plan, combo, &key, &self.name))
+        // Early termination compares with the baseline at each look, so the baseline comes
+        // first (its lock is never held while waiting for a combo's, so no trial deadlocks).
+        let stopper = match self.plan.spec.measure.sequential() {
+            Some((lo, hi)) if *combo != self.plan.target.baseline => {
+                let (base, _) = self.obtain(&self.plan.target.baseline)?;
+                if base.error.is_some() {
+                    None
+                } else {
+                    Some(Stopper::new(&self.plan, &base, lo as usize, hi as usize)?)
+                }
+            }
+            _ => None,
+        };
+        self.plan.run.obtain(&key, || {
+            measure(&self.plan, combo, &key, &self.name, stopper.as_ref())
+        })
     }
 
     fn measured(&self, combo: &Combo) -> Result<Outcome, String> {
@@ -543,6 +563,11 @@ impl PlannedTrial {
             Obtained::Recorded => "reused this run's recorded measurement",
         };
         let sim_tag = if rec.simulated { " [simulated]" } else { "" };
+        let stop = match rec.stopped {
+            Some(r) => format!(", stopped early at a planned look ({r:?})").to_lowercase(),
+            None if rec.looks > 1 => ", ran to the last look".into(),
+            None => String::new(),
+        };
         if let Some(err) = &rec.error {
             return Ok(Outcome::fail(
                 format!("{}: measurement failed{sim_tag}: {err}", self.name),
@@ -558,7 +583,7 @@ impl PlannedTrial {
             .map_err(|e| e.to_string())?;
         Ok(Outcome::pass(
             format!(
-                "{}: {how}{sim_tag}: {} reps, output_tokens_per_s trimmed mean {tm:.4} (trim {})",
+                "{}: {how}{sim_tag}: {} reps{stop}, output_tokens_per_s trimmed mean {tm:.4} (trim {})",
                 self.name,
                 rec.reps.len(),
                 self.plan.spec.measure.trim
@@ -603,6 +628,9 @@ impl PlannedTrial {
                 .noise_floor
                 .unwrap_or(p.hardware.noise_floor_cv),
             launch_cv: p.spec.measure.launch_cv.unwrap_or(p.hardware.launch_cv),
+            looks: p.spec.measure.sequential().map_or(1, |(lo, hi)| {
+                crate::stats::planned_looks(lo as usize, hi as usize).len()
+            }),
         };
         let mut verdicts = Vec::new();
         for g in &p.spec.gates {
@@ -678,15 +706,28 @@ impl Outcome {
 }
 
 /// Measure one combo of a target: one engine launch, warm-up reps discarded, then the reps.
-fn measure(p: &TargetPlan, combo: &Combo, key: &str, trial: &str) -> MeasurementRecord {
+fn measure(
+    p: &TargetPlan,
+    combo: &Combo,
+    key: &str,
+    trial: &str,
+    stopper: Option<&Stopper>,
+) -> MeasurementRecord {
     let started = record::now_unix();
     let t0 = Instant::now();
     let m = &p.spec.measure;
     let seed = m.seed ^ u64::from_str_radix(&key[..16], 16).unwrap_or(0);
     let simulated = p.target.id.engine == "sim";
     let mut reps = Vec::new();
+    let mut stopped = None;
     let error = if simulated {
-        measure_sim(p, combo, seed, &mut reps).err()
+        match measure_sim(p, combo, seed, &mut reps, stopper) {
+            Ok(s) => {
+                stopped = s;
+                None
+            }
+            Err(e) => Some(e),
+        }
     } else {
         // Real engines hold their device for the whole launch: one engine per device at a time.
         match crate::device::acquire(&p.settings_target_dir, p.hardware.device) {
@@ -714,8 +755,87 @@ fn measure(p: &TargetPlan, combo: &Combo, key: &str, trial: &str) -> Measurement
         duration_s: t0.elapsed().as_secs_f64(),
         warmup_reps: m.warmup_reps,
         launches: m.launches.max(1),
+        looks: stopper.map_or(1, |s| s.looks.len() as u32),
+        stopped,
         reps,
         error,
+    }
+}
+
+/// The early-termination rule of one combo's measurement: compares the combo's reps so far with
+/// the baseline's at each planned look (Pocock's per-look level) on the first gate's metric and
+/// threshold.
+#[derive(Debug)]
+struct Stopper {
+    base: Vec<f64>,
+    base_launches: usize,
+    metric: String,
+    direction: l1_engines::Direction,
+    threshold: f64,
+    floor: f64,
+    looks: Vec<usize>,
+    level: f64,
+    trim: f64,
+    launch_cv: f64,
+    launches: usize,
+}
+
+impl Stopper {
+    fn new(p: &TargetPlan, base: &MeasurementRecord, lo: usize, hi: usize) -> Result<Self, String> {
+        let gate = p.spec.gates.first();
+        let metric = gate
+            .and_then(|g| g.metric.as_ref().map(|m| m.value.clone()))
+            .unwrap_or_else(|| "output_tokens_per_s".into());
+        let info = l1_engines::metrics::metric(&metric)
+            .ok_or_else(|| format!("unknown metric `{metric}`"))?;
+        let m = &p.spec.measure;
+        let floor = m.noise_floor.unwrap_or(p.hardware.noise_floor_cv);
+        let threshold = match gate {
+            Some(g) if g.method == GateMethod::Topk5 => 1.0 + g.margin.unwrap_or(0.03).max(floor),
+            _ => 1.0 + floor,
+        };
+        let alpha = gate.and_then(|g| g.alpha).unwrap_or(0.05);
+        let looks = crate::stats::planned_looks(lo, hi);
+        Ok(Self {
+            base: base
+                .reps
+                .iter()
+                .map(|r| r.get(&metric).copied().unwrap_or(f64::NAN))
+                .collect(),
+            base_launches: base.launches.max(1) as usize,
+            metric,
+            direction: info.direction,
+            threshold,
+            floor,
+            level: crate::stats::pocock_level(alpha, looks.len()),
+            looks,
+            trim: m.trim,
+            launch_cv: m.launch_cv.unwrap_or(p.hardware.launch_cv),
+            launches: m.launches.max(1) as usize,
+        })
+    }
+
+    /// The stop decision after `reps`, at planned looks only.
+    fn check(&self, reps: &[l1_engines::Metrics]) -> Option<crate::stats::StopReason> {
+        if !self.looks.contains(&reps.len()) {
+            return None;
+        }
+        let v: Vec<f64> = reps
+            .iter()
+            .map(|r| r.get(&self.metric).copied().unwrap_or(f64::NAN))
+            .collect();
+        let between = crate::stats::Between {
+            cv: self.launch_cv,
+            candidate_launches: self.launches.min(v.len()),
+            baseline_launches: self.base_launches,
+        };
+        let c = crate::stats::compare_with(&v, &self.base, self.trim, 1.0 - self.level, between)
+            .ok()?;
+        let ci = match self.direction {
+            l1_engines::Direction::HigherIsBetter => c.ratio_ci,
+            l1_engines::Direction::LowerIsBetter => (1.0 / c.ratio_ci.1, 1.0 / c.ratio_ci.0),
+        };
+        crate::stats::sequential_decision(ci, self.threshold, self.floor)
     }
 }
 
@@ -724,7 +844,8 @@ fn measure_sim(
     combo: &Combo,
     seed: u64,
     reps: &mut Vec<l1_engines::Metrics>,
-) -> Result<(), String> {
+    stopper: Option<&Stopper>,
+) -> Result<Option<crate::stats::StopReason>, String> {
     let target = SimTarget {
         model: &p.model,
         hardware: &p.hardware,
@@ -745,7 +866,9 @@ fn measure_sim(
         }
         launches.push(launch);
     }
-    for i in 0..m.reps {
+    // The baseline and fixed designs run every rep; a combo under early termination may stop at a look.
+    let total = m.full_reps();
+    for i in 0..total {
         let launch = &mut launches[(i % n_launches) as usize];
         let r = launch
             .rep(m.warmup_reps + i / n_launches)
@@ -766,8 +889,13 @@ fn measure_sim(
                 p.workload.max_error_rate
             ));
         }
+        if let Some(reason) = stopper.and_then(|s| s.check(reps))
+            && reps.len() < total as usize
+        {
+            return Ok(Some(reason));
+        }
     }
-    Ok(())
+    Ok(None)
 }
 
 #[cfg(test)]

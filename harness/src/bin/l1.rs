@@ -322,6 +322,11 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 .workloads
                 .get(workload)
                 .with_context(|| format!("unknown workload `{workload}`"))?;
+            let sim_target = l1_engines::sim::SimTarget {
+                model: m,
+                hardware: h,
+                workload: w,
+            };
             if let Some(spec) = sequential {
                 let (lo, hi) = spec
                     .split_once(',')
@@ -360,9 +365,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 for noise in ["normal", "lognormal", "contaminated"] {
                     for effect in [0.0, 1.0, 2.0, 3.0] {
                         let o = l1_harness::accuracy::run_sequential(
-                            m,
-                            h,
-                            w,
+                            &sim_target,
                             noise,
                             effect,
                             (lo, hi),
