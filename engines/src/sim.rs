@@ -1012,4 +1012,122 @@ mod tests {
         }
         println!("one rep: {:?}", start.elapsed() / 100);
     }
+
+    #[test]
+    #[ignore = "landscape printout"]
+    fn landscape() {
+        let dims: &[(&str, &[&str])] = &[
+            (
+                "attention_backend",
+                &[
+                    "flash_attn_v3",
+                    "flash_attn_v2",
+                    "paged_attention",
+                    "xformers",
+                    "native",
+                ],
+            ),
+            ("kv_layout", &["contiguous", "paged", "chunked"]),
+            ("matmul_path", &["cublas", "cutlass", "triton", "machete"]),
+            (
+                "activation_dtype",
+                &["fp16", "bf16", "fp8_e4m3", "fp8_e5m2"],
+            ),
+            ("fusion_strategy", &["none", "conservative", "aggressive"]),
+            ("cuda_graph", &["off", "per-shape", "dynamic"]),
+            (
+                "kv_cache_dtype",
+                &[
+                    "auto", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "q8_0", "q4_0",
+                ],
+            ),
+        ];
+        let ln = |median: f64, sigma: f64, max: u32| Dist::Lognormal { median, sigma, max };
+        let mut chat = workload(1, 1, Arrival::Concurrency(16), 128);
+        chat.input_tokens = ln(300.0, 0.6, 4096);
+        chat.output_tokens = ln(200.0, 0.5, 1024);
+        let mut pchat = chat.clone();
+        pchat.arrival = Arrival::Poisson { rate: 8.0 };
+        let mut rag = workload(1, 256, Arrival::Concurrency(8), 64);
+        rag.input_tokens = Dist::Uniform {
+            min: 2000,
+            max: 6000,
+        };
+        let wls = vec![
+            ("chat", chat),
+            ("poisson", pchat),
+            ("rag", rag),
+            ("batch", workload(512, 512, Arrival::Concurrency(64), 256)),
+            ("single", workload(256, 128, Arrival::Concurrency(1), 16)),
+            ("huge", workload(2048, 512, Arrival::Concurrency(256), 512)),
+        ];
+        let (hw, m) = (h100(), llama());
+        for (name, w) in &wls {
+            let t = SimTarget {
+                model: &m,
+                hardware: &hw,
+                workload: w,
+            };
+            let d = truth(&t, &combo(&[])).unwrap();
+            println!(
+                "== {name}: default tput {:.0} ttft50 {:.1} itl50 {:.2} itl99 {:.2} mem {:.1}",
+                tput(&d),
+                d["ttft_p50_ms"],
+                d["itl_p50_ms"],
+                d["itl_p99_ms"],
+                d["peak_memory_gib"]
+            );
+            for (dim, vals) in dims {
+                let mut line = format!("  {dim:18}");
+                for v in *vals {
+                    let r = truth(&t, &combo(&[(dim, v)])).unwrap();
+                    line += &format!(
+                        " {v}={:+.1}%/{:+.0}%",
+                        (tput(&r) / tput(&d) - 1.0) * 100.0,
+                        (r["ttft_p50_ms"] / d["ttft_p50_ms"] - 1.0) * 100.0
+                    );
+                }
+                println!("{line}");
+            }
+            let mut all = Vec::new();
+            let mut idx = vec![0usize; dims.len()];
+            loop {
+                let c = combo(
+                    &dims
+                        .iter()
+                        .zip(&idx)
+                        .map(|((k, vs), &i)| (*k, vs[i]))
+                        .collect::<Vec<_>>(),
+                );
+                all.push(tput(&truth(&t, &c).unwrap()));
+                let mut k = 0;
+                while k < dims.len() {
+                    idx[k] += 1;
+                    if idx[k] < dims[k].1.len() {
+                        break;
+                    }
+                    idx[k] = 0;
+                    k += 1;
+                }
+                if k == dims.len() {
+                    break;
+                }
+            }
+            all.sort_by(f64::total_cmp);
+            let n = all.len();
+            println!(
+                "  combos {n}: min {:.0} p10 {:.0} median {:.0} p90 {:.0} max {:.0}  max/min {:.2} max/default {:.3}",
+                all[0],
+                all[n / 10],
+                all[n / 2],
+                all[n * 9 / 10],
+                all[n - 1],
+                all[n - 1] / all[0],
+                all[n - 1] / tput(&d)
+            );
+            let top = all[n - 1];
+            let near = all.iter().filter(|x| **x > top * 0.97).count();
+            println!("  within 3% of best: {near}");
+        }
+    }
 }

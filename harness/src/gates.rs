@@ -77,6 +77,8 @@ pub struct GateContext {
     /// Launch-to-launch coefficient of variation, added to every comparison as a known
     /// variance component (each arm is one engine launch).
     pub launch_cv: f64,
+    /// This machine's recorded calibration of the baseline (for `drift`).
+    pub calibration: Option<crate::calibration::Calibration>,
     /// Planned looks of a group-sequential design (1 = fixed reps). With K > 1 looks every
     /// comparison is made at Pocock's per-look level, so stopping early cannot inflate the error.
     pub looks: usize,
@@ -132,6 +134,9 @@ pub fn evaluate(
     let info = metric(&metric_name).ok_or_else(|| format!("unknown metric `{metric_name}`"))?;
     let family_alpha = gate.alpha.unwrap_or(0.05);
     let alpha = stats::pocock_level(family_alpha, ctx.looks);
+    if gate.method == GateMethod::Drift {
+        return drift(ctx, baseline, &metric_name);
+    }
     if combos.is_empty() {
         return Err("no combo was measured successfully, so no gate can be evaluated".into());
     }
@@ -182,6 +187,7 @@ pub fn evaluate(
     let head = format!("baseline {metric_name} {base_tm:.4} {}", info.unit);
 
     let mut verdict = match gate.method {
+        GateMethod::Drift => unreachable!("drift is evaluated before the combos are ranked"),
         GateMethod::Manual => {
             let lines: Vec<String> = order.iter().map(|&i| describe(&rows[i])).collect();
             GateVerdict {
@@ -383,6 +389,52 @@ pub fn evaluate(
         .message
         .push_str(&format!("\n  winner {winner}: {selection}"));
     Ok(verdict)
+}
+
+/// Minor drift starts at 5 %, significant drift at 15 % (the origin's calibration thresholds).
+const DRIFT_MINOR: f64 = 0.05;
+const DRIFT_SIGNIFICANT: f64 = 0.15;
+
+/// The `drift` gate: the baseline (the deployed combo) measured now against this machine's
+/// recorded calibration of it.
+fn drift(ctx: &GateContext, baseline: &Arm, metric_name: &str) -> Result<GateVerdict, String> {
+    let Some(cal) = &ctx.calibration else {
+        return Err(
+            "drift: no calibration of the baseline is recorded for this machine and target; run `l1 calibrate <spec>` first (it measures the baseline over several launches and records it under target/l1/calibration/)"
+            .into());
+    };
+    let reference = cal
+        .trimmed_mean
+        .get(metric_name)
+        .copied()
+        .ok_or_else(|| format!("drift: the calibration has no metric `{metric_name}`"))?;
+    let now = stats::trimmed_mean(&baseline.values(metric_name)?, ctx.trim)
+        .map_err(|e| format!("baseline: {e}"))?;
+    let change = now / reference - 1.0;
+    let size = change.abs();
+    let (passed, level) = if size > DRIFT_SIGNIFICANT {
+        (false, "significant drift (fails)")
+    } else if size > DRIFT_MINOR {
+        (true, "minor drift (warning)")
+    } else {
+        (true, "no drift")
+    };
+    Ok(GateVerdict {
+        p_best: None,
+        method: "drift".into(),
+        passed,
+        message: format!(
+            "drift {}: {level}: the baseline's {metric_name} is {now:.4} now against {reference:.4} calibrated ({:+.1} %; minor above ±{:.0} %, significant above ±{:.0} %; calibration of {} launches × {} reps)",
+            if passed { "passed" } else { "failed" },
+            change * 100.0,
+            DRIFT_MINOR * 100.0,
+            DRIFT_SIGNIFICANT * 100.0,
+            cal.launches,
+            cal.reps_per_launch
+        ),
+        winner: None,
+        rows: Vec::new(),
+    })
 }
 
 /// Ranking and selection: the probability that the combo at `winner` is the true best within

@@ -6,6 +6,7 @@
 //! gates ([`gates`]) using robust statistics ([`stats`]).
 
 pub mod accuracy;
+pub mod calibration;
 pub mod catalog;
 pub mod detect;
 pub mod device;

@@ -158,6 +158,9 @@ pub enum GateMethod {
     Regression,
     /// No verdict: every combo is surfaced for review.
     Manual,
+    /// The baseline (the deployed combo) measured now against its recorded calibration:
+    /// 5–15 % is minor drift (a warning), over 15 % is significant (fails).
+    Drift,
 }
 
 /// One gate. Fields that do not apply to a method are rejected at validation.

@@ -107,6 +107,8 @@ pub struct TargetPlan {
     run: RunDir,
     cats: Arc<Catalogs>,
     settings_target_dir: PathBuf,
+    /// The hardware fingerprint calibrations are recorded under.
+    fingerprint: String,
 }
 
 /// A trial before it becomes a libtest-mimic `Trial`.
@@ -177,6 +179,7 @@ pub fn parse_gates(text: &str) -> Result<Vec<GateMethod>, Diagnostic> {
             "pareto" => GateMethod::Pareto,
             "regression" => GateMethod::Regression,
             "manual" => GateMethod::Manual,
+            "drift" => GateMethod::Drift,
             other => {
                 return Err(Diagnostic::new(
                     "L1_GATES",
@@ -412,6 +415,8 @@ fn plan_spec(file: &Path, env: &PlanEnv<'_>) -> Result<Vec<PlannedTrial>, Diagno
             (Some(true), DeviceKind::Gpu) => "gpu",
         };
         let ignore = ignore_reason(settings, detected, &target.id, &hw);
+        let fingerprint =
+            crate::calibration::fingerprint(&target.id.hardware, detected, &target.id.engine);
         let plan = Arc::new(TargetPlan {
             spec: sp.clone(),
             class,
@@ -423,6 +428,7 @@ fn plan_spec(file: &Path, env: &PlanEnv<'_>) -> Result<Vec<PlannedTrial>, Diagno
             run: run.clone(),
             cats: cats.clone(),
             settings_target_dir: settings.target_dir.clone(),
+            fingerprint,
         });
         let prefix = format!("{class}::{}::{}", sp.name, plan.target.id);
         for combo in &plan.target.combos {
@@ -620,14 +626,41 @@ impl PlannedTrial {
             label: "baseline".into(),
             reps: base.reps.clone(),
         };
+        // Noise floor and launch variation: the spec's override, else this machine's recorded
+        // calibration of the baseline, else the hardware profile.
+        let calibration = crate::calibration::load(
+            &p.settings_target_dir,
+            &p.fingerprint,
+            &p.target.id,
+            &p.target.baseline,
+        )
+        .map_err(|e| format!("{}: {e}", self.name))?;
+        let primary = p
+            .spec
+            .gates
+            .first()
+            .and_then(|g| g.metric.as_ref().map(|m| m.value.clone()))
+            .unwrap_or_else(|| "output_tokens_per_s".into());
+        let calibrated = |map: fn(&crate::calibration::Calibration) -> &BTreeMap<String, f64>| {
+            calibration
+                .as_ref()
+                .and_then(|c| map(c).get(&primary).copied())
+        };
         let ctx = GateContext {
             trim: p.spec.measure.trim,
             noise_floor: p
                 .spec
                 .measure
                 .noise_floor
+                .or_else(|| calibrated(|c| &c.cv_within))
                 .unwrap_or(p.hardware.noise_floor_cv),
-            launch_cv: p.spec.measure.launch_cv.unwrap_or(p.hardware.launch_cv),
+            launch_cv: p
+                .spec
+                .measure
+                .launch_cv
+                .or_else(|| calibrated(|c| &c.cv_between))
+                .unwrap_or(p.hardware.launch_cv),
+            calibration: calibration.clone(),
             looks: p.spec.measure.sequential().map_or(1, |(lo, hi)| {
                 crate::stats::planned_looks(lo as usize, hi as usize).len()
             }),

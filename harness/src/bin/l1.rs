@@ -51,6 +51,16 @@ enum Command {
         #[command(subcommand)]
         action: CatalogAction,
     },
+    /// Measure this machine's noise: every target's baseline over several launches; records the
+    /// within- and between-launch variation (noise floor and launch component of later
+    /// comparisons) and the reference the `drift` gate compares with.
+    Calibrate {
+        spec: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        launches: usize,
+        #[arg(long, default_value_t = 7)]
+        reps: usize,
+    },
     /// Summarize a run's records (default: the newest run).
     Report { run: Option<String> },
     /// Measure the comparison procedure's false-positive rate and power on the sim engine's known
@@ -434,6 +444,80 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             }
             if cli.json {
                 out!("{}", serde_json::to_string_pretty(&rows)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Calibrate {
+            spec: path,
+            launches,
+            reps,
+        } => {
+            let cats = Catalogs::load(root).map_err(|d| anyhow::anyhow!("{d}"))?;
+            let ctx = context(&cats);
+            let detected = Detected::detect(&cats.hardware);
+            let ls = match spec::load(path, &ctx) {
+                Ok(l) => l,
+                Err(d) => {
+                    eprintln!("{d}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let ex = match expand::expand(&ls, &cats) {
+                Ok(e) => e,
+                Err(d) => {
+                    eprintln!("{d}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let settings = Settings::from_env(root);
+            let mut out_rows = Vec::new();
+            for t in &ex.targets {
+                if t.id.engine != "sim" {
+                    bail!(
+                        "{}: calibrating engine `{}` needs its launcher, which this build does not have",
+                        t.id,
+                        t.id.engine
+                    );
+                }
+                let fp =
+                    l1_harness::calibration::fingerprint(&t.id.hardware, &detected, &t.id.engine);
+                let c = l1_harness::calibration::calibrate_sim(
+                    &cats.models[&t.id.model],
+                    &cats.hardware[&t.id.hardware],
+                    &cats.workloads[&t.id.workload],
+                    &t.id,
+                    &t.baseline,
+                    &fp,
+                    *launches,
+                    *reps,
+                    0,
+                )
+                .map_err(anyhow::Error::msg)?;
+                let saved = l1_harness::calibration::save(&settings.target_dir, &c)
+                    .map_err(anyhow::Error::msg)?;
+                if !cli.json {
+                    out!(
+                        "{}: output_tokens_per_s cv within {:.2} %, between launches {:.2} % ({} launches × {} reps) -> {}",
+                        t.id,
+                        c.cv_within
+                            .get("output_tokens_per_s")
+                            .copied()
+                            .unwrap_or(f64::NAN)
+                            * 100.0,
+                        c.cv_between
+                            .get("output_tokens_per_s")
+                            .copied()
+                            .unwrap_or(f64::NAN)
+                            * 100.0,
+                        launches,
+                        reps,
+                        saved.display()
+                    );
+                }
+                out_rows.push(c);
+            }
+            if cli.json {
+                out!("{}", serde_json::to_string_pretty(&out_rows)?);
             }
             Ok(ExitCode::SUCCESS)
         }
