@@ -79,6 +79,9 @@ enum Command {
         /// reps (e.g. `--sequential 3,15`).
         #[arg(long, value_name = "MIN,MAX")]
         sequential: Option<String>,
+        /// Measure whole sweeps instead: how often the winner is the true best, and its regret.
+        #[arg(long)]
+        sweep: bool,
         #[arg(long, default_value = "llama-3.1-8b")]
         model: String,
         #[arg(long, default_value = "h100-sxm")]
@@ -315,6 +318,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             reps,
             launches,
             sequential,
+            sweep,
             model,
             hardware,
             workload,
@@ -337,6 +341,43 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 hardware: h,
                 workload: w,
             };
+            if *sweep {
+                let combos = l1_harness::accuracy::sweep_combos();
+                let sweeps = (*comparisons / 10).max(20);
+                let o = l1_harness::accuracy::run_sweep(&sim_target, &combos, *reps, sweeps, 42)
+                    .map_err(anyhow::Error::msg)?;
+                if cli.json {
+                    out!("{}", serde_json::to_string_pretty(&o)?);
+                } else {
+                    out!(
+                        "{} sweeps of {} combos ({} on {} / {}), {} reps each in one launch:",
+                        o.sweeps,
+                        o.combos,
+                        model,
+                        hardware,
+                        workload,
+                        o.reps
+                    );
+                    out!(
+                        "  winner is the true best:               {:.1} %",
+                        o.picked_true_best * 100.0
+                    );
+                    out!(
+                        "  winner within the noise floor of best: {:.1} %",
+                        o.within_floor * 100.0
+                    );
+                    out!(
+                        "  mean reported P(best within floor):    {:.1} %",
+                        o.mean_reported_p_best * 100.0
+                    );
+                    out!(
+                        "  regret of the winner: mean {:.2} %, worst {:.2} %",
+                        o.mean_regret * 100.0,
+                        o.max_regret * 100.0
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             if let Some(spec) = sequential {
                 let (lo, hi) = spec
                     .split_once(',')
