@@ -79,3 +79,33 @@ fn false_claims_stay_near_alpha_and_power_at_twice_the_floor_is_real() {
         "the gate must claim true wins far more often than false ones"
     );
 }
+
+#[test]
+fn sweeps_pick_a_winner_within_the_noise_floor_of_the_true_best() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cats = Catalogs::load(root).unwrap();
+    let target = l1_engines::sim::SimTarget {
+        model: &cats.models["llama-3.1-8b"],
+        hardware: &cats.hardware["h100-sxm"],
+        workload: &cats.workloads["chat-short"],
+    };
+    let o = accuracy::run_sweep(&target, &accuracy::sweep_combos(), 7, 60, 42).unwrap();
+    let floor = cats.hardware["h100-sxm"].noise_floor_cv;
+    assert!(
+        o.within_floor >= 0.9,
+        "winner within the floor in {:.2} of sweeps",
+        o.within_floor
+    );
+    assert!(
+        o.mean_regret < floor / 2.0,
+        "mean regret {:.4}",
+        o.mean_regret
+    );
+    // The reported probability of best is honest: not more confident than the outcome.
+    assert!(
+        o.mean_reported_p_best <= o.within_floor + 0.05,
+        "reported {:.3} vs actual {:.3}",
+        o.mean_reported_p_best,
+        o.within_floor
+    );
+}
