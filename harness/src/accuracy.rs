@@ -326,6 +326,7 @@ pub fn run_sweep(
         margin: None,
         k: None,
         epsilon: None,
+        epsilons: None,
         metrics: None,
         latency_metric: None,
         alpha: None,

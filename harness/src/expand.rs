@@ -377,7 +377,30 @@ pub fn expand_only(
                 return bad(field, &format!("does not take `{field}` (only topk5 does)"));
             }
         }
-        if (g.epsilon.is_some() || g.metrics.is_some()) && g.method != GateMethod::Regression {
+        for (name, eps) in g.epsilons.iter().flatten() {
+            if metric(name).is_none() {
+                return Err(ls
+                    .diag_find(
+                        format!("gate names unknown metric `{name}` in `epsilons`"),
+                        "gates",
+                        name,
+                    )
+                    .field(format!("gates[{i}].epsilons"))
+                    .choices(metric_names()));
+            }
+            if !(0.0..1.0).contains(eps) {
+                return Err(ls
+                    .diag_find(
+                        format!("epsilon {eps} for `{name}` is outside [0, 1)"),
+                        "gates",
+                        name,
+                    )
+                    .field(format!("gates[{i}].epsilons.{name}")));
+            }
+        }
+        if (g.epsilon.is_some() || g.metrics.is_some() || g.epsilons.is_some())
+            && g.method != GateMethod::Regression
+        {
             return bad(
                 "epsilon",
                 "does not take `epsilon` or `metrics` (only regression does)",

@@ -329,7 +329,7 @@ pub fn evaluate(
             }
         }
         GateMethod::Regression => {
-            let eps = gate.epsilon.unwrap_or(0.05);
+            let default_eps = gate.epsilon.unwrap_or(0.05);
             let names: Vec<String> = match &gate.metrics {
                 Some(m) => m.iter().map(|s| s.value.clone()).collect(),
                 None => vec![
@@ -340,27 +340,43 @@ pub fn evaluate(
             };
             let wi = order[0];
             let arm = &combos[wi];
-            let mut lines = Vec::new();
-            let mut bad = Vec::new();
+            // One-sided test per metric of H0: the winner is not worse than the baseline by more
+            // than ε (never less than the noise floor), Holm-adjusted across the metrics: a
+            // regression claim fails a pull request, so false claims are what must be controlled.
+            let mut tested = Vec::new();
             for name in &names {
                 let mi = metric(name).ok_or_else(|| format!("unknown metric `{name}`"))?;
+                let eps = gate
+                    .epsilons
+                    .as_ref()
+                    .and_then(|m| m.get(name).copied())
+                    .unwrap_or(default_eps)
+                    .max(ctx.noise_floor);
                 let c = ctx.compare(arm, baseline, name, 1.0 - alpha)?;
                 let (imp, ci) = improvement(&c, mi.direction);
+                let t = ((1.0 - eps).ln() - imp.ln()) / c.log_ratio_se;
+                tested.push((name.clone(), eps, imp, ci, stats::upper_tail(t, c.yuen_df)));
+            }
+            let adj = stats::holm(&tested.iter().map(|x| x.4).collect::<Vec<_>>());
+            let mut lines = Vec::new();
+            let mut bad = Vec::new();
+            for ((name, eps, imp, ci, _), a) in tested.iter().zip(&adj) {
                 let line = format!(
-                    "{name}: {} [{}, {}], Yuen p={:.3}",
-                    pct(imp),
+                    "{name}: {} [{}, {}], worse than -{:.1} %? Holm-adjusted one-sided p={a:.3}",
+                    pct(*imp),
                     pct(ci.0),
                     pct(ci.1),
-                    c.yuen_p
+                    eps * 100.0
                 );
-                if imp < 1.0 - eps && c.yuen_p < alpha {
+                if *a < alpha {
                     bad.push(line.clone());
                 }
                 lines.push(line);
             }
+            let eps = default_eps;
             let passed = bad.is_empty();
             let message = format!(
-                "regression {}: winner {winner} against the baseline, no metric may be significantly worse by more than {:.1} % (α={alpha}); {}",
+                "regression {}: winner {winner} against the baseline, no metric may be significantly worse by more than its ε (default {:.1} %, never below the noise floor; α={alpha}); {}",
                 if passed { "passed" } else { "failed" },
                 eps * 100.0,
                 if passed {

@@ -180,6 +180,9 @@ pub struct Gate {
     /// Largest allowed relative regression (regression; default 0.05).
     #[serde(default)]
     pub epsilon: Option<f64>,
+    /// Per-metric ε overriding `epsilon` (regression), e.g. `{ ttft_p95_ms: 0.10 }`.
+    #[serde(default)]
+    pub epsilons: Option<BTreeMap<String, f64>>,
     /// Metrics checked for regressions (regression; default throughput, TTFT p95, E2E p95).
     #[serde(default)]
     pub metrics: Option<Vec<Spanned<String>>>,
@@ -198,6 +201,7 @@ fn default_gates() -> Vec<Gate> {
         margin: None,
         k: None,
         epsilon: None,
+        epsilons: None,
         metrics: None,
         latency_metric: None,
         alpha: None,

@@ -506,6 +506,46 @@ mod tests {
         assert!(c.mde > 0.02 && c.mde < 0.06, "mde {}", c.mde);
     }
 
+    /// Properties over many seeded random samples: a constant sample's trimmed mean is the
+    /// constant; trimmed means and tests are invariant under scaling; swapping the arms flips
+    /// the statistic and keeps the p-value; the interval contains the difference.
+    #[test]
+    fn properties_hold_on_random_samples() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for case in 0..500 {
+            let n = rng.random_range(3..25);
+            let m = rng.random_range(3..25);
+            let trim = [0.0, 0.1, 0.2][case % 3];
+            if check_reps(n, trim).is_err() || check_reps(m, trim).is_err() {
+                continue;
+            }
+            let x: Vec<f64> = (0..n)
+                .map(|_| 100.0 + rng.random_range(-5.0..5.0))
+                .collect();
+            let y: Vec<f64> = (0..m)
+                .map(|_| 102.0 + rng.random_range(-5.0..5.0))
+                .collect();
+            let c = rng.random_range(-50.0..50.0);
+            assert!((trimmed_mean(&vec![c; n], trim).unwrap() - c).abs() < 1e-9);
+            let k = rng.random_range(0.1..10.0);
+            let xs: Vec<f64> = x.iter().map(|v| v * k).collect();
+            assert!(
+                (trimmed_mean(&xs, trim).unwrap() - k * trimmed_mean(&x, trim).unwrap()).abs()
+                    < 1e-6
+            );
+            let ab = compare(&x, &y, trim, 0.95).unwrap();
+            let ba = compare(&y, &x, trim, 0.95).unwrap();
+            assert!((ab.yuen_t + ba.yuen_t).abs() < 1e-9);
+            assert!((ab.yuen_p - ba.yuen_p).abs() < 1e-9);
+            let ys: Vec<f64> = y.iter().map(|v| v * k).collect();
+            let s = compare(&xs, &ys, trim, 0.95).unwrap();
+            assert!((s.yuen_t - ab.yuen_t).abs() < 1e-6 && (s.ratio - ab.ratio).abs() < 1e-9);
+            assert!(ab.difference_ci.0 <= ab.difference && ab.difference <= ab.difference_ci.1);
+            assert!(ab.yuen_p >= 0.0 && ab.yuen_p <= 1.0 && ab.mde > 0.0);
+        }
+    }
+
     #[test]
     fn sequential_plan_and_rules() {
         assert_eq!(planned_looks(3, 15), [3, 6, 9, 12, 15]);
