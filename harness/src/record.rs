@@ -223,6 +223,34 @@ impl RunDir {
         Ok((record, Obtained::Measured))
     }
 
+    /// Claim a measurement without blocking: its record if one exists, else its lock if nobody
+    /// holds it (the caller then measures and calls [`Claim::finish`]), else `Busy` (another
+    /// trial is measuring it: [`RunDir::obtain`] waits for it).
+    pub fn try_claim(&self, key: &str) -> Result<Claim, String> {
+        if let Some(r) = self.read_measurement(key)? {
+            return Ok(Claim::Recorded(Box::new(r)));
+        }
+        let lock_path = self.lock_path(key);
+        create_parent(&lock_path)?;
+        let lock = File::create(&lock_path)
+            .map_err(|e| format!("failed to create lock {}: {e}", lock_path.display()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(Claim::Busy),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(format!("failed to lock {}: {e}", lock_path.display()));
+            }
+        }
+        // Measured between our read and our lock?
+        if let Some(r) = self.read_measurement(key)? {
+            return Ok(Claim::Recorded(Box::new(r)));
+        }
+        Ok(Claim::Mine(MeasurementLock {
+            _file: lock,
+            path: self.measurement_path(key),
+        }))
+    }
+
     pub fn write_trial(&self, record: &TrialRecord) -> Result<(), String> {
         write_json_atomic(&self.trial_path(&record.name), record)
     }
@@ -245,6 +273,30 @@ impl RunDir {
         }
         ok.sort_by(|a, b| a.name.cmp(&b.name));
         (ok, bad)
+    }
+}
+
+/// The outcome of [`RunDir::try_claim`].
+#[derive(Debug)]
+pub enum Claim {
+    Recorded(Box<MeasurementRecord>),
+    /// This trial holds the measurement's lock and must measure it.
+    Mine(MeasurementLock),
+    /// Another trial is measuring it.
+    Busy,
+}
+
+/// A held measurement lock; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct MeasurementLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl MeasurementLock {
+    /// Write the record (atomically) and release the lock.
+    pub fn finish(self, record: &MeasurementRecord) -> Result<(), String> {
+        write_json_atomic(&self.path, record)
     }
 }
 

@@ -599,8 +599,58 @@ impl PlannedTrial {
         ))
     }
 
+    /// Measure every unrecorded, unclaimed combo of `combos` with their launches interleaved
+    /// (launch 1 of every arm, then launch 2 of every arm, ...). Records are identical to those
+    /// of separate measurements (each rep depends only on its seed, launch and index), so it does
+    /// not matter which trial measured what. Combos another trial is measuring are left to it.
+    fn measure_interleaved(&self, combos: &[Combo]) -> Result<(), String> {
+        let p = &self.plan;
+        let mut mine = Vec::new();
+        let mut seen = BTreeSet::new();
+        for combo in combos {
+            let key = self.key(combo);
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            if let record::Claim::Mine(lock) = p.run.try_claim(&key)? {
+                mine.push((combo, key, lock));
+            }
+        }
+        if mine.is_empty() {
+            return Ok(());
+        }
+        let m = &p.spec.measure;
+        let n_launches = m.launches.max(1);
+        let t0 = Instant::now();
+        let started = record::now_unix();
+        let mut per_arm: Vec<Vec<Result<LaunchReps, String>>> =
+            mine.iter().map(|_| Vec::new()).collect();
+        for l in 0..n_launches {
+            for (i, (combo, key, _)) in mine.iter().enumerate() {
+                per_arm[i].push(sim_launch_reps(p, combo, seed_of(m.seed, key), l));
+            }
+        }
+        let elapsed = t0.elapsed().as_secs_f64() / mine.len() as f64;
+        for ((combo, key, lock), launches) in mine.into_iter().zip(per_arm) {
+            let (reps, error) = assemble_reps(p, launches);
+            let mut rec = new_record(p, combo, &key, &self.name, reps, error, None, 1);
+            rec.started_unix_s = started;
+            rec.duration_s = elapsed;
+            lock.finish(&rec)?;
+        }
+        Ok(())
+    }
+
     fn gate(&self) -> Result<Outcome, String> {
         let p = &self.plan;
+        // Whatever this trial has to measure itself (a partitioned run put the combo trials
+        // elsewhere, or they have not run yet), it measures with the baseline's and the combos'
+        // launches interleaved, so a drift of the machine over time does not favour one arm.
+        if p.spec.measure.sequential().is_none() && p.target.id.engine == "sim" {
+            let mut all = vec![p.target.baseline.clone()];
+            all.extend(p.target.combos.iter().cloned());
+            self.measure_interleaved(&all)?;
+        }
         let (base, _) = self.obtain(&p.target.baseline)?;
         if let Some(err) = &base.error {
             return Err(format!(
@@ -740,6 +790,11 @@ impl Outcome {
 }
 
 /// Measure one combo of a target: one engine launch, warm-up reps discarded, then the reps.
+/// The sim seed of a measurement: the spec's seed mixed with the measurement key.
+fn seed_of(seed: u64, key: &str) -> u64 {
+    seed ^ u64::from_str_radix(&key[..16], 16).unwrap_or(0)
+}
+
 fn measure(
     p: &TargetPlan,
     combo: &Combo,
@@ -749,12 +804,10 @@ fn measure(
 ) -> MeasurementRecord {
     let started = record::now_unix();
     let t0 = Instant::now();
-    let m = &p.spec.measure;
-    let seed = m.seed ^ u64::from_str_radix(&key[..16], 16).unwrap_or(0);
-    let simulated = p.target.id.engine == "sim";
+    let seed = seed_of(p.spec.measure.seed, key);
     let mut reps = Vec::new();
     let mut stopped = None;
-    let error = if simulated {
+    let error = if p.target.id.engine == "sim" {
         match measure_sim(p, combo, seed, &mut reps, stopper) {
             Ok(s) => {
                 stopped = s;
@@ -772,6 +825,25 @@ fn measure(
             Err(e) => Some(e),
         }
     };
+    let looks = stopper.map_or(1, |s| s.looks.len() as u32);
+    let mut rec = new_record(p, combo, key, trial, reps, error, stopped, looks);
+    rec.started_unix_s = started;
+    rec.duration_s = t0.elapsed().as_secs_f64();
+    rec
+}
+
+#[allow(clippy::too_many_arguments)]
+fn new_record(
+    p: &TargetPlan,
+    combo: &Combo,
+    key: &str,
+    trial: &str,
+    reps: Vec<l1_engines::Metrics>,
+    error: Option<String>,
+    stopped: Option<crate::stats::StopReason>,
+    looks: u32,
+) -> MeasurementRecord {
+    let m = &p.spec.measure;
     MeasurementRecord {
         schema_version: RECORD_SCHEMA_VERSION,
         key: key.to_string(),
@@ -782,18 +854,64 @@ fn measure(
         combo_hash: record::short_hash(&combo.canonical(), 12),
         catalog_snapshot: p.spec.snapshot.clone(),
         harness_version: record::HARNESS_VERSION.into(),
-        simulated,
-        seed,
+        simulated: p.target.id.engine == "sim",
+        seed: seed_of(m.seed, key),
         measured_by: trial.to_string(),
-        started_unix_s: started,
-        duration_s: t0.elapsed().as_secs_f64(),
+        started_unix_s: 0.0,
+        duration_s: 0.0,
         warmup_reps: m.warmup_reps,
         launches: m.launches.max(1),
-        looks: stopper.map_or(1, |s| s.looks.len() as u32),
+        looks,
         stopped,
         reps,
         error,
     }
+}
+
+/// The reps of one launch: each with its position `i` in the measurement.
+type LaunchReps = Vec<(u32, Result<l1_engines::Metrics, String>)>;
+
+/// One launch `l` of a simulated arm: its warm-up reps, then the reps `i` with `i mod L == l`
+/// (rep index `warmup + i / L`, exactly as [`measure_sim`] runs them), until one fails.
+fn sim_launch_reps(p: &TargetPlan, combo: &Combo, seed: u64, l: u32) -> Result<LaunchReps, String> {
+    let m = &p.spec.measure;
+    let n_launches = m.launches.max(1);
+    let mut launch = start_sim_launch(p, combo, seed, l)?;
+    let mut out = Vec::new();
+    for i in (l..m.full_reps()).step_by(n_launches as usize) {
+        let r = launch
+            .rep(m.warmup_reps + i / n_launches)
+            .map_err(|e| format!("rep {}: {e}", i + 1));
+        let failed = r.is_err();
+        out.push((i, r));
+        if failed {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Put the launches' reps back in measurement order and apply the same checks, stopping at the
+/// same first failure, as [`measure_sim`].
+fn assemble_reps(
+    p: &TargetPlan,
+    launches: Vec<Result<LaunchReps, String>>,
+) -> (Vec<l1_engines::Metrics>, Option<String>) {
+    let mut all = Vec::new();
+    for l in launches {
+        match l {
+            Ok(reps) => all.extend(reps),
+            Err(e) => return (Vec::new(), Some(e)),
+        }
+    }
+    all.sort_by_key(|(i, _)| *i);
+    let mut reps = Vec::new();
+    for (i, r) in all {
+        if let Err(e) = r.and_then(|r| accept_rep(p, i, r, &mut reps)) {
+            return (reps, Some(e));
+        }
+    }
+    (reps, None)
 }
 
 /// The early-termination rule of one combo's measurement: compares the combo's reps so far with
@@ -880,26 +998,13 @@ fn measure_sim(
     reps: &mut Vec<l1_engines::Metrics>,
     stopper: Option<&Stopper>,
 ) -> Result<Option<crate::stats::StopReason>, String> {
-    let target = SimTarget {
-        model: &p.model,
-        hardware: &p.hardware,
-        workload: &p.workload,
-    };
     let m = &p.spec.measure;
     // Reps are spread over `launches` engine launches (rep i on launch i mod L), so the reps see
     // launch-to-launch variation; each launch runs its own warm-up reps first.
     let n_launches = m.launches.max(1);
-    let mut launches = Vec::with_capacity(n_launches as usize);
-    for l in 0..n_launches {
-        let mut launch = sim::launch(&target, combo, seed.wrapping_add(u64::from(l)))
-            .map_err(|e| format!("engine failed to launch: {e}"))?;
-        for i in 0..m.warmup_reps {
-            launch
-                .rep(i)
-                .map_err(|e| format!("launch {}: warm-up rep {i}: {e}", l + 1))?;
-        }
-        launches.push(launch);
-    }
+    let mut launches = (0..n_launches)
+        .map(|l| start_sim_launch(p, combo, seed, l))
+        .collect::<Result<Vec<_>, _>>()?;
     // The baseline and fixed designs run every rep; a combo under early termination may stop at a look.
     let total = m.full_reps();
     for i in 0..total {
@@ -907,22 +1012,7 @@ fn measure_sim(
         let r = launch
             .rep(m.warmup_reps + i / n_launches)
             .map_err(|e| format!("rep {}: {e}", i + 1))?;
-        if let Some((name, v)) = r.iter().find(|(_, v)| !v.is_finite()) {
-            return Err(format!(
-                "rep {}: metric `{name}` is not finite ({v})",
-                i + 1
-            ));
-        }
-        let err_rate = r.get("error_rate").copied().unwrap_or(0.0);
-        reps.push(r);
-        if err_rate > p.workload.max_error_rate {
-            return Err(format!(
-                "rep {}: error rate {:.3} exceeds the workload's max_error_rate {:.3}",
-                i + 1,
-                err_rate,
-                p.workload.max_error_rate
-            ));
-        }
+        accept_rep(p, i, r, reps)?;
         if let Some(reason) = stopper.and_then(|s| s.check(reps))
             && reps.len() < total as usize
         {
@@ -930,6 +1020,55 @@ fn measure_sim(
         }
     }
     Ok(None)
+}
+
+/// Launch `l` of a simulated arm, warmed up.
+fn start_sim_launch(
+    p: &TargetPlan,
+    combo: &Combo,
+    seed: u64,
+    l: u32,
+) -> Result<sim::SimLaunch, String> {
+    let target = SimTarget {
+        model: &p.model,
+        hardware: &p.hardware,
+        workload: &p.workload,
+    };
+    let mut launch = sim::launch(&target, combo, seed.wrapping_add(u64::from(l)))
+        .map_err(|e| format!("engine failed to launch: {e}"))?;
+    for i in 0..p.spec.measure.warmup_reps {
+        launch
+            .rep(i)
+            .map_err(|e| format!("launch {}: warm-up rep {i}: {e}", l + 1))?;
+    }
+    Ok(launch)
+}
+
+/// Keep rep `i` (0-based) if its metrics are finite, and fail the measurement when its error
+/// rate exceeds the workload's threshold (the rep is kept: it was measured).
+fn accept_rep(
+    p: &TargetPlan,
+    i: u32,
+    r: l1_engines::Metrics,
+    reps: &mut Vec<l1_engines::Metrics>,
+) -> Result<(), String> {
+    if let Some((name, v)) = r.iter().find(|(_, v)| !v.is_finite()) {
+        return Err(format!(
+            "rep {}: metric `{name}` is not finite ({v})",
+            i + 1
+        ));
+    }
+    let err_rate = r.get("error_rate").copied().unwrap_or(0.0);
+    reps.push(r);
+    if err_rate > p.workload.max_error_rate {
+        return Err(format!(
+            "rep {}: error rate {:.3} exceeds the workload's max_error_rate {:.3}",
+            i + 1,
+            err_rate,
+            p.workload.max_error_rate
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
