@@ -451,9 +451,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     h.noise_floor_cv
                 );
                 out!(
-                    "{:<13} {:>14} {:>8} {:>8} {:>14}",
+                    "{:<13} {:>12} {:>15} {:>8} {:>8} {:>14}",
                     "noise",
                     "true effect",
+                    "yuen reps-only",
                     "yuen",
                     "gate",
                     "welch-trimmed"
