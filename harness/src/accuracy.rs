@@ -320,17 +320,7 @@ pub fn run_sweep(
         calibration: None,
         looks: 1,
     };
-    let manual = Gate {
-        method: GateMethod::Manual,
-        metric: None,
-        margin: None,
-        k: None,
-        epsilon: None,
-        epsilons: None,
-        metrics: None,
-        latency_metric: None,
-        alpha: None,
-    };
+    let manual = Gate::new(GateMethod::Manual);
     let (mut exact, mut within, mut regret_sum, mut regret_max, mut p_sum) =
         (0usize, 0usize, 0.0, 0.0f64, 0.0);
     for s in 0..sweeps as u64 {

@@ -194,18 +194,25 @@ pub struct Gate {
     pub alpha: Option<f64>,
 }
 
+impl Gate {
+    /// A gate of `method` with every setting at its default.
+    pub fn new(method: GateMethod) -> Self {
+        Self {
+            method,
+            metric: None,
+            margin: None,
+            k: None,
+            epsilon: None,
+            epsilons: None,
+            metrics: None,
+            latency_metric: None,
+            alpha: None,
+        }
+    }
+}
+
 fn default_gates() -> Vec<Gate> {
-    vec![Gate {
-        method: GateMethod::Topk5,
-        metric: None,
-        margin: None,
-        k: None,
-        epsilon: None,
-        epsilons: None,
-        metrics: None,
-        latency_metric: None,
-        alpha: None,
-    }]
+    vec![Gate::new(GateMethod::Topk5)]
 }
 
 /// A spec after rendering and parsing.

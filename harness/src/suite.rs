@@ -212,16 +212,9 @@ fn override_gates(spec_gates: &[Gate], methods: &[GateMethod]) -> Vec<Gate> {
                 .iter()
                 .find(|g| g.method == *m)
                 .cloned()
-                .unwrap_or(Gate {
-                    method: *m,
+                .unwrap_or_else(|| Gate {
                     metric: metric.clone(),
-                    margin: None,
-                    k: None,
-                    epsilon: None,
-                    epsilons: None,
-                    metrics: None,
-                    latency_metric: None,
-                    alpha: None,
+                    ..Gate::new(*m)
                 })
         })
         .collect()
@@ -1092,15 +1085,9 @@ mod tests {
         );
         assert!(parse_gates(" , ").is_err());
         let spec = vec![Gate {
-            method: GateMethod::Topk5,
-            metric: None,
             margin: Some(0.05),
             k: Some(3),
-            epsilon: None,
-            epsilons: None,
-            metrics: None,
-            latency_metric: None,
-            alpha: None,
+            ..Gate::new(GateMethod::Topk5)
         }];
         let g = override_gates(&spec, &[GateMethod::Manual, GateMethod::Topk5]);
         assert_eq!(g.len(), 2);
