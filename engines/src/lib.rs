@@ -6,9 +6,14 @@
 //! measured.
 
 pub mod combo;
+pub mod launch;
+pub mod llamacpp;
 pub mod metrics;
+pub mod onnxruntime;
+pub mod process;
 pub mod profile;
 pub mod registry;
+pub mod server;
 pub mod sim;
 
 pub use combo::Combo;

@@ -169,6 +169,24 @@ impl Dist {
         }
     }
 
+    /// One draw (at least 1 for the log-normal, which is clamped to `[1, max]`).
+    pub fn sample(&self, rng: &mut impl rand::Rng) -> u32 {
+        use rand_distr::Distribution;
+        match *self {
+            Dist::Fixed(n) => n,
+            Dist::Uniform { min, max } => rng.random_range(min.min(max)..=max.max(min)),
+            Dist::Lognormal { median, sigma, max } => {
+                match rand_distr::LogNormal::new(median.max(f64::MIN_POSITIVE).ln(), sigma.max(0.0))
+                {
+                    Ok(ln) => {
+                        (ln.sample(rng).round().min(f64::from(u32::MAX)) as u32).clamp(1, max)
+                    }
+                    Err(_) => median as u32,
+                }
+            }
+        }
+    }
+
     /// The largest value it can take.
     pub fn max(&self) -> u32 {
         match *self {

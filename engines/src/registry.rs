@@ -75,7 +75,7 @@ pub const ENGINES: &[EngineInfo] = &[
         kind: EngineKind::Server {
             binary: "llama-server",
         },
-        launcher: false,
+        launcher: true,
     },
     EngineInfo {
         name: "onnxruntime",
@@ -93,14 +93,15 @@ pub fn engine(name: &str) -> Option<&'static EngineInfo> {
 
 impl EngineInfo {
     /// Whether the engine can run on this machine: `Ok(())`, or the reason it cannot.
-    pub fn availability(&self) -> Result<(), String> {
+    pub fn availability(&self, engines_dir: &std::path::Path) -> Result<(), String> {
         match self.kind {
             EngineKind::Simulated => Ok(()),
             EngineKind::Server { binary } => {
-                if find_on_path(binary).is_none() {
+                if find_engine_binary(engines_dir, binary).is_none() {
                     return Err(format!(
-                        "engine `{}` is not installed (`{binary}` not found on PATH)",
-                        self.name
+                        "engine `{}` is not installed (`{binary}` not found in {} or on PATH; see scripts/setup-engines.sh)",
+                        self.name,
+                        engines_dir.join("bin").display()
                     ));
                 }
                 if !self.launcher {
@@ -127,6 +128,43 @@ impl EngineInfo {
     pub fn needs_device(&self) -> bool {
         !matches!(self.kind, EngineKind::Simulated)
     }
+}
+
+/// Start a launch of engine `name` for `target`: the one dispatch from engine names to their
+/// modules. The installed version must match the target's (see [`crate::server::version_matches`]).
+pub fn start(
+    name: &str,
+    target: &crate::launch::RealTarget<'_>,
+) -> Result<Box<dyn crate::launch::Launch>, String> {
+    let server: &dyn crate::server::ServerEngine = match name {
+        "llamacpp" => &crate::llamacpp::LlamaCpp,
+        other => {
+            return Err(format!(
+                "engine `{other}`: this build has no launcher for it"
+            ));
+        }
+    };
+    let program = server.program(target.engines_dir)?;
+    let installed = server.detect_version(&program)?;
+    if !crate::server::version_matches(target.version, &installed) {
+        return Err(format!(
+            "engine `{name}`: the installed version is `{installed}` ({}), but this target is for `{}`; name the installed version in the spec or install that one",
+            program.display(),
+            target.version
+        ));
+    }
+    let mut launch = crate::server::ServerLaunch::start(server, target)?;
+    launch.note(format!("engine version: {installed}"));
+    Ok(Box::new(launch))
+}
+
+/// An engine executable: in `<engines dir>/bin` (what the setup script installs), else on `PATH`.
+pub fn find_engine_binary(engines_dir: &std::path::Path, name: &str) -> Option<PathBuf> {
+    let local = engines_dir.join("bin").join(name);
+    if local.is_file() {
+        return Some(local);
+    }
+    find_on_path(name)
 }
 
 /// The first executable called `name` on `PATH`.

@@ -20,13 +20,7 @@ fn root() -> PathBuf {
 }
 
 fn settings(specs: PathBuf) -> Settings {
-    Settings {
-        root: root(),
-        specs,
-        target_dir: std::env::temp_dir().join("l1-bench"),
-        require_engines: false,
-        kill_switch: false,
-    }
+    Settings::new(&root(), specs, std::env::temp_dir().join("l1-bench"))
 }
 
 const BIG: &str = "kind: sweep

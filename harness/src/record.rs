@@ -60,6 +60,10 @@ pub struct MeasurementRecord {
     pub reps: Vec<Metrics>,
     /// Set when the measurement failed (launch failure, crash, error rate over the threshold).
     pub error: Option<String>,
+    /// What the engine launches reported: command line, engine version, log path, startup
+    /// time, load the generator could not deliver, failed requests.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 fn one() -> u32 {
@@ -391,6 +395,7 @@ mod tests {
             stopped: None,
             reps: vec![],
             error: None,
+            notes: Vec::new(),
         };
         let handles: Vec<_> = (0..8)
             .map(|_| {

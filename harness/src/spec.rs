@@ -116,6 +116,10 @@ pub struct Measure {
     /// Overrides the hardware profile's launch-to-launch coefficient of variation.
     #[serde(default)]
     pub launch_cv: Option<f64>,
+    /// Seconds a real engine may take from launch to ready (default: the engine's own, e.g. 60
+    /// for llama.cpp, 600 for vLLM).
+    #[serde(default)]
+    pub startup_timeout_s: Option<f64>,
 }
 
 impl Measure {
@@ -142,6 +146,7 @@ impl Default for Measure {
             launches: default_launches(),
             noise_floor: None,
             launch_cv: None,
+            startup_timeout_s: None,
         }
     }
 }

@@ -135,9 +135,18 @@ pub fn upper_tail(t: f64, df: f64) -> f64 {
     }
 }
 
-/// The `p` quantile of Student's t with `df` degrees of freedom.
+/// The `p` quantile of Student's t with `df` degrees of freedom. Above 10^5 degrees of freedom
+/// (and for infinite ones, as when one arm has no spread) this is the normal quantile, to four
+/// digits; statrs's inverse beta function does not terminate for some extreme `df`, so it is
+/// never asked for those. NaN for NaN or non-positive `df` or `p` outside (0, 1).
 pub fn t_quantile(df: f64, p: f64) -> f64 {
-    match StudentsT::new(0.0, 1.0, df) {
+    if df.is_nan() || df <= 0.0 || !(p > 0.0 && p < 1.0) {
+        return f64::NAN;
+    }
+    if df > 1e5 {
+        return statrs::distribution::Normal::standard().inverse_cdf(p);
+    }
+    match StudentsT::new(0.0, 1.0, df.max(0.05)) {
         Ok(t) => t.inverse_cdf(p),
         Err(_) => f64::NAN,
     }
@@ -359,6 +368,33 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
         out[i] = running;
     }
     out
+}
+
+#[cfg(test)]
+mod t_quantile_tests {
+    use super::t_quantile;
+
+    #[test]
+    fn extreme_degrees_of_freedom_terminate() {
+        for df in [
+            1e-9,
+            0.01,
+            0.5,
+            1.0,
+            3.7,
+            1e4,
+            1e6,
+            1e12,
+            1e300,
+            f64::INFINITY,
+        ] {
+            let q = t_quantile(df, 0.975);
+            assert!(q.is_finite() && q > 1.9, "df {df}: {q}");
+        }
+        assert!((t_quantile(f64::INFINITY, 0.975) - 1.959964).abs() < 1e-5);
+        assert!((t_quantile(10.0, 0.975) - 2.228139).abs() < 1e-5);
+        assert!(t_quantile(f64::NAN, 0.9).is_nan() && t_quantile(5.0, 1.0).is_nan());
+    }
 }
 
 #[cfg(test)]

@@ -39,8 +39,12 @@ pub struct Settings {
     pub target_dir: PathBuf,
     /// `L1_REQUIRE_ENGINES=1`: a missing engine fails its trials instead of ignoring them.
     pub require_engines: bool,
+    /// `L1_REQUIRE_HARDWARE=1`: a target whose GPU is not present fails instead of being ignored.
+    pub require_hardware: bool,
     /// `ENABLE_L1_KERNEL_TUNING=0`: launch no engine.
     pub kill_switch: bool,
+    /// `L1_ENGINES_DIR`: installed engines and test models (default `~/.cache/l1/engines`).
+    pub engines_dir: PathBuf,
 }
 
 impl Settings {
@@ -71,7 +75,23 @@ impl Settings {
             specs,
             target_dir,
             require_engines: flag("L1_REQUIRE_ENGINES"),
+            require_hardware: flag("L1_REQUIRE_HARDWARE"),
             kill_switch,
+            engines_dir: l1_engines::launch::engines_dir(),
+        }
+    }
+
+    /// Settings for running `specs` from `root` into `target_dir`, nothing required or switched
+    /// off, engines from the default engines directory (tests and tools).
+    pub fn new(root: &Path, specs: PathBuf, target_dir: PathBuf) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            specs,
+            target_dir,
+            require_engines: false,
+            require_hardware: false,
+            kill_switch: false,
+            engines_dir: l1_engines::launch::engines_dir(),
         }
     }
 }
@@ -107,6 +127,7 @@ pub struct TargetPlan {
     run: RunDir,
     cats: Arc<Catalogs>,
     settings_target_dir: PathBuf,
+    engines_dir: PathBuf,
     /// The hardware fingerprint calibrations are recorded under.
     fingerprint: String,
 }
@@ -236,10 +257,9 @@ fn ignore_reason(
             "ENABLE_L1_KERNEL_TUNING=0: the kill switch is on, no engine is launched".into(),
         );
     }
-    if settings.require_engines {
-        return None;
-    }
-    if hw.device == DeviceKind::Gpu && !detected.has(&id.hardware) {
+    // Hardware that is not here is a property of the machine, not a failed install: ignored
+    // unless L1_REQUIRE_HARDWARE asks for it.
+    if hw.device == DeviceKind::Gpu && !settings.require_hardware && !detected.has(&id.hardware) {
         return Some(format!(
             "hardware `{}` ({}) is not present here (detected: {})",
             id.hardware,
@@ -247,7 +267,11 @@ fn ignore_reason(
             detected.describe()
         ));
     }
-    info.availability().err()
+    if settings.require_engines {
+        // A missing engine then fails its trials (with the reason) instead of being ignored.
+        return None;
+    }
+    info.availability(&settings.engines_dir).err()
 }
 
 /// Load, expand and plan every spec under `settings.specs` (or only the one named `only`).
@@ -422,6 +446,7 @@ fn plan_spec(file: &Path, env: &PlanEnv<'_>) -> Result<Vec<PlannedTrial>, Diagno
             run: run.clone(),
             cats: cats.clone(),
             settings_target_dir: settings.target_dir.clone(),
+            engines_dir: settings.engines_dir.clone(),
             fingerprint,
         });
         let prefix = format!("{class}::{}::{}", sp.name, plan.target.id);
@@ -470,7 +495,7 @@ impl PlannedTrial {
         if let Some(reason) = &p.ignore {
             // Forced with --include-ignored / --ignored: run only if the engine can run.
             let info = engine_info(&p.target.id.engine);
-            if let Some(err) = info.and_then(|i| i.availability().err()) {
+            if let Some(err) = info.and_then(|i| i.availability(&p.engines_dir).err()) {
                 return Err(format!("{reason}; {err}").into());
             }
         }
@@ -800,6 +825,7 @@ fn measure(
     let seed = seed_of(p.spec.measure.seed, key);
     let mut reps = Vec::new();
     let mut stopped = None;
+    let mut notes = Vec::new();
     let error = if p.target.id.engine == "sim" {
         match measure_sim(p, combo, seed, &mut reps, stopper) {
             Ok(s) => {
@@ -811,15 +837,13 @@ fn measure(
     } else {
         // Real engines hold their device for the whole launch: one engine per device at a time.
         match crate::device::acquire(&p.settings_target_dir, p.hardware.device) {
-            Ok(lock) => Some(format!(
-                "engine `{}`: this build has no launcher for it (device {} was free)",
-                p.target.id.engine, lock.device
-            )),
+            Ok(lock) => measure_real(p, combo, key, seed, &lock, &mut reps, &mut notes).err(),
             Err(e) => Some(e),
         }
     };
     let looks = stopper.map_or(1, |s| s.looks.len() as u32);
     let mut rec = new_record(p, combo, key, trial, reps, error, stopped, looks);
+    rec.notes = notes;
     rec.started_unix_s = started;
     rec.duration_s = t0.elapsed().as_secs_f64();
     rec
@@ -858,6 +882,7 @@ fn new_record(
         stopped,
         reps,
         error,
+        notes: Vec::new(),
     }
 }
 
@@ -1013,6 +1038,87 @@ fn measure_sim(
         }
     }
     Ok(None)
+}
+
+/// Measure a real engine: launches one after another (one engine per device), each warmed up
+/// (the workload's warm-up requests, then `warmup_reps` discarded reps) and running reps
+/// `i ≡ l (mod L)`; reps are recorded in measurement order. Real engines run every planned rep
+/// (no early termination: a stop would need reps from every launch at each look).
+fn measure_real(
+    p: &TargetPlan,
+    combo: &Combo,
+    key: &str,
+    seed: u64,
+    lock: &crate::device::DeviceLock,
+    reps: &mut Vec<l1_engines::Metrics>,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let m = &p.spec.measure;
+    let n_launches = m.launches.max(1);
+    let state = p.settings_target_dir.join("l1");
+    let mut all = Vec::new();
+    let mut failure = None;
+    for l in 0..n_launches {
+        let target = l1_engines::launch::RealTarget {
+            engines_dir: &p.engines_dir,
+            model_name: &p.target.id.model,
+            model: &p.model,
+            hardware: &p.hardware,
+            workload: &p.workload,
+            combo,
+            version: &p.target.id.version,
+            run_dir: &p.run.path,
+            tag: format!("{}-launch{}", &key[..16.min(key.len())], l + 1),
+            state_dir: &state,
+            cuda_visible_devices: lock.cuda_visible_devices.clone(),
+            seed,
+            startup_timeout: m
+                .startup_timeout_s
+                .filter(|s| *s > 0.0 && s.is_finite())
+                .map(std::time::Duration::from_secs_f64),
+        };
+        let mut launch = match l1_engines::registry::start(&p.target.id.engine, &target) {
+            Ok(launch) => launch,
+            Err(e) => {
+                failure = Some(format!("launch {}: {e}", l + 1));
+                break;
+            }
+        };
+        let mut result = Ok(());
+        for i in 0..m.warmup_reps {
+            if let Err(e) = launch.rep(i) {
+                result = Err(format!("launch {}: warm-up rep {i}: {e}", l + 1));
+                break;
+            }
+        }
+        if result.is_ok() {
+            for i in (l..m.full_reps()).step_by(n_launches as usize) {
+                match launch.rep(m.warmup_reps + i / n_launches) {
+                    Ok(r) => all.push((i, r)),
+                    Err(e) => {
+                        result = Err(format!("rep {}: {e}", i + 1));
+                        break;
+                    }
+                }
+            }
+        }
+        notes.extend(
+            launch
+                .notes()
+                .into_iter()
+                .map(|n| format!("launch {}: {n}", l + 1)),
+        );
+        drop(launch);
+        if let Err(e) = result {
+            failure = Some(e);
+            break;
+        }
+    }
+    all.sort_by_key(|(i, _)| *i);
+    for (i, r) in all {
+        accept_rep(p, i, r, reps)?;
+    }
+    failure.map_or(Ok(()), Err)
 }
 
 /// Launch `l` of a simulated arm, warmed up.

@@ -43,13 +43,11 @@ fn every_bad_spec_is_rejected_with_its_expected_error() {
         let expect = header(&text, "expect-error")
             .unwrap_or_else(|| panic!("{}: no expect-error header", file.display()));
         let line: Option<usize> = header(&text, "expect-line").and_then(|l| l.parse().ok());
-        let settings = Settings {
-            root: root(),
-            specs: file.clone(),
-            target_dir: std::env::temp_dir().join("l1-bad-specs"),
-            require_engines: false,
-            kill_switch: false,
-        };
+        let settings = Settings::new(
+            root().as_ref(),
+            file.clone(),
+            std::env::temp_dir().join("l1-bad-specs"),
+        );
         let (trials, errors) = suite::plan(&settings, None);
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         if errors.len() != 1 || !trials.is_empty() {
@@ -109,13 +107,11 @@ fn errors_list_valid_choices() {
         ("bad-knob-value.yaml", "32"),
         ("gate-unknown-method.yaml", "topk5"),
     ] {
-        let settings = Settings {
-            root: root(),
-            specs: dir.join(file),
-            target_dir: std::env::temp_dir().join("l1-bad-specs"),
-            require_engines: false,
-            kill_switch: false,
-        };
+        let settings = Settings::new(
+            root().as_ref(),
+            dir.join(file),
+            std::env::temp_dir().join("l1-bad-specs"),
+        );
         let (_, errors) = suite::plan(&settings, None);
         let shown = errors[0].1.to_string();
         assert!(

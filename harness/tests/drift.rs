@@ -53,13 +53,7 @@ fn drift_gate_follows_the_calibration() {
     let dir = std::env::temp_dir().join(format!("l1-drift-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("specs")).unwrap();
     std::fs::write(dir.join("specs/drift-check.yaml"), SPEC).unwrap();
-    let settings = Settings {
-        root: root.clone(),
-        specs: dir.join("specs"),
-        target_dir: dir.join("target"),
-        require_engines: false,
-        kill_switch: false,
-    };
+    let settings = Settings::new(root.clone().as_ref(), dir.join("specs"), dir.join("target"));
     let (r, _) = gate_result(&settings);
     let err = r.unwrap_err();
     assert!(

@@ -19,13 +19,11 @@ use l1_harness::suite::{self, Settings};
 fn bundled_spec_stops_clear_cases_early() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let target_dir = std::env::temp_dir().join(format!("l1-early-{}", std::process::id()));
-    let settings = Settings {
-        root: root.to_path_buf(),
-        specs: root.join("specs/sim/sim-early-stop.yaml"),
-        target_dir: target_dir.clone(),
-        require_engines: false,
-        kill_switch: false,
-    };
+    let settings = Settings::new(
+        root.to_path_buf().as_ref(),
+        root.join("specs/sim/sim-early-stop.yaml"),
+        target_dir.clone(),
+    );
     let (trials, errors) = suite::plan(&settings, None);
     assert!(errors.is_empty(), "{errors:?}");
     for t in trials {

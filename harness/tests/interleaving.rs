@@ -48,13 +48,7 @@ fn interleaved_measurements_equal_separate_ones() {
     let dir = std::env::temp_dir().join(format!("l1-interleave-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("specs")).unwrap();
     std::fs::write(dir.join("specs/interleave-check.yaml"), SPEC).unwrap();
-    let settings = |t: &str| Settings {
-        root: root.clone(),
-        specs: dir.join("specs"),
-        target_dir: dir.join(t),
-        require_engines: false,
-        kill_switch: false,
-    };
+    let settings = |t: &str| Settings::new(root.clone().as_ref(), dir.join("specs"), dir.join(t));
     // A: only the gate runs, so it measures everything itself, interleaved.
     let (trials, errors) = suite::plan(&settings("a"), None);
     assert!(errors.is_empty(), "{errors:?}");

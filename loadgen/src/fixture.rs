@@ -62,11 +62,16 @@ pub struct Fixture {
 impl Fixture {
     /// Start on a free port with its own runtime of `threads` workers.
     pub fn start(config: FixtureConfig, threads: usize) -> std::io::Result<Self> {
+        Self::start_on(config, threads, 0)
+    }
+
+    /// Start on `port` (0: a free one).
+    pub fn start_on(config: FixtureConfig, threads: usize, port: u16) -> std::io::Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .enable_all()
             .build()?;
-        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0"))?;
+        let listener = rt.block_on(TcpListener::bind(("127.0.0.1", port)))?;
         let port = listener.local_addr()?.port();
         let requests = Arc::new(AtomicU64::new(0));
         let counter = requests.clone();
@@ -141,7 +146,7 @@ pub async fn connection(sock: TcpStream, config: FixtureConfig, counter: Arc<Ato
                 let nth = counter.fetch_add(1, Ordering::Relaxed) + 1;
                 let fault = config
                     .fault
-                    .and_then(|(f, every)| (every > 0 && nth % every == 0).then_some(f));
+                    .and_then(|(f, every)| (every > 0 && nth.is_multiple_of(every)).then_some(f));
                 stream(&mut wr, &path, &body, config, fault, t0).await
             }
             _ => simple(&mut wr, 404, "{\"error\":\"not found\"}").await,

@@ -48,10 +48,24 @@ pub struct HttpBackend {
 }
 
 impl HttpBackend {
-    /// A client for `base` (e.g. `http://127.0.0.1:8080`) serving `model`.
+    /// A client for `base` (e.g. `http://127.0.0.1:8080`) serving `model`, with a fresh
+    /// connection per request: servers close idle keep-alive connections on their own schedule
+    /// (cpp-httplib, llama.cpp's server, after 5 requests), and a request sent on a connection
+    /// the server is closing fails without ever reaching it. A loopback connect adds ~0.1 ms to
+    /// every request's TTFT alike.
     pub fn new(base: &str, api: HttpApi, model: &str) -> Result<Self, String> {
+        Self::build(base, api, model, 0)
+    }
+
+    /// Like [`HttpBackend::new`] but reusing connections (for servers known to keep them open,
+    /// such as the fixture, where connection setup would dominate).
+    pub fn keep_alive(base: &str, api: HttpApi, model: &str) -> Result<Self, String> {
+        Self::build(base, api, model, 1024)
+    }
+
+    fn build(base: &str, api: HttpApi, model: &str, idle: usize) -> Result<Self, String> {
         let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1024)
+            .pool_max_idle_per_host(idle)
             .tcp_nodelay(true)
             .no_proxy()
             .build()

@@ -7,12 +7,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Exp, LogNormal};
+use rand_distr::{Distribution, Exp};
 
 use crate::metrics::quantile;
-use crate::{Arrival, Dist, Metrics, Workload};
+use crate::{Arrival, Metrics, Workload};
 
 use super::cost::Cost;
 
@@ -33,27 +33,14 @@ pub(super) struct Shape {
     pub output: u32,
 }
 
-fn sample(d: &Dist, rng: &mut ChaCha8Rng) -> u32 {
-    match *d {
-        Dist::Fixed(n) => n,
-        Dist::Uniform { min, max } => rng.random_range(min.min(max)..=max.max(min)),
-        Dist::Lognormal { median, sigma, max } => {
-            match LogNormal::new(median.max(f64::MIN_POSITIVE).ln(), sigma.max(0.0)) {
-                Ok(ln) => (ln.sample(rng).round().min(f64::from(u32::MAX)) as u32).clamp(1, max),
-                Err(_) => median as u32,
-            }
-        }
-    }
-}
-
 /// The fixed, seeded request set of a workload. Every request has at least one prompt token and
 /// one output token.
 pub(super) fn shapes(w: &Workload) -> Vec<Shape> {
     let mut rng = ChaCha8Rng::seed_from_u64(SHAPE_SEED);
     (0..w.requests)
         .map(|_| Shape {
-            input: sample(&w.input_tokens, &mut rng).max(1),
-            output: sample(&w.output_tokens, &mut rng).max(1),
+            input: w.input_tokens.sample(&mut rng).max(1),
+            output: w.output_tokens.sample(&mut rng).max(1),
         })
         .collect()
 }

@@ -1,0 +1,520 @@
+//! Engine processes: spawned, watched and torn down so that nothing outlives its trial.
+//!
+//! - Each engine runs in its own process group (teardown signals the whole tree, never the
+//!   harness) with a private working directory and its stdout/stderr in one log file (a child
+//!   holding the harness's pipes would make nextest report a leak).
+//! - The engine gets `PR_SET_PDEATHSIG = SIGKILL`, so it dies with the harness thread that
+//!   started it; the harness tears down every live engine on SIGINT/SIGTERM (nextest's timeout
+//!   sends SIGTERM) before exiting; and each live group is recorded under
+//!   `<state>/pids/`, so the next harness start kills any group whose harness died by SIGKILL
+//!   (grandchildren that the death signal does not reach).
+//! - Teardown: SIGTERM to the group, a grace period, then SIGKILL.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal};
+
+/// What to run: a program, its arguments and environment, and config files it reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LaunchCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// Files written into the working directory before launch: relative path -> content.
+    pub files: BTreeMap<String, String>,
+}
+
+impl LaunchCommand {
+    /// The command line as a shell would show it (for logs and messages).
+    pub fn display(&self) -> String {
+        let mut parts: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        parts.push(self.program.display().to_string());
+        parts.extend(self.args.iter().cloned());
+        parts.join(" ")
+    }
+}
+
+/// Process groups of live engines (with their pid records), torn down on SIGINT/SIGTERM.
+static LIVE: Mutex<BTreeMap<i32, Option<PathBuf>>> = Mutex::new(BTreeMap::new());
+static SIGNALS: Once = Once::new();
+
+/// A running engine process (and its process group).
+#[derive(Debug)]
+pub struct EngineProcess {
+    child: Child,
+    pgid: i32,
+    pub log: PathBuf,
+    pub workdir: PathBuf,
+    pid_file: Option<PathBuf>,
+    pub started: Instant,
+    torn_down: bool,
+}
+
+impl EngineProcess {
+    /// Start `cmd` in `workdir` (created, and its files written) with output to `log`.
+    /// `state` holds the pid records of live engines (see the module docs).
+    pub fn spawn(
+        cmd: &LaunchCommand,
+        workdir: &Path,
+        log: &Path,
+        state: &Path,
+    ) -> Result<Self, String> {
+        install_signal_handlers();
+        sweep_orphans(state);
+        std::fs::create_dir_all(workdir)
+            .map_err(|e| format!("failed to create {}: {e}", workdir.display()))?;
+        for (rel, content) in &cmd.files {
+            let p = workdir.join(rel);
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
+            }
+            std::fs::write(&p, content)
+                .map_err(|e| format!("failed to write {}: {e}", p.display()))?;
+        }
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
+        }
+        let out =
+            File::create(log).map_err(|e| format!("failed to create {}: {e}", log.display()))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| format!("failed to open {}: {e}", log.display()))?;
+        let mut command = std::process::Command::new(&cmd.program);
+        command
+            .args(&cmd.args)
+            .envs(&cmd.env)
+            .current_dir(workdir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        die_with_parent(&mut command);
+        let child = command
+            .spawn()
+            .map_err(|e| format!("failed to start `{}`: {e}", cmd.program.display()))?;
+        let pgid = child.id() as i32;
+        let pid_file = record_pid(state, pgid, &cmd.program);
+        LIVE.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(pgid, pid_file.clone());
+        Ok(Self {
+            child,
+            pgid,
+            log: log.to_path_buf(),
+            workdir: workdir.to_path_buf(),
+            pid_file,
+            started: Instant::now(),
+            torn_down: false,
+        })
+    }
+
+    /// The engine's process id (its process group id too).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `Ok` while the engine runs; its exit status and last log lines once it has exited.
+    pub fn check_alive(&mut self) -> Result<(), String> {
+        match self.child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => Err(format!(
+                "the engine exited ({status}){}",
+                self.log_excerpt()
+            )),
+            Err(e) => Err(format!("failed to poll the engine process: {e}")),
+        }
+    }
+
+    /// Poll `ready` every 50 ms until it returns true, the engine exits, or `timeout` passes.
+    /// Returns the startup time.
+    pub fn wait_ready(
+        &mut self,
+        timeout: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<Duration, String> {
+        let t0 = self.started;
+        loop {
+            self.check_alive()
+                .map_err(|e| format!("engine failed to start: {e}"))?;
+            if ready() {
+                return Ok(t0.elapsed());
+            }
+            if t0.elapsed() > timeout {
+                return Err(format!(
+                    "engine not ready after {:.1} s (readiness timeout){}",
+                    timeout.as_secs_f64(),
+                    self.log_excerpt()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The last lines of the log, formatted for an error message, with the log's path.
+    pub fn log_excerpt(&self) -> String {
+        let tail = tail_lines(&self.log, 12);
+        let error_line = tail
+            .iter()
+            .rev()
+            .find(|l| {
+                let l = l.to_ascii_lowercase();
+                l.contains("error")
+                    || l.contains("fail")
+                    || l.contains("invalid")
+                    || l.contains("unrecognized")
+            })
+            .cloned();
+        let mut s = String::new();
+        if let Some(e) = error_line {
+            s.push_str(&format!(": {}", e.trim()));
+        }
+        s.push_str(&format!("\n  engine log {}:", self.log.display()));
+        for l in &tail {
+            s.push_str("\n    | ");
+            s.push_str(l);
+        }
+        s
+    }
+
+    /// Peak resident memory of the engine's process group, in bytes: the sum of each member's
+    /// high-water mark (`VmHWM`), an upper bound on the tree's peak.
+    pub fn peak_rss_bytes(&self) -> u64 {
+        group_members(self.pgid)
+            .into_iter()
+            .filter_map(|pid| {
+                let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+                let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+                let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+                Some(kb * 1024)
+            })
+            .sum()
+    }
+
+    /// SIGTERM to the group, up to `grace` for it to go, then SIGKILL; waits for the child.
+    pub fn teardown(&mut self, grace: Duration) {
+        if self.torn_down {
+            return;
+        }
+        self.torn_down = true;
+        kill_group(self.pgid, grace);
+        let _ = self.child.wait();
+        LIVE.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.pgid);
+        if let Some(f) = &self.pid_file {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+impl Drop for EngineProcess {
+    fn drop(&mut self) {
+        self.teardown(Duration::from_secs(5));
+    }
+}
+
+/// Whether any process of group `pgid` is alive.
+pub fn group_alive(pgid: i32) -> bool {
+    Pid::from_raw(pgid).is_some_and(|p| rustix::process::test_kill_process_group(p).is_ok())
+        && !group_members(pgid).is_empty()
+}
+
+/// SIGTERM, grace, SIGKILL for a process group.
+fn kill_group(pgid: i32, grace: Duration) {
+    let Some(pid) = Pid::from_raw(pgid) else {
+        return;
+    };
+    let _ = rustix::process::kill_process_group(pid, Signal::TERM);
+    let t0 = Instant::now();
+    while t0.elapsed() < grace {
+        if !group_alive(pgid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+}
+
+/// Living processes (not zombies) of a process group, from `/proc`.
+fn group_members(pgid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // Fields after the `(comm)`: state, ppid, pgrp.
+            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+                return false;
+            };
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            f.len() > 2 && f[0] != "Z" && f[2].parse::<i32>().ok() == Some(pgid)
+        })
+        .collect()
+}
+
+/// Set `PR_SET_PDEATHSIG` in the child, and exit at once if the parent is already gone.
+#[allow(unsafe_code)]
+fn die_with_parent(command: &mut std::process::Command) {
+    let parent = rustix::process::getpid();
+    // SAFETY: the closure runs in the forked child before exec and only makes two raw syscalls
+    // (prctl, getppid), which are async-signal-safe; it allocates nothing and takes no locks.
+    unsafe {
+        command.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+            if rustix::process::getppid() != Some(parent) {
+                return Err(std::io::Error::other(
+                    "the harness exited during the engine's start",
+                ));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// On SIGINT/SIGTERM: tear down every live engine, then die of the signal as if unhandled.
+fn install_signal_handlers() {
+    SIGNALS.call_once(|| {
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+        ]) else {
+            return;
+        };
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let groups: Vec<(i32, Option<PathBuf>)> = LIVE
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .map(|(g, f)| (*g, f.clone()))
+                    .collect();
+                eprintln!(
+                    "l1: signal {sig}: tearing down {} engine process group(s)",
+                    groups.len()
+                );
+                for (g, pid_file) in &groups {
+                    kill_group(*g, Duration::from_secs(3));
+                    if let Some(f) = pid_file {
+                        let _ = std::fs::remove_file(f);
+                    }
+                }
+                let _ = signal_hook::low_level::emulate_default_handler(sig);
+                std::process::exit(128 + sig);
+            }
+        });
+    });
+}
+
+/// Record a live engine group: `<state>/pids/<pgid>` holds `<harness pid> <program>`.
+fn record_pid(state: &Path, pgid: i32, program: &Path) -> Option<PathBuf> {
+    let dir = state.join("pids");
+    std::fs::create_dir_all(&dir).ok()?;
+    let f = dir.join(pgid.to_string());
+    let me = rustix::process::getpid().as_raw_pid();
+    std::fs::write(&f, format!("{me} {}", program.display())).ok()?;
+    Some(f)
+}
+
+/// Kill engine groups whose harness is gone (it was SIGKILLed and could not tear them down).
+/// A group is killed only if its leader still runs the recorded program, so a reused process
+/// id is never hit.
+pub fn sweep_orphans(state: &Path) {
+    let Ok(dir) = std::fs::read_dir(state.join("pids")) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let path = entry.path();
+        let Some(pgid) = path
+            .file_name()
+            .and_then(|n| n.to_str()?.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Some((owner, program)) = text.split_once(' ') else {
+            continue;
+        };
+        let owner_alive = owner
+            .parse::<i32>()
+            .ok()
+            .and_then(Pid::from_raw)
+            .is_some_and(|p| rustix::process::test_kill_process(p).is_ok());
+        if owner_alive {
+            continue;
+        }
+        let name = Path::new(program)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        let cmdline = std::fs::read(format!("/proc/{pgid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if group_alive(pgid) && name.is_some_and(|n| cmdline.contains(&n)) {
+            eprintln!(
+                "l1: killing orphaned engine process group {pgid} ({program}) of a dead harness"
+            );
+            kill_group(pgid, Duration::from_secs(2));
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// The last `n` lines of a file (reads at most its last 64 KiB).
+pub fn tail_lines(path: &Path, n: usize) -> Vec<String> {
+    let Ok(mut f) = File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(64 * 1024);
+    if f.seek(SeekFrom::Start(start)).is_err() {
+        return Vec::new();
+    }
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            l.chars()
+                .filter(|c| !c.is_control() || *c == '\t')
+                .take(400)
+                .collect()
+        })
+        .collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released; the engine binds it next).
+pub fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| format!("failed to find a free port: {e}"))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("failed to find a free port: {e}"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> LaunchCommand {
+        LaunchCommand {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            ..LaunchCommand::default()
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("l1-proc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn teardown_kills_the_whole_tree() {
+        let d = scratch("tree");
+        // A parent that ignores SIGTERM, with a grandchild in the background.
+        let cmd = sh("trap '' TERM; sleep 300 & echo started; wait");
+        let mut p = EngineProcess::spawn(&cmd, &d.join("wd"), &d.join("log"), &d).unwrap();
+        let pgid = p.pid() as i32;
+        p.wait_ready(Duration::from_secs(5), || {
+            tail_lines(&d.join("log"), 1) == ["started"]
+        })
+        .unwrap();
+        assert!(group_members(pgid).len() >= 2);
+        assert!(d.join("pids").join(pgid.to_string()).exists());
+        p.teardown(Duration::from_millis(300));
+        assert!(
+            !group_alive(pgid),
+            "members left: {:?}",
+            group_members(pgid)
+        );
+        assert!(!d.join("pids").join(pgid.to_string()).exists());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn an_engine_that_exits_fails_the_start_with_its_error_line() {
+        let d = scratch("exit");
+        let cmd = sh("echo loading; echo 'error: unknown flag --bogus' >&2; exit 3");
+        let mut p = EngineProcess::spawn(&cmd, &d.join("wd"), &d.join("log"), &d).unwrap();
+        let e = p.wait_ready(Duration::from_secs(5), || false).unwrap_err();
+        assert!(e.contains("engine failed to start"), "{e}");
+        assert!(e.contains("exit status: 3"), "{e}");
+        assert!(e.contains(": error: unknown flag --bogus"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn readiness_times_out_with_the_log_tail() {
+        let d = scratch("timeout");
+        let cmd = sh("echo still loading weights; sleep 30");
+        let mut p = EngineProcess::spawn(&cmd, &d.join("wd"), &d.join("log"), &d).unwrap();
+        let e = p
+            .wait_ready(Duration::from_millis(300), || false)
+            .unwrap_err();
+        assert!(e.contains("readiness timeout"), "{e}");
+        assert!(e.contains("still loading weights"), "{e}");
+        drop(p);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn config_files_and_env_reach_the_engine() {
+        let d = scratch("files");
+        let mut cmd = sh("cat conf/model.pbtxt; echo \"$L1_X\"");
+        cmd.files
+            .insert("conf/model.pbtxt".into(), "max_batch_size: 4\n".into());
+        cmd.env.insert("L1_X".into(), "from-env".into());
+        let mut p = EngineProcess::spawn(&cmd, &d.join("wd"), &d.join("log"), &d).unwrap();
+        let _ = p.wait_ready(Duration::from_secs(5), || false);
+        assert_eq!(
+            tail_lines(&d.join("log"), 2),
+            ["max_batch_size: 4", "from-env"]
+        );
+        assert!(cmd.display().starts_with("L1_X=from-env /bin/sh -c"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn orphans_of_a_dead_harness_are_swept() {
+        let d = scratch("orphan");
+        // A group whose recorded owner is a process that has exited.
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", "sleep 300"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = child.id() as i32;
+        let dead = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = dead.id();
+        let mut dead = dead;
+        dead.wait().unwrap();
+        std::fs::create_dir_all(d.join("pids")).unwrap();
+        std::fs::write(
+            d.join("pids").join(pgid.to_string()),
+            format!("{dead_pid} /bin/sh"),
+        )
+        .unwrap();
+        sweep_orphans(&d);
+        let _ = child.wait();
+        assert!(!group_alive(pgid));
+        assert!(!d.join("pids").join(pgid.to_string()).exists());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
