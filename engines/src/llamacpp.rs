@@ -159,3 +159,127 @@ impl ServerEngine for LlamaCpp {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{Combo, Dist, HardwareProfile, ModelProfile, Slo, Workload};
+
+    fn with_target<R>(combo: &Combo, f: impl FnOnce(&RealTarget<'_>) -> R) -> R {
+        let dir = std::env::temp_dir().join(format!("l1-llamacpp-unit-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("models")).unwrap();
+        std::fs::write(dir.join("models/tiny.gguf"), b"").unwrap();
+        let model: ModelProfile = serde_json::from_value(serde_json::json!({
+            "display_name": "t", "params_b": 0.001, "layers": 2, "hidden_size": 256,
+            "attention_heads": 4, "kv_heads": 2, "head_dim": 64, "intermediate_size": 512,
+            "vocab_size": 512, "max_context": 4096
+        }))
+        .unwrap();
+        let hardware: HardwareProfile = serde_json::from_value(serde_json::json!({
+            "display_name": "cpu", "device": "cpu", "memory_gib": 24.0,
+            "memory_bandwidth_gbps": 50.0, "peak_dense_tflops": {"fp32": 1.0},
+            "noise_floor_cv": 0.05, "launch_cv": 0.05
+        }))
+        .unwrap();
+        let workload = Workload {
+            description: "w".into(),
+            input_tokens: Dist::Fixed(32),
+            output_tokens: Dist::Fixed(16),
+            arrival: crate::Arrival::Concurrency(3),
+            requests: 8,
+            warmup_requests: 0,
+            slo: Slo::default(),
+            max_error_rate: 0.0,
+            request_timeout_s: 10.0,
+        };
+        let t = RealTarget {
+            engines_dir: &dir,
+            model_name: "tiny",
+            model: &model,
+            hardware: &hardware,
+            workload: &workload,
+            combo,
+            version: "2026.10",
+            run_dir: &dir,
+            tag: "t".into(),
+            state_dir: &dir,
+            cuda_visible_devices: None,
+            seed: 0,
+            startup_timeout: None,
+        };
+        f(&t)
+    }
+
+    fn combo(dims: &[(&str, &str)], knobs: &[(&str, &str)]) -> Combo {
+        Combo {
+            dims: dims
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            knobs: knobs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn combos_become_llama_server_flags() {
+        let c = combo(
+            &[
+                ("attention_backend", "flash_attn_v2"),
+                ("kv_cache_dtype", "q8_0"),
+            ],
+            &[("threads", "1"), ("batch_size", "512")],
+        );
+        let r = with_target(&c, |t| LlamaCpp.translate(t, "llama-server".into(), 4242)).unwrap();
+        let line = r.command.display();
+        for want in [
+            "--port 4242",
+            "-fa on",
+            "-ctk q8_0 -ctv q8_0",
+            "-t 1",
+            "-b 512",
+            "-np 3",
+            "-c 192",
+            "--metrics",
+        ] {
+            assert!(line.contains(want), "{want}: {line}");
+        }
+        assert_eq!(r.ready_path, "/health");
+        let c = combo(
+            &[("attention_backend", "native"), ("kv_cache_dtype", "fp16")],
+            &[],
+        );
+        let line = with_target(&c, |t| LlamaCpp.translate(t, "x".into(), 1))
+            .unwrap()
+            .command
+            .display();
+        assert!(line.contains("-fa off -ctk f16 -ctv f16"), "{line}");
+        let line = with_target(&Combo::default(), |t| LlamaCpp.translate(t, "x".into(), 1))
+            .unwrap()
+            .command
+            .display();
+        assert!(
+            line.contains("-fa auto") && !line.contains("-ctk"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn values_llama_cpp_cannot_express_are_errors_naming_the_choices() {
+        let c = combo(&[("attention_backend", "flash_attn_v3")], &[]);
+        let e = with_target(&c, |t| LlamaCpp.translate(t, "x".into(), 1)).unwrap_err();
+        assert!(
+            e.contains("flash_attn_v3") && e.contains("accepted: flash_attn_v2, native, unset"),
+            "{e}"
+        );
+        let c = combo(&[("cuda_graph", "per-shape")], &[]);
+        let e = with_target(&c, |t| LlamaCpp.translate(t, "x".into(), 1)).unwrap_err();
+        assert!(e.contains("cuda_graph"), "{e}");
+        let c = combo(&[], &[("flash", "1")]);
+        let e = with_target(&c, |t| LlamaCpp.translate(t, "x".into(), 1)).unwrap_err();
+        assert!(e.contains("knob") && e.contains("threads"), "{e}");
+    }
+}

@@ -238,8 +238,29 @@ pub fn library_from_env(engines_dir: &Path) -> PathBuf {
     }
 }
 
+/// The path with symlinks resolved (the wheel's versioned file), else made absolute: `ort`
+/// would look for a relative path beside the executable first.
 fn canonical(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// `ort`'s load error with the system's reason (`dlerror`), which its message leaves out.
+fn load_error_message(e: &ort::LoadDynamicError) -> String {
+    match e {
+        ort::LoadDynamicError::Dlopen { error, .. } => {
+            let mut message = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(s) = source {
+                message.push_str(": ");
+                message.push_str(&s.to_string());
+                source = s.source();
+            }
+            message
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Loads ONNX Runtime's C library from `library` and creates the process's environment.
@@ -268,9 +289,9 @@ pub fn init(library: &Path) -> Result<(), OrtError> {
             return Ok(());
         }
     }
-    let builder = ort::init_from(library).map_err(|e| OrtError::LibraryLoad {
+    let builder = ort::init_from(&canon).map_err(|e| OrtError::LibraryLoad {
         path: library.to_path_buf(),
-        message: e.to_string(),
+        message: load_error_message(&e),
     })?;
     // The library is loaded for good now, whatever happens to the environment.
     let rt = guard.get_or_insert_with(|| Runtime {
@@ -883,6 +904,15 @@ mod tests {
         eprintln!("ONNX Runtime {v} from {}", lib.display());
         assert!(v.starts_with("1."), "{v}");
         assert_eq!(canonical(&loaded_library().unwrap()), canonical(&lib));
+        // The same file through another path (the symlink's target) is the same library ...
+        init(&canonical(&lib)).unwrap();
+        // ... and another file is refused without being opened.
+        let other = std::env::temp_dir().join(format!("l1-ort-other-{}.so", std::process::id()));
+        std::fs::write(&other, b"another library").unwrap();
+        let err = init(&other).unwrap_err();
+        assert!(matches!(err, OrtError::LibraryConflict { .. }), "{err:?}");
+        assert!(err.to_string().contains(&*other.to_string_lossy()), "{err}");
+        std::fs::remove_file(&other).unwrap();
     }
 
     #[test]

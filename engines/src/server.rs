@@ -355,3 +355,17 @@ pub fn version_from_command(program: &Path, args: &[&str], marker: &str) -> Resu
             )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_match_at_component_boundaries() {
+        assert!(version_matches("2026.10", "2026.10.11549"));
+        assert!(version_matches("0.32", "0.32.0+cpu"));
+        assert!(version_matches("b4000", "b4000"));
+        assert!(!version_matches("2026.1", "2026.10.11549"));
+        assert!(!version_matches("0.32", "0.3"));
+    }
+}

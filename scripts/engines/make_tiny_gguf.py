@@ -114,6 +114,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--head-scale", type=float, default=64.0,
                     help="multiply the output head (logits) by this (default 64)")
+    ap.add_argument("--embd-std", type=float, default=0.02,
+                    help="standard deviation of the token embeddings (default 0.02)")
     ap.add_argument("--embd", type=int, default=256)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=4)
@@ -168,7 +170,7 @@ def main():
         n_params += arr.size
         w.add_tensor(name, arr)
 
-    tensor("token_embd.weight", mat(n_vocab, a.embd))
+    tensor("token_embd.weight", mat(n_vocab, a.embd, std=a.embd_std))
     for i in range(a.layers):
         tensor(f"blk.{i}.attn_norm.weight", ones)
         tensor(f"blk.{i}.attn_q.weight", mat(a.embd, a.embd))
@@ -180,7 +182,17 @@ def main():
         tensor(f"blk.{i}.ffn_up.weight", mat(a.ff, a.embd))
         tensor(f"blk.{i}.ffn_down.weight", mat(a.embd, a.ff))
     tensor("output_norm.weight", ones)
-    tensor("output.weight", mat(n_vocab, a.embd, std=0.02 * a.head_scale))
+    head = mat(n_vocab, a.embd, std=0.02 * a.head_scale)
+    # Tokens the model must never produce get an all-zero output row, i.e. logit 0, while the
+    # top logit is ~3 standard deviations (~60 at head scale 64) above it: the special tokens
+    # (so </s> never ends a request early even without ignore_eos) and the non-printable
+    # byte tokens (except \t and \n).
+    never = [i for i, (piece, typ) in enumerate(zip(pieces, types))
+             if typ in (gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL)
+             or (typ == gguf.TokenType.BYTE and piece not in ("<0x09>", "<0x0A>")
+                 and not 0x20 <= int(piece[3:5], 16) < 0x7F)]
+    head[never] = 0
+    tensor("output.weight", head)
 
     w.write_header_to_file()
     w.write_kv_data_to_file()
