@@ -17,7 +17,7 @@ use rand::SeedableRng;
 
 use crate::launch::{Launch, RealTarget};
 use crate::process::{EngineProcess, LaunchCommand};
-use crate::{Arrival, Combo, Metrics, Workload};
+use crate::{Arrival, Metrics, Workload};
 
 /// How to run and reach one server engine at one version.
 #[derive(Clone, Debug)]
@@ -315,11 +315,6 @@ pub fn unsupported(engine: &str, dim: &str, value: &str, accepted: &[&str]) -> S
         "engine `{engine}` has no translation for {dim} = `{value}` (accepted: {})",
         accepted.join(", ")
     )
-}
-
-/// The combo for messages.
-pub fn describe(combo: &Combo) -> String {
-    combo.canonical()
 }
 
 /// Run `program args` and take the first word after `marker` in its output (stdout, then

@@ -341,6 +341,18 @@ pub fn expand_only(
                 .expected("a coefficient of variation in [0, 0.5), e.g. 0.02 for 2 %"));
         }
     }
+    if let Some(t) = m.startup_timeout_s
+        && !(t > 0.0 && t <= 86_400.0)
+    {
+        return Err(ls
+            .diag_find(
+                format!("measure.startup_timeout_s {t} is out of range"),
+                "measure",
+                "startup_timeout_s",
+            )
+            .field("measure.startup_timeout_s")
+            .expected("seconds in (0, 86400], e.g. 600 for a large model"));
+    }
 
     // Gates.
     if spec.gates.is_empty() {

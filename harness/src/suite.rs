@@ -1072,10 +1072,8 @@ fn measure_real(
             state_dir: &state,
             cuda_visible_devices: lock.cuda_visible_devices.clone(),
             seed,
-            startup_timeout: m
-                .startup_timeout_s
-                .filter(|s| *s > 0.0 && s.is_finite())
-                .map(std::time::Duration::from_secs_f64),
+            // Validated at expansion: in (0, 86400] seconds.
+            startup_timeout: m.startup_timeout_s.map(std::time::Duration::from_secs_f64),
         };
         let mut launch = match l1_engines::registry::start(&p.target.id.engine, &target) {
             Ok(launch) => launch,

@@ -63,10 +63,6 @@ impl Scratch {
         ));
         let bin = engines.join("bin/llama-server");
         std::fs::write(&bin, script).unwrap();
-        std::os::unix::fs::PermissionsExt::set_mode(
-            &mut std::fs::metadata(&bin).unwrap().permissions(),
-            0o755,
-        );
         let mut perms = std::fs::metadata(&bin).unwrap().permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
         std::fs::set_permissions(&bin, perms).unwrap();
