@@ -105,9 +105,9 @@ def main(argv):
 
     if a.version:
         line, info = version_line(xl)
-        print(line)
         if info:
-            print(f"built with {info.get('compiler', '?')} for {info.get('build_target', '?')}")
+            line += f"\nbuilt with {info.get('compiler', '?')} for {info.get('build_target', '?')}"
+        print(line, flush=True)
         return 0
     if not a.model:
         parser.error("the following arguments are required: -m/--model")
