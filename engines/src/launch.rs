@@ -4,6 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use l1_loadgen::RequestSpec;
+use l1_loadgen::prompts::{self, TokenCounter};
+use rand::{Rng, SeedableRng};
+
 use crate::{Combo, HardwareProfile, Metrics, ModelProfile, Workload};
 
 /// A started engine.
@@ -85,5 +89,176 @@ impl RealTarget<'_> {
     pub fn log_and_workdir(&self) -> (PathBuf, PathBuf) {
         let base = self.run_dir.join("engines").join(&self.tag);
         (base.join("engine.log"), base.join("wd"))
+    }
+}
+
+/// The requests of rep `index` (`u32::MAX` for warm-up): `n` requests whose lengths and prompts
+/// come from the launch `seed` and the rep, so every launch of a trial sees the same sequence.
+/// Synthetic prompts are fitted to the engine's tokenizer when `counter` is given (else one
+/// token per word); with a [`crate::profile::Dataset`], each request draws a line, and its input
+/// length is what `counter` counts (else its word count × `tokens_per_word`).
+pub fn rep_requests(
+    w: &Workload,
+    seed: u64,
+    index: u32,
+    n: u32,
+    counter: Option<&dyn TokenCounter>,
+    tokens_per_word: f64,
+) -> Result<Vec<RequestSpec>, String> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ (u64::from(index) << 32));
+    (0..n as usize)
+        .map(|i| {
+            let input = w.input_tokens.sample(&mut rng).max(1);
+            let output = w.output_tokens.sample(&mut rng).max(1);
+            let prompt_seed = rng.random::<u64>();
+            if let Some(ds) = w.dataset.as_ref().filter(|d| !d.entries.is_empty()) {
+                let entry = &ds.entries[rng.random_range(0..ds.entries.len())];
+                let input = match counter {
+                    Some(c) => c.count(&entry.prompt)?,
+                    None => (entry.prompt.split_whitespace().count() as f64 * tokens_per_word)
+                        .ceil() as usize,
+                };
+                return Ok(RequestSpec {
+                    index: i,
+                    prompt: entry.prompt.clone(),
+                    target_input_tokens: u32::try_from(input.max(1)).unwrap_or(u32::MAX),
+                    max_tokens: entry.output_tokens.unwrap_or(output),
+                });
+            }
+            let prompt = prompts::prompt(input, prompt_seed, counter, tokens_per_word)?;
+            Ok(RequestSpec {
+                index: i,
+                prompt,
+                target_input_tokens: input,
+                max_tokens: output,
+            })
+        })
+        .collect()
+}
+
+/// Send the workload's warm-up requests (excluded from every rep). Fails only when every one of
+/// them failed, with the errors per kind.
+pub fn warm_up(
+    rt: &tokio::runtime::Runtime,
+    backend: std::sync::Arc<dyn l1_loadgen::Backend>,
+    w: &Workload,
+    seed: u64,
+    counter: Option<&dyn TokenCounter>,
+    tokens_per_word: f64,
+) -> Result<(), String> {
+    if w.warmup_requests == 0 {
+        return Ok(());
+    }
+    let reqs = rep_requests(
+        w,
+        seed,
+        u32::MAX,
+        w.warmup_requests,
+        counter,
+        tokens_per_word,
+    )?;
+    let run = l1_loadgen::driver::run(
+        rt,
+        backend,
+        reqs,
+        &crate::server::load_of(w, seed),
+        crate::server::timeout_of(w),
+    );
+    let s = l1_loadgen::summarize(&run, &l1_loadgen::Slo::default());
+    if s.metrics.get("error_rate").copied() == Some(1.0) {
+        return Err(format!("every warm-up request failed: {}", s.error_text()));
+    }
+    Ok(())
+}
+
+/// Record what a rep's summary says beyond its metrics: an under-delivered load (once per
+/// launch) and failed requests.
+pub fn note_rep(notes: &mut Vec<String>, index: u32, s: &l1_loadgen::RepSummary) {
+    if let Some(under) = &s.under_delivered
+        && !notes.iter().any(|n| n.contains("under-delivered"))
+    {
+        notes.push(format!("rep {index}: load under-delivered: {under}"));
+    }
+    if !s.errors.is_empty() {
+        notes.push(format!("rep {index}: failed requests: {}", s.error_text()));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::profile::{Dataset, DatasetEntry};
+    use crate::{Arrival, Dist, Slo};
+
+    fn workload(dataset: Option<Dataset>) -> Workload {
+        Workload {
+            description: "w".into(),
+            input_tokens: Dist::Fixed(12),
+            output_tokens: Dist::Fixed(5),
+            arrival: Arrival::Concurrency(1),
+            requests: 4,
+            warmup_requests: 0,
+            slo: Slo::default(),
+            max_error_rate: 0.0,
+            request_timeout_s: 1.0,
+            dataset,
+        }
+    }
+
+    #[test]
+    fn synthetic_requests_hit_the_lengths_and_repeat_per_seed() {
+        let w = workload(None);
+        let a = rep_requests(&w, 7, 0, 6, None, 1.0).unwrap();
+        assert_eq!(a.len(), 6);
+        assert!(
+            a.iter()
+                .all(|r| r.target_input_tokens == 12 && r.max_tokens == 5)
+        );
+        assert!(a.iter().all(|r| r.prompt.split_whitespace().count() == 12));
+        assert_eq!(a, rep_requests(&w, 7, 0, 6, None, 1.0).unwrap());
+        assert_ne!(a, rep_requests(&w, 7, 1, 6, None, 1.0).unwrap());
+    }
+
+    #[test]
+    fn dataset_requests_draw_lines_and_take_their_output_lengths() {
+        let entries = vec![
+            DatasetEntry {
+                prompt: "one two three".into(),
+                output_tokens: Some(9),
+            },
+            DatasetEntry {
+                prompt: "four five".into(),
+                output_tokens: None,
+            },
+        ];
+        let w = workload(Some(Dataset {
+            path: "d.jsonl".into(),
+            entries,
+        }));
+        let reqs = rep_requests(&w, 3, 0, 40, None, 1.5).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &reqs {
+            match r.prompt.as_str() {
+                "one two three" => assert_eq!((r.max_tokens, r.target_input_tokens), (9, 5)),
+                "four five" => assert_eq!((r.max_tokens, r.target_input_tokens), (5, 3)),
+                other => panic!("not from the dataset: {other}"),
+            }
+            seen.insert(r.prompt.clone());
+        }
+        assert_eq!(seen.len(), 2, "both lines are drawn over 40 requests");
+        assert_eq!(reqs, rep_requests(&w, 3, 0, 40, None, 1.5).unwrap());
+    }
+
+    #[test]
+    fn dataset_parse_reports_line_and_field() {
+        let ok = Dataset::parse("{\"prompt\":\"a\",\"output_tokens\":2}\n").unwrap();
+        assert_eq!(ok[0].output_tokens, Some(2));
+        let (line, msg) = Dataset::parse("{\"prompt\":\"a\"}\n[1]\n").unwrap_err();
+        assert_eq!(line, 2);
+        assert!(msg.contains("expected a JSON object"), "{msg}");
+        let (line, msg) = Dataset::parse("{\"prompt\":\"  \"}").unwrap_err();
+        assert_eq!(line, 1);
+        assert!(msg.contains("non-empty"), "{msg}");
     }
 }

@@ -14,7 +14,16 @@ pub mod process;
 pub mod profile;
 pub mod registry;
 pub mod server;
+pub mod sglang;
 pub mod sim;
+#[cfg(test)]
+mod testing;
+pub mod tgi;
+pub mod triton;
+pub mod triton_config;
+pub mod trtllm;
+pub mod version;
+pub mod vllm;
 
 pub use combo::Combo;
 pub use metrics::{Direction, METRICS, MetricInfo, Metrics};

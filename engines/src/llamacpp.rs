@@ -15,10 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use l1_loadgen::HttpApi;
-
 use crate::launch::RealTarget;
-use crate::process::LaunchCommand;
 use crate::server::{ServerEngine, ServerRecipe, unsupported};
 use crate::{Arrival, combo::UNSET};
 
@@ -32,12 +29,12 @@ impl ServerEngine for LlamaCpp {
     }
 
     fn program(&self, engines_dir: &Path) -> Result<PathBuf, String> {
-        crate::registry::find_engine_binary(engines_dir, "llama-server").ok_or_else(|| {
-            format!(
-                "llama.cpp is not installed: no `llama-server` in {} or on PATH (run scripts/setup-engines.sh llamacpp)",
-                engines_dir.join("bin").display()
-            )
-        })
+        crate::registry::require_engine_binary(
+            engines_dir,
+            "llama-server",
+            "llama.cpp",
+            "run scripts/setup-engines.sh llamacpp",
+        )
     }
 
     fn detect_version(&self, program: &Path) -> Result<String, String> {
@@ -142,21 +139,16 @@ impl ServerEngine for LlamaCpp {
             "-c".into(),
             (per_slot * slots).to_string(),
         ]);
-        Ok(ServerRecipe {
-            command: LaunchCommand {
-                program,
-                args,
-                ..LaunchCommand::default()
-            },
+        Ok(ServerRecipe::openai(
+            program,
+            args,
+            Default::default(),
             port,
-            api: HttpApi::OpenAiCompletions,
-            served_model: target.model_name.to_string(),
-            ready_path: "/health".into(),
-            metrics: Some(("/metrics".into(), "llamacpp:")),
-            tokenize: Some(("/tokenize".into(), "content")),
-            ignore_eos: true,
-            startup_timeout: Duration::from_secs(60),
-        })
+            target.model_name,
+            "llamacpp:",
+            "content",
+            Duration::from_secs(60),
+        ))
     }
 }
 
@@ -164,64 +156,13 @@ impl ServerEngine for LlamaCpp {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::{Combo, Dist, HardwareProfile, ModelProfile, Slo, Workload};
+    use crate::Combo;
+    use crate::testing::{Scratch, combo};
 
     fn with_target<R>(combo: &Combo, f: impl FnOnce(&RealTarget<'_>) -> R) -> R {
-        let dir = std::env::temp_dir().join(format!("l1-llamacpp-unit-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("models")).unwrap();
-        std::fs::write(dir.join("models/tiny.gguf"), b"").unwrap();
-        let model: ModelProfile = serde_json::from_value(serde_json::json!({
-            "display_name": "t", "params_b": 0.001, "layers": 2, "hidden_size": 256,
-            "attention_heads": 4, "kv_heads": 2, "head_dim": 64, "intermediate_size": 512,
-            "vocab_size": 512, "max_context": 4096
-        }))
-        .unwrap();
-        let hardware: HardwareProfile = serde_json::from_value(serde_json::json!({
-            "display_name": "cpu", "device": "cpu", "memory_gib": 24.0,
-            "memory_bandwidth_gbps": 50.0, "peak_dense_tflops": {"fp32": 1.0},
-            "noise_floor_cv": 0.05, "launch_cv": 0.05
-        }))
-        .unwrap();
-        let workload = Workload {
-            description: "w".into(),
-            input_tokens: Dist::Fixed(32),
-            output_tokens: Dist::Fixed(16),
-            arrival: crate::Arrival::Concurrency(3),
-            requests: 8,
-            warmup_requests: 0,
-            slo: Slo::default(),
-            max_error_rate: 0.0,
-            request_timeout_s: 10.0,
-        };
-        let t = RealTarget {
-            engines_dir: &dir,
-            model_name: "tiny",
-            model: &model,
-            hardware: &hardware,
-            workload: &workload,
-            combo,
-            version: "2026.10",
-            run_dir: &dir,
-            tag: "t".into(),
-            state_dir: &dir,
-            cuda_visible_devices: None,
-            seed: 0,
-            startup_timeout: None,
-        };
-        f(&t)
-    }
-
-    fn combo(dims: &[(&str, &str)], knobs: &[(&str, &str)]) -> Combo {
-        Combo {
-            dims: dims
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            knobs: knobs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
+        let mut s = Scratch::cpu("llamacpp", "2026.10").with_model_file(".gguf");
+        s.workload.arrival = crate::Arrival::Concurrency(3);
+        f(&s.target(combo))
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct LaunchCommand {
     pub env: BTreeMap<String, String>,
     /// Files written into the working directory before launch: relative path -> content.
     pub files: BTreeMap<String, String>,
+    /// How long teardown waits after SIGTERM before SIGKILL (`None`: 5 s). Engines that unload
+    /// slowly and leave shared memory behind when killed (Triton) ask for more.
+    pub stop_grace: Option<Duration>,
 }
 
 impl LaunchCommand {
@@ -55,6 +58,7 @@ pub struct EngineProcess {
     pid_file: Option<PathBuf>,
     pub started: Instant,
     torn_down: bool,
+    stop_grace: Duration,
 }
 
 impl EngineProcess {
@@ -114,6 +118,7 @@ impl EngineProcess {
             pid_file,
             started: Instant::now(),
             torn_down: false,
+            stop_grace: cmd.stop_grace.unwrap_or(Duration::from_secs(5)),
         })
     }
 
@@ -190,12 +195,7 @@ impl EngineProcess {
     pub fn peak_rss_bytes(&self) -> u64 {
         group_members(self.pgid)
             .into_iter()
-            .filter_map(|pid| {
-                let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-                let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-                let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-                Some(kb * 1024)
-            })
+            .filter_map(|pid| vm_hwm_bytes(&pid.to_string()))
             .sum()
     }
 
@@ -218,7 +218,7 @@ impl EngineProcess {
 
 impl Drop for EngineProcess {
     fn drop(&mut self) {
-        self.teardown(Duration::from_secs(5));
+        self.teardown(self.stop_grace);
     }
 }
 
@@ -242,6 +242,12 @@ fn kill_group(pgid: i32, grace: Duration) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+    // SIGKILL is delivered asynchronously: give the kernel a moment to end every member, so
+    // that callers (and the next trial) see the group gone.
+    let t1 = Instant::now();
+    while group_alive(pgid) && t1.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Living processes (not zombies) of a process group, from `/proc`.
@@ -359,9 +365,17 @@ pub fn sweep_orphans(state: &Path) {
         let name = Path::new(program)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned());
-        let cmdline = std::fs::read(format!("/proc/{pgid}/cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        if group_alive(pgid) && name.is_some_and(|n| cmdline.contains(&n)) {
+        let cmdline = std::fs::read(format!("/proc/{pgid}/cmdline")).ok();
+        let leader_is_engine = cmdline.as_ref().is_some_and(|c| {
+            name.as_ref()
+                .is_some_and(|n| String::from_utf8_lossy(c).contains(n.as_str()))
+        });
+        // A group whose leader is gone (the engine died with the harness through
+        // PR_SET_PDEATHSIG) may still hold its children, e.g. Python's resource tracker, which
+        // ignores SIGTERM. Its id cannot have been reused while members remain: Linux does not
+        // hand out a pid that is still a process group id.
+        let leaderless = cmdline.is_none() && !group_members(pgid).is_empty();
+        if group_alive(pgid) && (leader_is_engine || leaderless) {
             eprintln!(
                 "l1: killing orphaned engine process group {pgid} ({program}) of a dead harness"
             );
@@ -404,6 +418,19 @@ pub fn free_port() -> Result<u16, String> {
     l.local_addr()
         .map(|a| a.port())
         .map_err(|e| format!("failed to find a free port: {e}"))
+}
+
+/// Peak resident memory (`VmHWM`) of process `pid` (`self` for this one), from `/proc`.
+fn vm_hwm_bytes(pid: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// This process's peak resident memory (in-process engines), 0 where `/proc` has none.
+pub fn own_peak_rss_bytes() -> u64 {
+    vm_hwm_bytes("self").unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -515,6 +542,38 @@ mod tests {
         let _ = child.wait();
         assert!(!group_alive(pgid));
         assert!(!d.join("pids").join(pgid.to_string()).exists());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn leaderless_groups_of_a_dead_harness_are_swept() {
+        // The engine (group leader) died with its harness, leaving a child that ignores
+        // SIGTERM, as Python's multiprocessing resource tracker does.
+        let d = scratch("leaderless");
+        let mut leader = std::process::Command::new("/bin/sh")
+            .args(["-c", "(trap '' TERM; exec sleep 300) &"])
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = leader.id() as i32;
+        leader.wait().unwrap();
+        assert!(group_alive(pgid), "the child outlives its leader");
+        let mut dead = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = dead.id();
+        dead.wait().unwrap();
+        std::fs::create_dir_all(d.join("pids")).unwrap();
+        std::fs::write(
+            d.join("pids").join(pgid.to_string()),
+            format!("{dead_pid} /usr/bin/vllm-serve"),
+        )
+        .unwrap();
+        sweep_orphans(&d);
+        let t0 = Instant::now();
+        while group_alive(pgid) && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!group_alive(pgid), "the leaderless group was killed");
         let _ = std::fs::remove_dir_all(&d);
     }
 }

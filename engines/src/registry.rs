@@ -41,34 +41,40 @@ pub const ENGINES: &[EngineInfo] = &[
     },
     EngineInfo {
         name: "vllm",
-        kind: EngineKind::Server { binary: "vllm" },
-        launcher: false,
+        // The setup script's wrapper; a normal (GPU) install's `vllm` on PATH also works.
+        kind: EngineKind::Server {
+            binary: "vllm-serve",
+        },
+        launcher: true,
     },
     EngineInfo {
         name: "tgi",
         kind: EngineKind::Server {
-            binary: "text-generation-launcher",
+            binary: crate::tgi::PROGRAM,
         },
-        launcher: false,
+        launcher: true,
     },
     EngineInfo {
         name: "trtllm",
         kind: EngineKind::Server {
             binary: "trtllm-serve",
         },
-        launcher: false,
+        launcher: true,
     },
     EngineInfo {
         name: "triton",
+        // pytriton's bundled tritonserver with the toy model (engines/src/triton.rs); a GPU
+        // host's own `tritonserver` needs config.pbtxt generation first.
         kind: EngineKind::Server {
-            binary: "tritonserver",
+            binary: crate::triton::PROGRAM,
         },
-        launcher: false,
+        launcher: true,
     },
     EngineInfo {
         name: "sglang",
+        // The wheel's console script (0.5.5+); its interpreter runs `-m sglang.launch_server`.
         kind: EngineKind::Server { binary: "sglang" },
-        launcher: false,
+        launcher: true,
     },
     EngineInfo {
         name: "llamacpp",
@@ -82,7 +88,7 @@ pub const ENGINES: &[EngineInfo] = &[
         kind: EngineKind::InProcess {
             library: "libonnxruntime.so",
         },
-        launcher: false,
+        launcher: true,
     },
 ];
 
@@ -97,7 +103,9 @@ impl EngineInfo {
         match self.kind {
             EngineKind::Simulated => Ok(()),
             EngineKind::Server { binary } => {
-                if find_engine_binary(engines_dir, binary).is_none() {
+                if find_engine_binary(engines_dir, binary).is_none()
+                    && fallback_binary(self.name).and_then(find_on_path).is_none()
+                {
                     return Err(format!(
                         "engine `{}` is not installed (`{binary}` not found in {} or on PATH; see scripts/setup-engines.sh)",
                         self.name,
@@ -119,6 +127,14 @@ impl EngineInfo {
                         self.name
                     ));
                 }
+                let path = crate::onnxruntime::library_from_env(engines_dir);
+                if !path.exists() {
+                    return Err(format!(
+                        "engine `{}` is not installed (`{library}` not found at {}; see scripts/setup-engines.sh, or set ORT_DYLIB_PATH)",
+                        self.name,
+                        path.display()
+                    ));
+                }
                 Ok(())
             }
         }
@@ -137,7 +153,16 @@ pub fn start(
     target: &crate::launch::RealTarget<'_>,
 ) -> Result<Box<dyn crate::launch::Launch>, String> {
     let server: &dyn crate::server::ServerEngine = match name {
+        "onnxruntime" => {
+            return crate::onnxruntime::launch::OrtLaunch::start(target)
+                .map(|l| Box::new(l) as Box<dyn crate::launch::Launch>);
+        }
         "llamacpp" => &crate::llamacpp::LlamaCpp,
+        "triton" => &crate::triton::Triton,
+        "vllm" => &crate::vllm::Vllm,
+        "trtllm" => &crate::trtllm::TrtLlm,
+        "tgi" => &crate::tgi::Tgi,
+        "sglang" => &crate::sglang::Sglang,
         other => {
             return Err(format!(
                 "engine `{other}`: this build has no launcher for it"
@@ -156,6 +181,31 @@ pub fn start(
     let mut launch = crate::server::ServerLaunch::start(server, target)?;
     launch.note(format!("engine version: {installed}"));
     Ok(Box::new(launch))
+}
+
+/// Another executable that serves an engine when its `binary` is absent: a normal vLLM install's
+/// `vllm` (run as `vllm serve`) instead of the setup script's `vllm-serve` wrapper.
+fn fallback_binary(engine: &str) -> Option<&'static str> {
+    match engine {
+        "vllm" => Some("vllm"),
+        _ => None,
+    }
+}
+
+/// [`find_engine_binary`], or an error naming the engine (`label`), where it looked, and how to
+/// install it (`hint`).
+pub fn require_engine_binary(
+    engines_dir: &std::path::Path,
+    binary: &str,
+    label: &str,
+    hint: &str,
+) -> Result<PathBuf, String> {
+    find_engine_binary(engines_dir, binary).ok_or_else(|| {
+        format!(
+            "{label} is not installed: no `{binary}` in {} or on PATH ({hint})",
+            engines_dir.join("bin").display()
+        )
+    })
 }
 
 /// An engine executable: in `<engines dir>/bin` (what the setup script installs), else on `PATH`.

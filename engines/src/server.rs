@@ -6,14 +6,12 @@
 //! Prometheus metrics before and after, checks the engine is still alive, and reports the
 //! engine tree's peak memory. The engine is torn down when the launch is dropped.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use l1_loadgen::prompts::{self, TokenCounter};
 use l1_loadgen::{HttpApi, HttpBackend, Load, RequestSpec, Slo, driver, prom, summarize};
-use rand::SeedableRng;
 
 use crate::launch::{Launch, RealTarget};
 use crate::process::{EngineProcess, LaunchCommand};
@@ -29,13 +27,50 @@ pub struct ServerRecipe {
     pub served_model: String,
     /// `GET` path that answers 200 once the engine serves.
     pub ready_path: String,
-    /// Prometheus endpoint and the series prefix of the engine's own metrics.
+    /// Prometheus endpoint and the series prefix of the engine's own metrics: a path on the
+    /// HTTP base, or an absolute `http://` URL for engines that serve metrics on their own port
+    /// (Triton).
     pub metrics: Option<(String, &'static str)>,
     /// `POST` path of a tokenize endpoint and its JSON text field (`content` or `prompt`).
     pub tokenize: Option<(String, &'static str)>,
     /// Whether the server honours `ignore_eos` (exact output lengths).
     pub ignore_eos: bool,
     pub startup_timeout: Duration,
+}
+
+impl ServerRecipe {
+    /// The shape most servers share: `program args` with `env`, OpenAI-compatible streaming
+    /// completions, ready when `GET /health` answers 200, Prometheus series starting with
+    /// `metrics_prefix` on `/metrics`, a `POST /tokenize` taking `tokenize_field`, and requests
+    /// served under the model's catalog name with `ignore_eos`.
+    #[allow(clippy::too_many_arguments)] // each is one field of the recipe, named at the call
+    pub fn openai(
+        program: PathBuf,
+        args: Vec<String>,
+        env: std::collections::BTreeMap<String, String>,
+        port: u16,
+        served_model: &str,
+        metrics_prefix: &'static str,
+        tokenize_field: &'static str,
+        startup_timeout: Duration,
+    ) -> Self {
+        Self {
+            command: LaunchCommand {
+                program,
+                args,
+                env,
+                ..LaunchCommand::default()
+            },
+            port,
+            api: HttpApi::OpenAiCompletions,
+            served_model: served_model.to_string(),
+            ready_path: "/health".into(),
+            metrics: Some(("/metrics".into(), metrics_prefix)),
+            tokenize: Some(("/tokenize".into(), tokenize_field)),
+            ignore_eos: true,
+            startup_timeout,
+        }
+    }
 }
 
 /// What every server engine provides (one module per engine, registered in the engine table).
@@ -123,52 +158,39 @@ impl ServerLaunch {
             launch.tokens_per_word = Some(tpw);
         }
         // Warm-up: the workload's warm-up requests, excluded from every rep.
-        if launch.workload.warmup_requests > 0 {
-            let reqs = launch.requests(u32::MAX, launch.workload.warmup_requests)?;
-            let run = driver::run(
-                &launch.rt,
-                launch.backend.clone(),
-                reqs,
-                &load_of(&launch.workload, launch.seed),
-                timeout_of(&launch.workload),
-            );
-            let s = summarize(&run, &Slo::default());
-            if s.errors.len() == 1 && s.metrics["error_rate"] >= 1.0 {
-                return Err(format!(
-                    "every warm-up request failed: {}{}",
-                    s.error_text(),
-                    launch.process.log_excerpt()
-                ));
-            }
-        }
+        let counter: Option<&dyn TokenCounter> = launch.tokens_per_word.map(|_| &launch as _);
+        crate::launch::warm_up(
+            &launch.rt,
+            launch.backend.clone(),
+            &launch.workload,
+            launch.seed,
+            counter,
+            launch.tokens_per_word.unwrap_or(1.0),
+        )
+        .map_err(|e| format!("{e}{}", launch.process.log_excerpt()))?;
         Ok(launch)
     }
 
-    /// The requests of rep `index`: lengths and prompts drawn from the launch seed and the rep.
+    /// The requests of rep `index` (see [`crate::launch::rep_requests`]).
     fn requests(&self, index: u32, n: u32) -> Result<Vec<RequestSpec>, String> {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed ^ (u64::from(index) << 32));
-        let w = &self.workload;
-        (0..n as usize)
-            .map(|i| {
-                let input = w.input_tokens.sample(&mut rng).max(1);
-                let output = w.output_tokens.sample(&mut rng).max(1);
-                let seed = rand::Rng::random::<u64>(&mut rng);
-                let counter: Option<&dyn TokenCounter> = self.tokens_per_word.map(|_| self as _);
-                let prompt =
-                    prompts::prompt(input, seed, counter, self.tokens_per_word.unwrap_or(1.0))?;
-                Ok(RequestSpec {
-                    index: i,
-                    prompt,
-                    target_input_tokens: input,
-                    max_tokens: output,
-                })
-            })
-            .collect()
+        let counter: Option<&dyn TokenCounter> = self.tokens_per_word.map(|_| self as _);
+        crate::launch::rep_requests(
+            &self.workload,
+            self.seed,
+            index,
+            n,
+            counter,
+            self.tokens_per_word.unwrap_or(1.0),
+        )
     }
 
-    fn scrape(&self) -> Option<BTreeMap<String, f64>> {
+    fn scrape(&self) -> Option<prom::Scrape> {
         let (path, prefix) = self.recipe.metrics.as_ref()?;
-        let url = format!("{}{path}", self.base);
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.clone()
+        } else {
+            format!("{}{path}", self.base)
+        };
         let text = self.rt.block_on(async {
             let r = reqwest::Client::builder()
                 .no_proxy()
@@ -209,10 +231,13 @@ impl TokenCounter for ServerLaunch {
                 .await
                 .map_err(|e| format!("POST {url}: {e}"))?;
             let v: serde_json::Value = r.json().await.map_err(|e| format!("POST {url}: {e}"))?;
+            // vLLM/SGLang: {"count": n, "tokens": [...]}; llama.cpp: {"tokens": [...]};
+            // TGI: a bare array of token objects.
             v.get("count")
                 .and_then(serde_json::Value::as_u64)
                 .map(|n| n as usize)
                 .or_else(|| v.get("tokens").and_then(|t| t.as_array()).map(Vec::len))
+                .or_else(|| v.as_array().map(Vec::len))
                 .ok_or_else(|| format!("POST {url}: no `tokens` or `count` in {v}"))
         })
     }
@@ -281,16 +306,7 @@ impl Launch for ServerLaunch {
                 }
             }
         }
-        if let Some(under) = &s.under_delivered
-            && !self.notes.iter().any(|n| n.contains("under-delivered"))
-        {
-            self.notes
-                .push(format!("rep {index}: load under-delivered: {under}"));
-        }
-        if !s.errors.is_empty() {
-            self.notes
-                .push(format!("rep {index}: failed requests: {}", s.error_text()));
-        }
+        crate::launch::note_rep(&mut self.notes, index, &s);
         Ok(m)
     }
 

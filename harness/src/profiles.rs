@@ -77,11 +77,17 @@ impl Catalogs {
             |f: ModelsFile| f.models,
             ModelProfile::validate,
         )?;
-        let workloads = load_map(
-            &dir.join("workloads.yaml"),
+        let workloads_path = dir.join("workloads.yaml");
+        let mut workloads = load_map(
+            &workloads_path,
             |f: WorkloadsFile| f.workloads,
             Workload::validate,
         )?;
+        for (name, w) in &mut workloads {
+            if let Some(ds) = &mut w.dataset {
+                ds.entries = load_dataset(root, &workloads_path, name, &ds.path)?;
+            }
+        }
         Ok(Self {
             root: root.to_path_buf(),
             kernels,
@@ -90,4 +96,54 @@ impl Catalogs {
             workloads,
         })
     }
+}
+
+/// Read and parse a workload's JSONL dataset. A missing file is reported at the workload's
+/// `dataset.path` line; a bad line at its own line in the dataset file.
+fn load_dataset(
+    root: &Path,
+    workloads_path: &Path,
+    workload: &str,
+    rel: &str,
+) -> Result<Vec<l1_engines::profile::DatasetEntry>, Diagnostic> {
+    let path = root.join(rel);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            let src = std::fs::read_to_string(workloads_path).unwrap_or_default();
+            let start = find_key_line(&src, workload, 1).unwrap_or(1);
+            let line = find_key_line(&src, "dataset", start)
+                .map(|l| {
+                    find_key_line(&src, "path", l)
+                        .filter(|p| p - l <= 1)
+                        .unwrap_or(l)
+                })
+                .unwrap_or(start);
+            return Err(Diagnostic::new(
+                workloads_path,
+                format!(
+                    "invalid `{workload}`: cannot read the dataset {}: {e}",
+                    path.display()
+                ),
+            )
+            .at(&src, line, None)
+            .field(format!("{workload}.dataset.path"))
+            .expected("a JSONL file of {\"prompt\": ..., \"output_tokens\": ...} lines, relative to the repository root"));
+        }
+    };
+    l1_engines::profile::Dataset::parse(&text).map_err(|(line, msg)| {
+        let (field, what) = match msg.strip_prefix("field `") {
+            Some(rest) => {
+                let (f, w) = rest.split_once("`: ").unwrap_or((rest, ""));
+                (Some(f.to_string()), w.to_string())
+            }
+            None => (None, msg.clone()),
+        };
+        let mut d = Diagnostic::new(&path, format!("dataset of workload `{workload}`: {what}"))
+            .at(&text, line, None);
+        if let Some(f) = field {
+            d = d.field(f);
+        }
+        d
+    })
 }

@@ -644,8 +644,8 @@ impl PlannedTrial {
         let mut per_arm: Vec<Vec<Result<LaunchReps, String>>> =
             mine.iter().map(|_| Vec::new()).collect();
         for l in 0..n_launches {
-            for (i, (combo, key, _)) in mine.iter().enumerate() {
-                per_arm[i].push(sim_launch_reps(p, combo, seed_of(m.seed, key), l));
+            for (i, (combo, _, _)) in mine.iter().enumerate() {
+                per_arm[i].push(sim_launch_reps(p, combo, seed_of(p, combo), l));
             }
         }
         let elapsed = t0.elapsed().as_secs_f64() / mine.len() as f64;
@@ -808,9 +808,12 @@ impl Outcome {
 }
 
 /// Measure one combo of a target: one engine launch, warm-up reps discarded, then the reps.
-/// The sim seed of a measurement: the spec's seed mixed with the measurement key.
-fn seed_of(seed: u64, key: &str) -> u64 {
-    seed ^ u64::from_str_radix(&key[..16], 16).unwrap_or(0)
+/// The seed of a measurement (the sim's noise, real engines' request sequence): the spec's seed
+/// mixed with a hash of the target and the combo. Unlike the measurement key it leaves out the
+/// catalog snapshot, so recording a new catalog version does not re-draw every simulated result.
+fn seed_of(p: &TargetPlan, combo: &Combo) -> u64 {
+    let h = record::short_hash(&format!("{}|{}", p.target.id, combo.canonical()), 16);
+    p.spec.measure.seed ^ u64::from_str_radix(&h, 16).unwrap_or(0)
 }
 
 fn measure(
@@ -822,7 +825,7 @@ fn measure(
 ) -> MeasurementRecord {
     let started = record::now_unix();
     let t0 = Instant::now();
-    let seed = seed_of(p.spec.measure.seed, key);
+    let seed = seed_of(p, combo);
     let mut reps = Vec::new();
     let mut stopped = None;
     let mut notes = Vec::new();
@@ -872,7 +875,7 @@ fn new_record(
         catalog_snapshot: p.spec.snapshot.clone(),
         harness_version: record::HARNESS_VERSION.into(),
         simulated: p.target.id.engine == "sim",
-        seed: seed_of(m.seed, key),
+        seed: seed_of(p, combo),
         measured_by: trial.to_string(),
         started_unix_s: 0.0,
         duration_s: 0.0,

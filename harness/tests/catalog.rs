@@ -273,3 +273,111 @@ fn quick_mode_covers_every_legal_pair_with_far_fewer_combos() {
         );
     }
 }
+
+/// A scratch repository root with the shipped catalogs, `workloads.yaml` extended by `extra`
+/// and `catalogs/datasets/d.jsonl` holding `dataset`.
+fn root_with_dataset(name: &str, extra: &str, dataset: &str) -> PathBuf {
+    let d = scratch(name);
+    let cats = d.join("catalogs");
+    std::fs::create_dir_all(cats.join("snapshots")).unwrap();
+    std::fs::create_dir_all(cats.join("datasets")).unwrap();
+    for f in ["kernels.yaml", "hardware.yaml", "models.yaml"] {
+        std::fs::copy(root().join("catalogs").join(f), cats.join(f)).unwrap();
+    }
+    for e in std::fs::read_dir(root().join("catalogs/snapshots")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), cats.join("snapshots").join(e.file_name())).unwrap();
+    }
+    for e in std::fs::read_dir(root().join("catalogs/datasets")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), cats.join("datasets").join(e.file_name())).unwrap();
+    }
+    let workloads = std::fs::read_to_string(root().join("catalogs/workloads.yaml")).unwrap();
+    std::fs::write(cats.join("workloads.yaml"), format!("{workloads}\n{extra}")).unwrap();
+    std::fs::write(cats.join("datasets/d.jsonl"), dataset).unwrap();
+    d
+}
+
+const DATASET_WORKLOAD: &str = "  from-file:
+    description: prompts from a file
+    input_tokens: { fixed: 64 }
+    output_tokens: { fixed: 8 }
+    arrival: { concurrency: 1 }
+    requests: 4
+    dataset: { path: catalogs/datasets/d.jsonl }
+";
+
+#[test]
+fn dataset_workloads_load_their_prompts() {
+    let cats = Catalogs::load(&root()).unwrap();
+    let shipped = cats.workloads["cpu-dataset"].dataset.as_ref().unwrap();
+    assert_eq!(shipped.entries.len(), 16);
+    let d = root_with_dataset(
+        "dataset-ok",
+        DATASET_WORKLOAD,
+        "{\"prompt\": \"hello there\", \"output_tokens\": 3}\n\n{\"prompt\": \"x\", \"id\": 7}\n",
+    );
+    let cats = Catalogs::load(&d).unwrap();
+    let ds = cats.workloads["from-file"].dataset.as_ref().unwrap();
+    assert_eq!(ds.entries.len(), 2, "blank lines are skipped");
+    assert_eq!(ds.entries[0].prompt, "hello there");
+    assert_eq!(ds.entries[0].output_tokens, Some(3));
+    assert_eq!(
+        ds.entries[1].output_tokens, None,
+        "extra fields are ignored"
+    );
+}
+
+#[test]
+fn bad_datasets_name_file_line_and_field() {
+    for (name, text, line, needle) in [
+        (
+            "not-json",
+            "{\"prompt\": \"a\"}\n{\"prompt\": oops}\n",
+            2,
+            "not a JSON object",
+        ),
+        (
+            "no-prompt",
+            "{\"prompt\": \"a\"}\n{\"prompt\": \"b\"}\n{\"text\": \"c\"}\n",
+            3,
+            "missing",
+        ),
+        ("prompt-type", "{\"prompt\": 5}\n", 1, "expected a string"),
+        (
+            "bad-output",
+            "{\"prompt\": \"a\", \"output_tokens\": 0}\n",
+            1,
+            "expected a positive integer",
+        ),
+        ("empty", "\n", 1, "no prompts"),
+    ] {
+        let d = root_with_dataset(name, DATASET_WORKLOAD, text);
+        let e = Catalogs::load(&d).unwrap_err();
+        let shown = e.to_string();
+        assert!(
+            e.file.ends_with("catalogs/datasets/d.jsonl"),
+            "{name}: {shown}"
+        );
+        assert_eq!(e.line, Some(line), "{name}: {shown}");
+        assert!(shown.contains(needle), "{name}: {shown}");
+        assert!(shown.contains("workload `from-file`"), "{name}: {shown}");
+    }
+    let missing = DATASET_WORKLOAD.replace("d.jsonl", "nope.jsonl");
+    let d = root_with_dataset("missing", &missing, "");
+    let e = Catalogs::load(&d).unwrap_err();
+    let shown = e.to_string();
+    assert!(e.file.ends_with("catalogs/workloads.yaml"), "{shown}");
+    assert!(shown.contains("cannot read the dataset"), "{shown}");
+    assert_eq!(
+        e.field.as_deref(),
+        Some("from-file.dataset.path"),
+        "{shown}"
+    );
+    let src = std::fs::read_to_string(d.join("catalogs/workloads.yaml")).unwrap();
+    let line = e.line.unwrap();
+    assert!(
+        src.lines().nth(line - 1).unwrap().contains("nope.jsonl"),
+        "{shown}"
+    );
+}

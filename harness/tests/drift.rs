@@ -123,8 +123,15 @@ fn drift_gate_follows_the_calibration() {
     calibration::save(&settings.target_dir, &much).unwrap();
     let (r, _) = gate_result(&settings);
     let err = r.unwrap_err();
+    // About -20 % (the run's own noise moves it by a few percent either way).
+    let pct: f64 = err
+        .split("calibrated (")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(f64::NAN);
     assert!(
-        err.contains("significant drift (fails)") && err.contains("calibrated (-1"),
+        err.contains("significant drift (fails)") && (-30.0..-15.0).contains(&pct),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);

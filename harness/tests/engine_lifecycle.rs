@@ -1,7 +1,7 @@
 //! The whole real-engine path — plan, launch, readiness, warm-up, load, reps, teardown — and
 //! every fault, run against `l1-fixture-server` standing in for `llama-server` (same flags and
 //! endpoints, known timing, injectable faults), so it runs on every machine. The real engines
-//! run the same path in `real_engines.rs`.
+//! run the same path in the `kernels` target's `cpu::` trials (specs/cpu/).
 //!
 //! Each test makes its own engines directory whose `bin/llama-server` is a shell wrapper that
 //! sets the fixture's fault variables and execs it.

@@ -3,10 +3,12 @@
 //!
 //! Open loop avoids coordinated omission: every request has an intended send time fixed before
 //! the rep starts, and its latencies count from that time, so a server (or a sender) that falls
-//! behind shows its queueing as latency instead of silently lowering the offered rate. A
-//! dedicated pacer thread sleeps to ~200 µs before each send time and spins the rest (the OS
-//! timer's slack is ~50 µs, tokio's timer wheel 1 ms), then hands the request to the runtime;
-//! the lag between the intended and the actual send is measured for every request.
+//! behind shows its queueing as latency instead of silently lowering the offered rate. The
+//! calling thread paces: with its timer slack set to 1 ns (the kernel's default is 50 µs; tokio's
+//! timer wheel has 1 ms ticks) it sleeps to ~40 µs before each send time and yields the CPU in a
+//! loop for the rest, then hands the request to the runtime; the lag between the intended and the
+//! actual send is measured for every request. Yielding instead of spinning matters on small
+//! machines: a spinning pacer holds a core the runtime's workers need to send the request.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -149,13 +151,24 @@ fn open(
     timeout: Duration,
 ) -> Vec<Observation> {
     let handle = rt.handle().clone();
+    let slack = FineTimerSlack::set();
     let t0 = Instant::now() + Duration::from_millis(2);
     let mut tasks = Vec::with_capacity(schedule.len());
+    let early = hand_off_early();
     for (i, &at) in schedule.iter().enumerate() {
-        wait_until(t0 + at);
+        let due = t0 + at;
+        wait_until(due.checked_sub(early).unwrap_or(due));
         let (backend, requests) = (backend.clone(), requests.clone());
-        tasks.push(handle.spawn(async move { one(backend, &requests[i], t0, at, timeout).await }));
+        tasks.push(handle.spawn(async move {
+            // Handed over `early`: a parked worker wakes in the meantime, and the request waits
+            // for its time here, yielding to the worker's other tasks.
+            while Instant::now() < due {
+                tokio::task::yield_now().await;
+            }
+            one(backend, &requests[i], t0, at, timeout).await
+        }));
     }
+    drop(slack);
     rt.block_on(async move {
         let mut out = Vec::with_capacity(tasks.len());
         for t in tasks {
@@ -167,15 +180,54 @@ fn open(
     })
 }
 
-/// Sleep until ~200 µs before `deadline`, then spin to it.
+/// How long before its send time a request is handed to the runtime (`L1_HANDOFF_US`, default
+/// 200 µs): enough for a parked worker thread to wake on a busy machine.
+fn hand_off_early() -> Duration {
+    Duration::from_micros(
+        std::env::var("L1_HANDOFF_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200),
+    )
+}
+
+/// Sleep until ~40 µs before `deadline` (precise with [`FineTimerSlack`]), then yield the CPU in
+/// a loop until it.
 pub fn wait_until(deadline: Instant) {
-    const SPIN: Duration = Duration::from_micros(200);
+    const SPIN: Duration = Duration::from_micros(40);
     let now = Instant::now();
     if deadline > now + SPIN {
         std::thread::sleep(deadline - now - SPIN);
     }
     while Instant::now() < deadline {
-        std::hint::spin_loop();
+        std::thread::yield_now();
+    }
+}
+
+/// The calling thread's timer slack at 1 ns while this lives (Linux; elsewhere nothing), so that
+/// its sleeps end on time instead of up to 50 µs late; the previous slack is restored on drop.
+#[derive(Debug)]
+pub struct FineTimerSlack(#[allow(dead_code)] Option<u64>);
+
+impl FineTimerSlack {
+    pub fn set() -> Self {
+        #[cfg(target_os = "linux")]
+        {
+            let old = rustix::thread::current_timer_slack().ok();
+            let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
+            Self(old)
+        }
+        #[cfg(not(target_os = "linux"))]
+        Self(None)
+    }
+}
+
+impl Drop for FineTimerSlack {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(old) = self.0 {
+            let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(old));
+        }
     }
 }
 

@@ -4,8 +4,12 @@
 //! Token counting: OpenAI-compatible streams are asked for a usage chunk
 //! (`stream_options.include_usage`) and tokens are counted from it, never from chunks — servers
 //! merge or withhold chunks (vLLM holds back partial UTF-8), so chunk counts undercount. KServe
-//! `generate_stream` has no usage report: each streamed response is counted as one token, which
-//! is what Triton's TensorRT-LLM and Python backends send.
+//! `generate_stream` has no usage report: each streamed response with a non-empty `text_output`
+//! is counted as one token (what Triton's TensorRT-LLM and Python backends send per generated
+//! token), and the first non-empty one is the first token. Empty `text_output` events are not
+//! tokens: pytriton's decoupled models send one response to every request of a batch per step, so
+//! a request whose `max_tokens` is reached before the longest in its batch receives empty events
+//! until that one finishes (they still delay the end of its stream, which is its end-to-end time).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -194,6 +198,7 @@ impl HttpBackend {
                 .map(str::to_string),
             HttpApi::KServeGenerateStream => match v.get("text_output") {
                 Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Null) => None,
                 Some(other) => Some(other.to_string()),
                 None => {
                     return Err(RequestError::new(
@@ -203,8 +208,9 @@ impl HttpBackend {
                 }
             },
         };
+        // Empty text is never a token (OpenAI role/usage chunks, pytriton's batch padding).
         if let Some(t) = text
-            && (!t.is_empty() || self.api == HttpApi::KServeGenerateStream)
+            && !t.is_empty()
         {
             out.chunk_times.push(at);
             out.text.push_str(&t);

@@ -151,3 +151,43 @@ fn open_loop_latency_counts_from_the_intended_time() {
     }
     assert!(s.under_delivered.is_none(), "{:?}", s.under_delivered);
 }
+
+#[test]
+fn empty_text_events_are_not_tokens() {
+    // pytriton's decoupled models send `"text_output": ""` to requests of a batch that already
+    // finished; the fixture sends one empty event before the first token (at once, before its
+    // 5 ms TTFT) and three after the last. Only the 8 real tokens count, and TTFT is the first
+    // non-empty one's.
+    let fx = Fixture::start(
+        FixtureConfig {
+            fault: Some((Fault::EmptyEvents, 1)),
+            ..FixtureConfig::default()
+        },
+        1,
+    )
+    .unwrap();
+    let rt = rt();
+    for api in [HttpApi::KServeGenerateStream, HttpApi::OpenAiCompletions] {
+        let b = Arc::new(HttpBackend::new(&fx.base_url(), api, "m").unwrap());
+        let run = driver::run(
+            &rt,
+            b,
+            requests(4, 8),
+            &Load::Closed { concurrency: 2 },
+            Duration::from_secs(10),
+        );
+        let s = summarize(&run, &Slo::default());
+        assert_eq!(s.metrics["error_rate"], 0.0, "{api:?}: {}", s.error_text());
+        for o in &run.observations {
+            assert_eq!(o.output_tokens, 8, "{api:?} {o:?}");
+            assert_eq!(o.itl.len(), 7, "{api:?} {o:?}");
+            assert!(o.ttft.unwrap() >= Duration::from_millis(5), "{api:?} {o:?}");
+            // The trailing empty events (one per 1 ms) still hold the stream open: 7 gaps
+            // between tokens and 3 after them (1 ms of slack for the client's timing).
+            assert!(
+                o.e2e >= o.ttft.unwrap() + Duration::from_millis(9),
+                "{api:?} {o:?}"
+            );
+        }
+    }
+}

@@ -3,7 +3,13 @@
 
     serve_pytriton.py [--http-port 8000] [--grpc-port 8001] [--metrics-port 8002]
                       [--instances 1] [--max-batch-size 8] [--dynamic-batching on|off]
-                      [--max-queue-delay-us 0] [--seed 0] [--quiet]
+                      [--max-queue-delay-us 0] [--dtype fp32|fp16] [--fuse none|qkv]
+                      [--seed 0] [--quiet]
+    serve_pytriton.py --version
+
+`--version` asks the bundled `tritonserver` binary itself (started against a nonexistent model
+repository, it prints its option table, including `server_version`, and exits at once) and prints
+`tritonserver version: 2.51.0 (nvidia-pytriton 0.7.0)`.
 
 pytriton starts the real `tritonserver` binary bundled in its wheel (server 2.51.0, Python
 backend) and binds the model `tiny_lm` to it: decoupled (one response per generated token),
@@ -21,7 +27,14 @@ breaks the Python backend stub.
 The model is a real, tiny computation (numpy, greedy): a random-weight one-layer transformer
 (token embedding 512 x 128, single-head causal attention with a KV cache, a 128-256-128 ReLU MLP,
 output head scaled for a peaked distribution) over a 512-token ASCII vocabulary; a few hundred
-thousand multiply-adds per token. When Triton's dynamic batcher hands it several requests at
+thousand multiply-adds per token. It tokenizes one character per token and never stops early:
+every request generates exactly `max_tokens` tokens (each a non-empty piece).
+
+Two switches change the computation itself (what l1's Triton launcher maps kernel dimensions to):
+- `--dtype fp32|fp16`: the dtype weights and activations are stored and computed in (numpy
+  float16 matmuls round inputs and outputs to half precision; no BLAS, so fp16 is slower here).
+- `--fuse none|qkv`: `qkv` computes the query, key and value projections as one fused
+  [d, 3d] matrix product instead of three (the same numbers, one kernel call instead of three). When Triton's dynamic batcher hands it several requests at
 once, they are decoded together (one matrix product per step for the whole batch). pytriton
 sends one response to every request of a batch per step, so a request whose `max_tokens` is
 reached before the others in its batch receives empty `text_output` events ("") until the
@@ -79,7 +92,8 @@ def vocabulary(n=512):
 class TinyLM:
     """Random-weight one-layer transformer, greedy decoding, numpy float32."""
 
-    def __init__(self, seed=0, vocab=512, d=128, ff=256, head_scale=16.0, max_ctx=4096):
+    def __init__(self, seed=0, vocab=512, d=128, ff=256, head_scale=16.0, max_ctx=4096,
+                 dtype=np.float32, fuse_qkv=False):
         rng = np.random.default_rng(seed)
         self.pieces = vocabulary(vocab)
         self.char_id = {p: i for i, p in enumerate(self.pieces) if len(p) == 1}
@@ -90,6 +104,11 @@ class TinyLM:
         self.wq, self.wk, self.wv, self.wo = (g(d, d, std=d ** -0.5) for _ in range(4))
         self.w1, self.w2 = g(d, ff, std=d ** -0.5), g(ff, d, std=ff ** -0.5)
         self.head = g(d, vocab, std=head_scale * d ** -0.5)
+        # Weights drawn in float32 (the same model whatever the dtype), then cast.
+        self.dtype = np.dtype(dtype)
+        for name in ("emb", "pos", "wq", "wk", "wv", "wo", "w1", "w2", "head"):
+            setattr(self, name, getattr(self, name).astype(self.dtype))
+        self.wqkv = np.concatenate([self.wq, self.wk, self.wv], axis=1) if fuse_qkv else None
 
     def encode(self, text):
         ids = [self.char_id.get(c, self.char_id["?"]) for c in text if c.isprintable() and c.isascii()]
@@ -102,13 +121,16 @@ class TinyLM:
     def _step(self, x, caches):
         """x: [B, d] hidden inputs at the current positions; caches: per-request (K, V) lists."""
         h = self._norm(x)
-        q, k, v = h @ self.wq, h @ self.wk, h @ self.wv
+        if self.wqkv is not None:
+            q, k, v = np.split(h @ self.wqkv, 3, axis=-1)
+        else:
+            q, k, v = h @ self.wq, h @ self.wk, h @ self.wv
         att = np.empty_like(x)
         for b, (ks, vs) in enumerate(caches):
             ks.append(k[b])
             vs.append(v[b])
             kk, vv = np.stack(ks), np.stack(vs)
-            s = kk @ q[b] / np.sqrt(self.d)
+            s = kk @ q[b] / self.dtype.type(np.sqrt(self.d))
             p = np.exp(s - s.max())
             att[b] = (p / p.sum()) @ vv
         x = x + att @ self.wo
@@ -121,7 +143,7 @@ class TinyLM:
         ids = [self.encode(p)[-(self.max_ctx // 2):] for p in prompts]
         caches = [([], []) for _ in range(B)]
         # prefill, one position at a time (tiny prompts; keeps the code obvious)
-        last = np.zeros((B, len(self.pieces)), dtype=np.float32)
+        last = np.zeros((B, len(self.pieces)), dtype=self.dtype)
         for b in range(B):
             for t, tok in enumerate(ids[b]):
                 x = (self.emb[tok] + self.pos[t])[None, :]
@@ -176,6 +198,28 @@ def workspace_path():
     return base / f"l1-triton-{os.getpid()}"
 
 
+def server_version():
+    """`tritonserver version: X (nvidia-pytriton Y)` from the bundled binary, without a model."""
+    import importlib.metadata
+    import importlib.util
+    import re
+    import subprocess
+    import tempfile
+
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("pytriton is not installed")
+    binary = os.path.join(list(spec.submodule_search_locations)[0], "tritonserver", "bin", "tritonserver")
+    missing = os.path.join(tempfile.gettempdir(), f"l1-no-model-repository-{os.getpid()}")
+    out = subprocess.run([binary, f"--model-repository={missing}", "--allow-http=false",
+                          "--allow-grpc=false", "--allow-metrics=false", "--exit-timeout-secs=1"],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    m = re.search(r"\|\s*server_version\s*\|\s*(\S+)", out.stdout + out.stderr)
+    if not m:
+        raise RuntimeError(f"{binary} printed no server_version: {(out.stdout + out.stderr)[-500:]}")
+    return f"tritonserver version: {m.group(1)} (nvidia-pytriton {importlib.metadata.version('nvidia-pytriton')})"
+
+
 def set_parent_death_signal(sig=signal.SIGTERM):
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -195,9 +239,21 @@ def main():
     ap.add_argument("--dynamic-batching", choices=["on", "off"], default="on")
     ap.add_argument("--max-queue-delay-us", type=int, default=0,
                     help="dynamic batcher max_queue_delay_microseconds (default 0)")
+    ap.add_argument("--dtype", choices=["fp32", "fp16"], default="fp32",
+                    help="weights and activations: float32 or float16 (default fp32)")
+    ap.add_argument("--fuse", choices=["none", "qkv"], default="none",
+                    help="qkv: one fused Q/K/V projection instead of three (default none)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--version", action="store_true", help="print the bundled tritonserver's version")
     ap.add_argument("--quiet", action="store_true", help="only warnings from pytriton's own logging")
     a = ap.parse_args()
+    if a.version:
+        try:
+            print(server_version(), flush=True)
+        except Exception as e:  # noqa: BLE001
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            return 1
+        return 0
     if a.instances < 1 or a.max_batch_size < 0 or a.max_queue_delay_us < 0:
         ap.error("--instances must be >= 1, --max-batch-size and --max-queue-delay-us >= 0")
 
@@ -223,7 +279,8 @@ def main():
                  if batching and a.dynamic_batching == "on" else None),
         decoupled=True,
     )
-    lm = TinyLM(seed=a.seed)
+    lm = TinyLM(seed=a.seed, dtype=np.float16 if a.dtype == "fp16" else np.float32,
+                fuse_qkv=a.fuse == "qkv")
     t0 = time.monotonic()
     triton = Triton(workspace=workspace_path(), config=TritonConfig(http_port=a.http_port, grpc_port=a.grpc_port,
                                         metrics_port=a.metrics_port, http_address="127.0.0.1",
@@ -245,7 +302,8 @@ def main():
         return 1
     print(f"tiny_lm ready on http://127.0.0.1:{a.http_port} (grpc {a.grpc_port}, metrics "
           f"{a.metrics_port}; {a.instances} instance(s), max_batch_size {config.max_batch_size}, "
-          f"dynamic batching {a.dynamic_batching if batching else 'off'}) in "
+          f"dynamic batching {a.dynamic_batching if batching else 'off'}, max queue delay "
+          f"{a.max_queue_delay_us} us, {a.dtype}, fuse {a.fuse}) in "
           f"{time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
     rc = 0
     while not stop.wait(0.5):

@@ -94,6 +94,7 @@ fn workload(input: u32, output: u32, arrival: Arrival, requests: u32) -> Workloa
         slo: Slo::default(),
         max_error_rate: 0.01,
         request_timeout_s: 60.0,
+        dataset: None,
     }
 }
 

@@ -52,6 +52,9 @@
 //!
 //! Only the CPU execution provider is used.
 
+pub mod launch;
+pub mod providers;
+
 use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -191,6 +194,9 @@ pub struct OrtOptions {
     pub intra_spinning: bool,
     /// Use the model's KV cache when it has one; off re-runs the whole sequence every step.
     pub kv_cache: bool,
+    /// Write ONNX Runtime's profiler trace (per-node kernel times) with this file prefix;
+    /// [`OrtLm::end_profiling`] closes it. Profiling slows every run: never on a measured session.
+    pub profile_prefix: Option<PathBuf>,
 }
 
 impl Default for OrtOptions {
@@ -204,6 +210,7 @@ impl Default for OrtOptions {
             parallel_execution: false,
             intra_spinning: true,
             kv_cache: true,
+            profile_prefix: None,
         }
     }
 }
@@ -459,6 +466,11 @@ impl OrtLm {
             .map_err(|e| opt("execution mode", &e))?
             .with_intra_op_spinning(opts.intra_spinning)
             .map_err(|e| opt("intra-op spinning", &e))?;
+        if let Some(prefix) = &opts.profile_prefix {
+            builder = builder
+                .with_profiling(prefix)
+                .map_err(|e| opt("profiling", &e))?;
+        }
         let session = builder
             .commit_from_file(model)
             .map_err(|e| OrtError::ModelLoad {
@@ -590,6 +602,14 @@ impl OrtLm {
     /// The options the session was created with.
     pub fn options(&self) -> &OrtOptions {
         &self.options
+    }
+
+    /// Stop profiling (see [`OrtOptions::profile_prefix`]) and return the trace file.
+    pub fn end_profiling(&mut self) -> Result<PathBuf, OrtError> {
+        self.session
+            .end_profiling()
+            .map(PathBuf::from)
+            .map_err(|e| OrtError::Options(format!("ending the profiler: {e}")))
     }
 
     /// Greedy-decodes `max_new_tokens` tokens after `prompt` (token ids), calling

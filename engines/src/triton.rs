@@ -1,0 +1,393 @@
+//! NVIDIA Triton Inference Server, as the CPU host runs it: the real `tritonserver` 2.51.0 binary
+//! bundled in PyPI's `nvidia-pytriton` 0.7.0, serving the project's streaming toy LM `tiny_lm`
+//! through Triton's Python backend (`scripts/engines/serve_pytriton.py`, installed by
+//! `scripts/setup-engines.sh triton` as `<engines>/bin/l1-triton-serve`).
+//!
+//! What this launcher covers: one decoupled (streaming) Python-backend model whose Triton-side
+//! settings (instance count, `max_batch_size`, the dynamic batcher and its queue delay) are real
+//! `config.pbtxt` settings that pytriton writes, and whose computation is a tiny numpy
+//! transformer on the CPU. It does not cover a GPU `tritonserver` with a model repository of
+//! TensorRT / ONNX Runtime / TRT-LLM models (config.pbtxt generation for those is issue 5); the
+//! catalog's GPU-side meanings of the dimensions (ORT graph level, TensorRT precision, CUDA
+//! graphs) are not what the values below do.
+//!
+//! Version: `l1-triton-serve --version` runs the bundled `tritonserver` against a nonexistent
+//! model repository (it prints its option table, `server_version` included, and exits in
+//! ~15 ms), so the version is the binary's own (`2.51.0`), known before launch.
+//!
+//! Mapping of catalog dimensions (only what really changes the run; anything else is an error
+//! naming the accepted values, never a silent default):
+//! - `activation_dtype`: `fp16` → `--dtype fp16` (weights and activations in numpy float16; a
+//!   real numeric change, and ~6× slower than float32 on this CPU since numpy's half matmuls
+//!   have no BLAS); `unset` → the toy's float32. `fp8_e4m3` is rejected.
+//! - `fusion_strategy`: `none` → `--fuse none` (separate Q, K and V projections),
+//!   `aggressive` → `--fuse qkv` (one fused [d, 3d] projection: the toy's only fusion);
+//!   `conservative` is rejected (the toy has no intermediate level).
+//! - `cuda_graph`: `off` (and `unset`) → nothing: there are no CUDA graphs on the CPU; `per-shape`
+//!   and `dynamic` are rejected.
+//! - Every other dimension must be `unset` (Triton does not expose them).
+//! - knobs (catalog `engines.triton.knobs`): `instances` → `--instances` (model instances:
+//!   Python stub processes), `max_batch_size` → `--max-batch-size`, `dynamic_batching` →
+//!   `--dynamic-batching on|off` (off: no `dynamic_batching` block, each request executes
+//!   alone), `max_queue_delay_us` → `--max-queue-delay-us` (only with the dynamic batcher on; a
+//!   non-zero delay with it off is rejected).
+//!
+//! Endpoints: KServe v2 `generate_stream` (one SSE event per generated token; empty
+//! `text_output` events that pytriton sends to finished requests of a batch are not counted,
+//! see `l1_loadgen::protocol`), readiness `/v2/models/tiny_lm/ready`, Prometheus `nv_*` on the
+//! metrics port (a third free port, as is gRPC's). The toy has no tokenize endpoint: prompts are
+//! sized at one token per word, while the toy tokenizes one character per token (a prompt of N
+//! words is ~5.5·N toy tokens; records keep the word count as `input_tokens`). It never stops
+//! early, so every request generates exactly `max_tokens` tokens (`ignore_eos` holds without
+//! being sent: the KServe body carries only `text_input` and `max_tokens`).
+//!
+//! The model must be `tiny-lm-triton` (catalogs/models.yaml): the toy serves nothing else, and
+//! recording its numbers under another model's name would be false.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use l1_loadgen::HttpApi;
+
+use crate::combo::UNSET;
+use crate::launch::RealTarget;
+use crate::process::LaunchCommand;
+use crate::server::{ServerEngine, ServerRecipe, unsupported};
+
+/// The program `scripts/setup-engines.sh triton` installs.
+pub const PROGRAM: &str = "l1-triton-serve";
+/// The model the toy serves, as the catalog names it.
+pub const MODEL: &str = "tiny-lm-triton";
+/// The model name requests carry.
+pub const SERVED_MODEL: &str = "tiny_lm";
+
+const KNOBS: &[&str] = &[
+    "instances",
+    "max_batch_size",
+    "dynamic_batching",
+    "max_queue_delay_us",
+];
+
+/// The Triton Inference Server engine (pytriton's bundled `tritonserver` with the toy model).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Triton;
+
+impl ServerEngine for Triton {
+    fn name(&self) -> &'static str {
+        "triton"
+    }
+
+    fn program(&self, engines_dir: &Path) -> Result<PathBuf, String> {
+        crate::registry::require_engine_binary(
+            engines_dir,
+            PROGRAM,
+            "Triton",
+            "run scripts/setup-engines.sh triton",
+        )
+    }
+
+    fn detect_version(&self, program: &Path) -> Result<String, String> {
+        crate::server::version_from_command(program, &["--version"], "tritonserver version:")
+    }
+
+    fn translate(
+        &self,
+        target: &RealTarget<'_>,
+        program: PathBuf,
+        port: u16,
+    ) -> Result<ServerRecipe, String> {
+        if target.model_name != MODEL {
+            return Err(format!(
+                "engine `triton` serves only the toy model `{MODEL}` on this host (scripts/engines/serve_pytriton.py), not `{}`",
+                target.model_name
+            ));
+        }
+        let combo = target.combo;
+        let (grpc, metrics) = two_more_ports(port)?;
+        let mut args: Vec<String> = vec![
+            "--http-port".into(),
+            port.to_string(),
+            "--grpc-port".into(),
+            grpc.to_string(),
+            "--metrics-port".into(),
+            metrics.to_string(),
+        ];
+        match combo.dim("activation_dtype") {
+            "fp16" => args.extend(["--dtype".into(), "fp16".into()]),
+            UNSET => {}
+            other => {
+                return Err(unsupported(
+                    self.name(),
+                    "activation_dtype",
+                    other,
+                    &["fp16", "unset"],
+                ));
+            }
+        }
+        match combo.dim("fusion_strategy") {
+            "none" => args.extend(["--fuse".into(), "none".into()]),
+            "aggressive" => args.extend(["--fuse".into(), "qkv".into()]),
+            UNSET => {}
+            other => {
+                return Err(unsupported(
+                    self.name(),
+                    "fusion_strategy",
+                    other,
+                    &["none", "aggressive", "unset"],
+                ));
+            }
+        }
+        match combo.dim("cuda_graph") {
+            "off" | UNSET => {}
+            other => {
+                return Err(unsupported(
+                    self.name(),
+                    "cuda_graph",
+                    other,
+                    &["off", "unset"],
+                ));
+            }
+        }
+        for dim in [
+            "attention_backend",
+            "kv_layout",
+            "matmul_path",
+            "kv_cache_dtype",
+        ] {
+            let v = combo.dim(dim);
+            if v != UNSET {
+                return Err(unsupported(self.name(), dim, v, &["unset"]));
+            }
+        }
+        let dynamic = combo.knob("dynamic_batching").unwrap_or("on");
+        for (knob, value) in &combo.knobs {
+            let flag = match knob.as_str() {
+                "instances" => {
+                    count(knob, value, 1)?;
+                    "--instances"
+                }
+                "max_batch_size" => {
+                    count(knob, value, 1)?;
+                    "--max-batch-size"
+                }
+                "dynamic_batching" => {
+                    if value != "on" && value != "off" {
+                        return Err(unsupported(
+                            self.name(),
+                            "knob dynamic_batching",
+                            value,
+                            &["on", "off"],
+                        ));
+                    }
+                    "--dynamic-batching"
+                }
+                "max_queue_delay_us" => {
+                    if count(knob, value, 0)? > 0 && dynamic == "off" {
+                        return Err(format!(
+                            "engine `triton`: knob max_queue_delay_us = `{value}` needs the dynamic batcher, but dynamic_batching is `off` (accepted with it off: 0)"
+                        ));
+                    }
+                    "--max-queue-delay-us"
+                }
+                other => return Err(unsupported(self.name(), "knob", other, KNOBS)),
+            };
+            args.extend([flag.to_string(), value.clone()]);
+        }
+        Ok(ServerRecipe {
+            command: LaunchCommand {
+                program,
+                args,
+                // Unloading takes ~5 s (more with 2 instances); a SIGKILLed pytriton leaves its
+                // 160 MB shared-memory segment in /dev/shm.
+                stop_grace: Some(Duration::from_secs(30)),
+                ..LaunchCommand::default()
+            },
+            port,
+            api: HttpApi::KServeGenerateStream,
+            served_model: SERVED_MODEL.into(),
+            ready_path: format!("/v2/models/{SERVED_MODEL}/ready"),
+            metrics: Some((format!("http://127.0.0.1:{metrics}/metrics"), "nv_")),
+            tokenize: None,
+            // Not sent (the KServe body has no such field): the toy never stops before
+            // `max_tokens`, so output lengths are exact.
+            ignore_eos: true,
+            startup_timeout: Duration::from_secs(120),
+        })
+    }
+}
+
+/// A knob value that must be an integer of at least `min`.
+fn count(knob: &str, value: &str, min: u64) -> Result<u64, String> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n >= min)
+        .ok_or_else(|| {
+            format!("engine `triton`: knob {knob} expects an integer >= {min}, found `{value}`")
+        })
+}
+
+/// Free ports for gRPC and metrics, distinct from each other and from the HTTP `port`.
+fn two_more_ports(port: u16) -> Result<(u16, u16), String> {
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        let p = crate::process::free_port()?;
+        if p != port && !got.contains(&p) {
+            got.push(p);
+            if got.len() == 2 {
+                return Ok((got[0], got[1]));
+            }
+        }
+    }
+    Err("failed to find three distinct free ports for Triton".into())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::Combo;
+    use crate::testing::{Scratch, combo};
+
+    fn with_target<R>(model: &str, combo: &Combo, f: impl FnOnce(&RealTarget<'_>) -> R) -> R {
+        let mut s = Scratch::cpu("triton", "2.51");
+        s.model_name = model.into();
+        s.model.layers = 1;
+        s.model.hidden_size = 128;
+        s.workload.input_tokens = crate::Dist::Fixed(8);
+        s.workload.output_tokens = crate::Dist::Fixed(32);
+        s.workload.arrival = crate::Arrival::Concurrency(4);
+        f(&s.target(combo))
+    }
+
+    fn translate(c: &Combo) -> Result<ServerRecipe, String> {
+        with_target(MODEL, c, |t| Triton.translate(t, PROGRAM.into(), 4242))
+    }
+
+    /// The catalog defaults of the triton entry.
+    const DEFAULTS: &[(&str, &str)] = &[
+        ("activation_dtype", "fp16"),
+        ("fusion_strategy", "aggressive"),
+        ("cuda_graph", "off"),
+    ];
+
+    #[test]
+    fn combos_become_serve_pytriton_flags() {
+        let c = combo(
+            DEFAULTS,
+            &[
+                ("instances", "2"),
+                ("dynamic_batching", "off"),
+                ("max_batch_size", "4"),
+            ],
+        );
+        let r = translate(&c).unwrap();
+        let line = r.command.display();
+        for want in [
+            "--http-port 4242",
+            "--grpc-port ",
+            "--metrics-port ",
+            "--dtype fp16",
+            "--fuse qkv",
+            "--instances 2",
+            "--dynamic-batching off",
+            "--max-batch-size 4",
+        ] {
+            assert!(line.contains(want), "{want}: {line}");
+        }
+        assert_eq!(r.api, HttpApi::KServeGenerateStream);
+        assert_eq!(r.served_model, "tiny_lm");
+        assert_eq!(r.ready_path, "/v2/models/tiny_lm/ready");
+        assert!(r.tokenize.is_none());
+        // Metrics on their own port, as an absolute URL.
+        let (url, prefix) = r.metrics.clone().unwrap();
+        assert_eq!(prefix, "nv_");
+        let mport: u16 = url
+            .strip_prefix("http://127.0.0.1:")
+            .and_then(|s| s.strip_suffix("/metrics"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(line.contains(&format!("--metrics-port {mport}")), "{line}");
+        assert_ne!(mport, 4242);
+
+        let c = combo(
+            &[
+                ("activation_dtype", "fp16"),
+                ("fusion_strategy", "none"),
+                ("cuda_graph", "off"),
+            ],
+            &[("dynamic_batching", "on"), ("max_queue_delay_us", "1000")],
+        );
+        let line = translate(&c).unwrap().command.display();
+        assert!(line.contains("--fuse none"), "{line}");
+        assert!(
+            line.contains("--dynamic-batching on") && line.contains("--max-queue-delay-us 1000"),
+            "{line}"
+        );
+        // Unset dimensions and no knobs: the toy's own defaults, nothing passed.
+        let line = translate(&Combo::default()).unwrap().command.display();
+        assert!(
+            !line.contains("--dtype") && !line.contains("--fuse") && !line.contains("--instances"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn values_the_toy_cannot_express_are_errors_naming_the_choices() {
+        for (dim, value, accepted) in [
+            ("activation_dtype", "fp8_e4m3", "accepted: fp16, unset"),
+            (
+                "fusion_strategy",
+                "conservative",
+                "accepted: none, aggressive, unset",
+            ),
+            ("cuda_graph", "per-shape", "accepted: off, unset"),
+            ("attention_backend", "flash_attn_v2", "accepted: unset"),
+            ("kv_cache_dtype", "fp8_e4m3", "accepted: unset"),
+        ] {
+            let mut dims: Vec<(&str, &str)> = DEFAULTS
+                .iter()
+                .copied()
+                .filter(|(d, _)| *d != dim)
+                .collect();
+            dims.push((dim, value));
+            let e = translate(&combo(&dims, &[])).unwrap_err();
+            assert!(
+                e.contains("`triton`") && e.contains(dim) && e.contains(value),
+                "{e}"
+            );
+            assert!(e.contains(accepted), "{e}");
+        }
+        let e = translate(&combo(DEFAULTS, &[("threads", "2")])).unwrap_err();
+        assert!(e.contains("knob") && e.contains("instances"), "{e}");
+        let e = translate(&combo(DEFAULTS, &[("dynamic_batching", "maybe")])).unwrap_err();
+        assert!(e.contains("on, off"), "{e}");
+        let e = translate(&combo(DEFAULTS, &[("instances", "0")])).unwrap_err();
+        assert!(e.contains("instances") && e.contains(">= 1"), "{e}");
+        let e = translate(&combo(
+            DEFAULTS,
+            &[("dynamic_batching", "off"), ("max_queue_delay_us", "500")],
+        ))
+        .unwrap_err();
+        assert!(e.contains("needs the dynamic batcher"), "{e}");
+        // A zero delay with the batcher off says nothing false.
+        translate(&combo(
+            DEFAULTS,
+            &[("dynamic_batching", "off"), ("max_queue_delay_us", "0")],
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn only_the_toy_model_is_served() {
+        let e = with_target("tiny-llama", &combo(DEFAULTS, &[]), |t| {
+            Triton.translate(t, PROGRAM.into(), 1)
+        })
+        .unwrap_err();
+        assert!(
+            e.contains("tiny-lm-triton") && e.contains("tiny-llama"),
+            "{e}"
+        );
+    }
+}
