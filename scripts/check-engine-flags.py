@@ -2,6 +2,7 @@
 """Check the flags l1's translators produce against an engine's own argument definitions.
 
 Usage: scripts/check-engine-flags.py sglang [--cache DIR] [--versions 0.5.5,0.5.10,...]
+       scripts/check-engine-flags.py vllm [--installed] [--rows FILE] [--python PY]
 
 For SGLang (the only engine whose parser ships in an installable wheel here): downloads the
 wheel of every boundary version with `pip download --no-deps` into a cache outside the
@@ -14,6 +15,35 @@ generate `--name-with-dashes` (choices from `Arg(choices=...)` or a `Literal[...
 `sglang::tests::print_flag_matrix`, which prints the argument list `engines/src/sglang.rs`
 produces for every value of every dimension at every boundary version, and checks that each
 flag exists at that version and each value is among its choices where they are literal.
+
+For vLLM (`scripts/check-engine-flags.py vllm`): the installed vLLM's own parser, nothing
+read from source. The ignored test `vllm::tests::print_flag_matrix` prints the argument list
+`engines/src/vllm.rs` produces on a CPU and on a GPU host for every catalog value of every
+dimension, every `fusion_strategy` x `cuda_graph` pair, each `block_size`, the catalog defaults
+and the `vllm serve <model>` form, at every boundary version; the lists at the installed
+version's `major.minor` are then checked inside the vLLM venv (default
+~/.cache/l1/engines/venv-vllm, or $L1_ENGINES_DIR/venv-vllm; the script re-runs itself with
+that venv's python) without starting a server or touching a device:
+  1. `make_arg_parser(FlexibleArgumentParser())` (the OpenAI server's parser, as
+     `python -m vllm.entrypoints.openai.api_server` builds it) `.parse_args(argv)`: every flag
+     exists, every value is among its choices or converts to its type, and the `-cc.*` /
+     `--attention-config.*` dotted values validate as pydantic `CompilationConfig` /
+     `AttentionConfig` fields;
+  2. `validate_parsed_serve_args`, then `AsyncEngineArgs.from_cli_args` (the engine arguments
+     the server would build its config from);
+  3. the values vLLM validates only in `create_engine_config` (which needs the model's HF
+     config and a platform): the attention backend name against `AttentionBackendEnum`
+     (`AttentionConfig.validate_backend_before`), the optimization level against
+     `OptimizationLevel`, `--quantization` against `QUANTIZATION_METHODS`, and `CacheConfig`
+     built from the block size and KV cache dtype;
+  4. that each flag landed where meant (e.g. `--no-enable-chunked-prefill` leaves
+     `enable_chunked_prefill` False, `-cc.cudagraph_mode=FULL` gives `CUDAGraphMode.FULL`);
+  5. the `VLLM_*` environment variables the translator sets are names in `vllm.envs`; their
+     values (and any environment output at other versions, e.g. `VLLM_ATTENTION_BACKEND`
+     before 0.13) are not parser-checkable and are listed as such.
+The engines crate's test `vllm::tests::flags_parse_against_installed_vllm` runs this with
+`--installed --rows FILE` when the venv exists. `--rows FILE` reads `L1-FLAGS` lines from a file
+instead of running cargo.
 
 Exit status: 0 when every flag and value checks out, 1 otherwise. TGI has no such check: its
 launcher is a Rust (clap) binary with no installable parser here, so its flags are covered by
@@ -163,6 +193,11 @@ def wheel_sources(engine, version, cache):
     return out
 
 
+def read_rows(text):
+    """The `L1-FLAGS {json}` lines of a text."""
+    return [json.loads(l.split("L1-FLAGS ", 1)[1]) for l in text.splitlines() if "L1-FLAGS " in l]
+
+
 def produced(engine):
     """The translator's argument lists, from the engines crate's ignored printing test."""
     cmd = ["cargo", "test", "--release", "-p", "l1-engines", "--lib",
@@ -170,7 +205,7 @@ def produced(engine):
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stdout}\n{r.stderr}")
-    rows = [json.loads(l.split("L1-FLAGS ", 1)[1]) for l in r.stdout.splitlines() if "L1-FLAGS " in l]
+    rows = read_rows(r.stdout)
     if not rows:
         raise SystemExit("the flag matrix test printed nothing")
     return rows
@@ -186,14 +221,154 @@ def pairs(argv):
     return out
 
 
+def vllm_venv_python():
+    engines = os.environ.get("L1_ENGINES_DIR") or str(Path(os.environ.get("HOME", "/tmp")) / ".cache/l1/engines")
+    return Path(engines) / "venv-vllm/bin/python"
+
+
+def check_installed_vllm(rows):
+    """Parse and validate every argument list at the installed version (see the module docs)."""
+    import contextlib
+    import io
+    import logging
+    import warnings
+
+    os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
+    warnings.simplefilter("ignore")
+    import vllm
+    from vllm import envs
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    try:  # 0.32: the launchers package; before: vllm.entrypoints.openai.cli_args
+        from vllm.entrypoints.launchers.cli_args import make_arg_parser, validate_parsed_serve_args
+    except ImportError:
+        from vllm.entrypoints.openai.cli_args import make_arg_parser, validate_parsed_serve_args
+    from vllm.config import AttentionConfig, CacheConfig
+    from vllm.config.vllm import OptimizationLevel
+    from vllm.model_executor.layers.quantization import QUANTIZATION_METHODS
+
+    logging.disable(logging.WARNING)
+    version = vllm.__version__
+    mm = ".".join(version.split("+")[0].split(".")[:2])
+    rows = [r for r in rows if r["version"] == mm]
+    if not rows:
+        raise SystemExit(f"installed vLLM {version}: no argument lists at {mm} (not a boundary version?)")
+    parser = make_arg_parser(FlexibleArgumentParser(description="vLLM OpenAI-Compatible RESTful API server."))
+    known_env = set(getattr(envs, "environment_variables", {}))
+    failures, flags, unchecked_env = [], 0, set()
+    for r in rows:
+        where = f"{mm} {r['hardware']} {r['dim']}={r['value']}"
+        argv = list(r["argv"])
+        if argv and argv[0] == "serve":  # `vllm serve <model> ...`: the subcommand's parser is this one
+            argv = argv[1:]
+        flags += sum(1 for a in argv if a.startswith("-"))
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err):
+                ns = parser.parse_args(argv)
+            validate_parsed_serve_args(ns)
+            e = AsyncEngineArgs.from_cli_args(ns)
+            if e.attention_backend is not None:
+                AttentionConfig.validate_backend_before(e.attention_backend)
+            OptimizationLevel(int(e.optimization_level))
+            if e.quantization is not None and e.quantization not in QUANTIZATION_METHODS:
+                raise ValueError(f"quantization {e.quantization!r} not in QUANTIZATION_METHODS")
+            cache_kwargs = {"cache_dtype": e.kv_cache_dtype}
+            if e.block_size is not None:
+                cache_kwargs["block_size"] = e.block_size
+            CacheConfig(**cache_kwargs)
+            for problem in landed(argv, e):
+                failures.append(f"{where}: {problem}")
+        except SystemExit:
+            lines = [l for l in err.getvalue().splitlines() if l.strip() and not l.lstrip().startswith(("[", "usage:"))]
+            failures.append(f"{where}: rejected by the parser: {' | '.join(lines[-3:])}")
+            continue
+        except Exception as x:  # noqa: BLE001 - any validation error is the finding
+            failures.append(f"{where}: {type(x).__name__}: {str(x).splitlines()[0] if str(x) else ''}")
+            continue
+        for k in r.get("env", {}):
+            if k.startswith("VLLM_") and known_env and k not in known_env:
+                failures.append(f"{where}: environment variable {k} is not in vllm.envs")
+            unchecked_env.add(f"{k}={r['env'][k]}")
+    for f in failures:
+        print("FAIL", f)
+    print(f"environment outputs (names checked against vllm.envs, values not parser-checkable): {', '.join(sorted(unchecked_env))}")
+    ok = len(rows) - len({f.split(': ', 1)[0] for f in failures})
+    print(f"vllm {version}: {ok}/{len(rows)} argument lists parse ({flags} flag uses), {len(failures)} failures")
+    return 1 if failures else 0
+
+
+def landed(argv, e):
+    """Problems where a flag parsed but did not set what the translator meant."""
+    out = []
+    pv = dict(pairs(argv))
+
+    def want(flag, got, expect):
+        if flag in pv and got != expect:
+            out.append(f"{flag} {pv[flag] or ''}: parsed as {got!r}, meant {expect!r}")
+
+    want("--attention-backend", str(getattr(e.attention_backend, "name", e.attention_backend)), pv.get("--attention-backend"))
+    if "--attention-config.flash_attn_version" in pv:
+        want("--attention-config.flash_attn_version", e.attention_config.flash_attn_version, int(pv["--attention-config.flash_attn_version"]))
+    want("--kv-cache-dtype", e.kv_cache_dtype, pv.get("--kv-cache-dtype"))
+    want("--dtype", e.dtype, pv.get("--dtype"))
+    want("--quantization", e.quantization, pv.get("--quantization"))
+    if "--block-size" in pv:
+        want("--block-size", e.block_size, int(pv["--block-size"]))
+    if "--max-model-len" in pv:
+        want("--max-model-len", e.max_model_len, int(pv["--max-model-len"]))
+    want("--enable-chunked-prefill", e.enable_chunked_prefill, True)
+    want("--no-enable-chunked-prefill", e.enable_chunked_prefill, False)
+    want("--enforce-eager", e.enforce_eager, True)
+    for a in argv:
+        if a.startswith("-O") and a[2:].isdigit() and int(e.optimization_level) != int(a[2:]):
+            out.append(f"{a}: optimization level parsed as {e.optimization_level!r}")
+        if a.startswith("-cc.cudagraph_mode="):
+            cc = e.compilation_config
+            mode = cc.get("cudagraph_mode") if isinstance(cc, dict) else cc.cudagraph_mode
+            if getattr(mode, "name", mode) != a.split("=", 1)[1]:
+                out.append(f"{a}: cudagraph_mode parsed as {mode!r}")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("engine", choices=["sglang"])
+    ap.add_argument("engine", choices=["sglang", "vllm"])
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("HOME", "/tmp")) / ".cache/l1/wheels")
     ap.add_argument("--versions", help="comma-separated subset of the boundary versions")
+    ap.add_argument("--installed", action="store_true", help="vllm: check against the installed vLLM (the default)")
+    ap.add_argument("--rows", type=Path, help="read the L1-FLAGS lines from this file instead of running cargo")
+    ap.add_argument("--python", type=Path, help="vllm: the venv's python (default: venv-vllm in the engines dir)")
     args = ap.parse_args()
 
-    rows = produced(args.engine)
+    if args.engine == "vllm":
+        try:
+            import vllm  # noqa: F401
+            here = True
+        except ImportError:
+            here = False
+        if not here:
+            py = args.python or vllm_venv_python()
+            if not py.is_file():
+                raise SystemExit(f"no vLLM venv at {py} (scripts/setup-engines.sh vllm installs it)")
+            rows_file = args.rows
+            tmp = None
+            if rows_file is None:
+                import tempfile
+                tmp = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False)
+                tmp.write("".join(f"L1-FLAGS {json.dumps(r)}\n" for r in produced("vllm")))
+                tmp.close()
+                rows_file = Path(tmp.name)
+            try:
+                return subprocess.run([str(py), __file__, "vllm", "--installed", "--rows", str(rows_file)]).returncode
+            finally:
+                if tmp is not None:
+                    os.unlink(tmp.name)
+        rows = read_rows(args.rows.read_text()) if args.rows else produced("vllm")
+        return check_installed_vllm(rows)
+
+    rows = read_rows(args.rows.read_text()) if args.rows else produced(args.engine)
     versions = sorted({r["version"] for r in rows}, key=lambda v: [int(x) for x in v.split(".")])
     if args.versions:
         keep = set(args.versions.split(","))

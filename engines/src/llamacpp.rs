@@ -3,6 +3,12 @@
 //!
 //! Mapping of catalog dimensions (flags from `llama-server --help`):
 //! - `attention_backend`: `flash_attn_v2` → `-fa on`, `native` → `-fa off`, `unset` → `-fa auto`.
+//!   Builds before [`VALUED_FA`] (`b6327`) had a bare boolean `-fa` (default off, no `auto`):
+//!   there `flash_attn_v2` → `-fa` and `native`/`unset` → nothing. PR #15434 made the option
+//!   valued in late August 2025; b6327 (2025-08-31) is the first build known to have it (a
+//!   downstream sync, mybigday/llama.node#102), so a few builds just before it are treated as old.
+//!   Versions: llama-server builds `b<N>`, and the wheel `xllamacpp`'s date versions
+//!   (`2026.10.x`), which embed a current llama.cpp.
 //! - `kv_cache_dtype`: `fp16` → `-ctk f16 -ctv f16`, `bf16` → `bf16`, `q8_0`, `q4_0` (both K and V);
 //!   `auto`/`unset` → llama.cpp's default (f16). A quantized V cache needs `-fa on`: the catalog
 //!   rule `llamacpp-quantized-v-needs-flash-attn` prunes it, and forced anyway llama.cpp refuses
@@ -19,11 +25,33 @@ use crate::launch::RealTarget;
 use crate::server::{ServerEngine, ServerRecipe, unsupported};
 use crate::{Arrival, combo::UNSET};
 
+/// llama-server builds, and the date-versioned xllamacpp wheels.
+pub const SUPPORTED: &[crate::version::VersionRange] = &[
+    crate::version::VersionRange::new("b4000", "b99999"),
+    crate::version::VersionRange::new("2025.1", "2099.12"),
+];
+
+/// The first llama-server build whose `-fa` takes a value (`on|off|auto`).
+pub const VALUED_FA: &str = "b6327";
+
+/// Whether `version` has the valued `-fa`: builds from [`VALUED_FA`], and the date-versioned
+/// `xllamacpp` wheels (2026.x).
+fn valued_fa(version: &str) -> bool {
+    match crate::version::Version::parse(version) {
+        Some(v) if v.prefix == "b" => v.at_least(&VALUED_FA[1..]),
+        _ => true,
+    }
+}
+
 /// The llama.cpp server engine.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LlamaCpp;
 
 impl ServerEngine for LlamaCpp {
+    fn supported_versions(&self) -> &'static [crate::version::VersionRange] {
+        SUPPORTED
+    }
+
     fn name(&self) -> &'static str {
         "llamacpp"
     }
@@ -71,7 +99,11 @@ impl ServerEngine for LlamaCpp {
                 ));
             }
         };
-        args.extend(["-fa".into(), fa.into()]);
+        if valued_fa(target.version) {
+            args.extend(["-fa".into(), fa.into()]);
+        } else if fa == "on" {
+            args.push("-fa".into());
+        }
         let kv = match combo.dim("kv_cache_dtype") {
             "fp16" => Some("f16"),
             "bf16" => Some("bf16"),
@@ -206,6 +238,32 @@ mod tests {
             line.contains("-fa auto") && !line.contains("-ctk"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn old_builds_get_the_bare_flash_attention_flag() {
+        let on = combo(&[("attention_backend", "flash_attn_v2")], &[]);
+        let off = combo(&[("attention_backend", "native")], &[]);
+        let line = |c: &Combo, version: &str| {
+            let mut s = Scratch::cpu("llamacpp-old", version).with_model_file(".gguf");
+            s.version = version.into();
+            LlamaCpp
+                .translate(&s.target(c), "x".into(), 1)
+                .unwrap()
+                .command
+                .display()
+        };
+        for old in ["b4000", "b6326"] {
+            let l = line(&on, old);
+            assert!(l.contains(" -fa ") && !l.contains("-fa on"), "{old}: {l}");
+            assert!(!line(&off, old).contains("-fa"), "{old}");
+            assert!(!line(&Combo::default(), old).contains("-fa"), "{old}");
+        }
+        for new in ["b6327", "b7000", "2026.10", "2026.10.11549"] {
+            assert!(line(&on, new).contains("-fa on"), "{new}");
+            assert!(line(&off, new).contains("-fa off"), "{new}");
+            assert!(line(&Combo::default(), new).contains("-fa auto"), "{new}");
+        }
     }
 
     #[test]

@@ -152,23 +152,12 @@ pub fn start(
     name: &str,
     target: &crate::launch::RealTarget<'_>,
 ) -> Result<Box<dyn crate::launch::Launch>, String> {
-    let server: &dyn crate::server::ServerEngine = match name {
-        "onnxruntime" => {
-            return crate::onnxruntime::launch::OrtLaunch::start(target)
-                .map(|l| Box::new(l) as Box<dyn crate::launch::Launch>);
-        }
-        "llamacpp" => &crate::llamacpp::LlamaCpp,
-        "triton" => &crate::triton::Triton,
-        "vllm" => &crate::vllm::Vllm,
-        "trtllm" => &crate::trtllm::TrtLlm,
-        "tgi" => &crate::tgi::Tgi,
-        "sglang" => &crate::sglang::Sglang,
-        other => {
-            return Err(format!(
-                "engine `{other}`: this build has no launcher for it"
-            ));
-        }
-    };
+    if name == "onnxruntime" {
+        return crate::onnxruntime::launch::OrtLaunch::start(target)
+            .map(|l| Box::new(l) as Box<dyn crate::launch::Launch>);
+    }
+    let server = server_engine(name)
+        .ok_or_else(|| format!("engine `{name}`: this build has no launcher for it"))?;
     let program = server.program(target.engines_dir)?;
     let installed = server.detect_version(&program)?;
     if !crate::server::version_matches(target.version, &installed) {
@@ -189,6 +178,28 @@ fn fallback_binary(engine: &str) -> Option<&'static str> {
     match engine {
         "vllm" => Some("vllm"),
         _ => None,
+    }
+}
+
+/// The server engine module of engine `name`: the one table from names to translators.
+pub fn server_engine(name: &str) -> Option<&'static dyn crate::server::ServerEngine> {
+    Some(match name {
+        "llamacpp" => &crate::llamacpp::LlamaCpp,
+        "triton" => &crate::triton::Triton,
+        "vllm" => &crate::vllm::Vllm,
+        "trtllm" => &crate::trtllm::TrtLlm,
+        "tgi" => &crate::tgi::Tgi,
+        "sglang" => &crate::sglang::Sglang,
+        _ => return None,
+    })
+}
+
+/// The versions engine `name`'s translator supports (`None` for the sim, which has no
+/// translator). ONNX Runtime's are those of its execution-provider options.
+pub fn supported_versions(name: &str) -> Option<&'static [crate::version::VersionRange]> {
+    match name {
+        "onnxruntime" => Some(crate::onnxruntime::providers::SUPPORTED),
+        other => server_engine(other).map(|e| e.supported_versions()),
     }
 }
 

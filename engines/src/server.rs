@@ -81,6 +81,9 @@ pub trait ServerEngine: Sync {
     fn program(&self, engines_dir: &Path) -> Result<PathBuf, String>;
     /// The installed version, from the engine itself.
     fn detect_version(&self, program: &std::path::Path) -> Result<String, String>;
+    /// The engine versions the translation is written for (inclusive, by prefix). The catalog's
+    /// versions of the engine must lie inside (a test checks it), and `translate` refuses others.
+    fn supported_versions(&self) -> &'static [crate::version::VersionRange];
     /// The command line and endpoints for `combo` at `version`.
     fn translate(
         &self,

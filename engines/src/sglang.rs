@@ -270,6 +270,10 @@ pub fn script_interpreter(script: &Path) -> Option<PathBuf> {
 }
 
 impl ServerEngine for Sglang {
+    fn supported_versions(&self) -> &'static [crate::version::VersionRange] {
+        SUPPORTED
+    }
+
     fn name(&self) -> &'static str {
         "sglang"
     }

@@ -251,6 +251,10 @@ pub fn args(combo: &Combo, version: &Version, ctx: &Ctx<'_>) -> Result<Args, Str
 }
 
 impl ServerEngine for Tgi {
+    fn supported_versions(&self) -> &'static [crate::version::VersionRange] {
+        SUPPORTED
+    }
+
     fn name(&self) -> &'static str {
         "tgi"
     }

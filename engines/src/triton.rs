@@ -73,6 +73,10 @@ const KNOBS: &[&str] = &[
 pub struct Triton;
 
 impl ServerEngine for Triton {
+    fn supported_versions(&self) -> &'static [crate::version::VersionRange] {
+        crate::triton_config::SUPPORTED
+    }
+
     fn name(&self) -> &'static str {
         "triton"
     }

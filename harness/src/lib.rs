@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod detect;
 pub mod device;
 pub mod diag;
+pub mod engine_table;
 pub mod expand;
 pub mod gates;
 pub mod harness;

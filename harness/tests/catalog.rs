@@ -381,3 +381,35 @@ fn bad_datasets_name_file_line_and_field() {
         "{shown}"
     );
 }
+
+#[test]
+fn every_catalog_version_lies_in_its_translators_supported_range() {
+    let cats = Catalogs::load(&root()).unwrap();
+    for (engine, entry) in &cats.kernels.catalog.engines {
+        let Some(ranges) = l1_engines::registry::supported_versions(engine) else {
+            assert_eq!(engine, "sim", "engine `{engine}` has no translator");
+            continue;
+        };
+        for v in &entry.versions {
+            assert!(
+                ranges.iter().any(|r| r.contains(v)),
+                "catalog lists {engine}@{v}, outside its translator's {:?}",
+                ranges.iter().map(ToString::to_string).collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+#[test]
+fn readme_engine_table_is_generated_from_the_catalog_and_translators() {
+    let cats = Catalogs::load(&root()).unwrap();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let copy = l1_harness::engine_table::readme_copy(&readme)
+        .expect("README.md has the engine-table markers");
+    let generated = l1_harness::engine_table::render(&cats.kernels);
+    assert!(
+        copy == generated.trim_matches('\n'),
+        "README.md's engine table is stale: replace it with the output of \
+         `cargo run --release --bin l1 -- catalog engines`:\n{generated}"
+    );
+}

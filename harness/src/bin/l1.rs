@@ -97,6 +97,9 @@ enum CatalogAction {
     Show,
     /// Record the current catalog as the snapshot of its version (after bumping `version`).
     Snapshot,
+    /// Print the engine table (translator and catalog versions, values per dimension) as
+    /// Markdown, as README.md carries it.
+    Engines,
 }
 
 /// `println!` that ends the program quietly when stdout is closed (`l1 ... | head`).
@@ -261,6 +264,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 }
             };
             match action {
+                CatalogAction::Engines => {
+                    out!("{}", l1_harness::engine_table::render(&loaded));
+                    Ok(ExitCode::SUCCESS)
+                }
                 CatalogAction::Show => {
                     if cli.json {
                         out!(
