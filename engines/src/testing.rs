@@ -117,3 +117,19 @@ impl Scratch {
         }
     }
 }
+
+/// The Python of venv `venv` under the engines directory, for tests that check generated
+/// arguments with an engine's own code. `None` (after saying why) when it is not installed;
+/// under `L1_REQUIRE_ENGINES=1` (CI) a missing venv fails the test instead of skipping it.
+pub fn engine_python(venv: &str, installs: &str) -> Option<PathBuf> {
+    let python = crate::launch::engines_dir().join(venv).join("bin/python");
+    if python.is_file() {
+        return Some(python);
+    }
+    let why = format!("no {venv} at {} ({installs} installs it)", python.display());
+    if std::env::var_os("L1_REQUIRE_ENGINES").is_some_and(|v| v != "0" && !v.is_empty()) {
+        panic!("L1_REQUIRE_ENGINES is set but {why}");
+    }
+    eprintln!("skipped: {why}");
+    None
+}

@@ -730,22 +730,12 @@ optimization {
 
     #[test]
     fn configs_parse_against_tritons_schema() {
-        let engines = std::env::var_os("L1_ENGINES_DIR")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME")
-                    .map(|h| std::path::PathBuf::from(h).join(".cache/l1/engines"))
-            })
-            .unwrap();
-        let python = engines.join("venv-triton/bin/python");
-        if !python.is_file() {
-            eprintln!(
-                "skipped: no Triton venv at {} (scripts/setup-engines.sh triton installs it; \
-                 its nvidia-pytriton brings tritonclient's model_config_pb2)",
-                python.display()
-            );
+        // nvidia-pytriton brings tritonclient's model_config_pb2.
+        let Some(python) =
+            crate::testing::engine_python("venv-triton", "scripts/setup-engines.sh triton")
+        else {
             return;
-        }
+        };
         let dir = std::env::temp_dir().join(format!("l1-triton-configs-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();

@@ -795,21 +795,11 @@ mod tests {
     /// and passes its device-free validation (`scripts/check-engine-flags.py vllm --installed`).
     #[test]
     fn flags_parse_against_installed_vllm() {
-        let engines = std::env::var_os("L1_ENGINES_DIR")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME")
-                    .map(|h| std::path::PathBuf::from(h).join(".cache/l1/engines"))
-            })
-            .unwrap();
-        let python = engines.join("venv-vllm/bin/python");
-        if !python.is_file() {
-            eprintln!(
-                "skipped: no vLLM venv at {} (scripts/setup-engines.sh vllm installs it)",
-                python.display()
-            );
+        let Some(python) =
+            crate::testing::engine_python("venv-vllm", "scripts/setup-engines.sh vllm")
+        else {
             return;
-        }
+        };
         let file = std::env::temp_dir().join(format!("l1-vllm-flags-{}.jsonl", std::process::id()));
         let mut text = String::new();
         for ver in BOUNDARIES {
