@@ -3,6 +3,7 @@
 
 Usage: scripts/check-engine-flags.py sglang [--cache DIR] [--versions 0.5.5,0.5.10,...]
        scripts/check-engine-flags.py vllm [--installed] [--rows FILE] [--python PY]
+       scripts/check-engine-flags.py vllm --source [--cache DIR] [--versions 0.11,0.12,...] [--rows FILE]
 
 For SGLang (the only engine whose parser ships in an installable wheel here): downloads the
 wheel of every boundary version with `pip download --no-deps` into a cache outside the
@@ -44,6 +45,29 @@ that venv's python) without starting a server or touching a device:
 The engines crate's test `vllm::tests::flags_parse_against_installed_vllm` runs this with
 `--installed --rows FILE` when the venv exists. `--rows FILE` reads `L1-FLAGS` lines from a file
 instead of running cargo.
+
+`vllm --source` checks every boundary version (0.11 ... 0.33) instead, without importing vLLM: it
+downloads each version's wheel (`pip download --no-deps`, ~450 MB each, into the same cache as
+SGLang's: ~/.cache/l1/wheels/vllm/<version>/), reads only the few modules it needs out of the zip
+with `ast`, and rebuilds the server CLI the way vLLM builds it: the option strings of every
+`add_argument(...)` in `vllm/engine/arg_utils.py` and `vllm/entrypoints/**/cli_args.py` (aliases
+such as `-q`, `-cc`, `-ac`, 0.11's `-O` included); for `add_argument("--x", **kw["field"])` with
+`kw = get_kwargs(SomeConfig)` the dataclass field's annotation, followed through `from` imports and
+type aliases (`bool` -> also `--no-x`; `Literal[...]` -> choices; an Enum -> its member names; a
+config dataclass -> the fields its dotted/JSON keys may name; `int`); the flags generated in a
+`for key, value in get_kwargs(FrontendArgs).items(): add_argument(f"--{key...}")` loop (one per
+field, kebab-case, `--no-` for booleans); `"flags": [...]` extra aliases; and how this version's
+`FlexibleArgumentParser` rewrites `-O<n>` (`-O.level=<n>` on 0.11, `--optimization-level <n>`
+from 0.12). Each produced flag must exist; each value is checked where the source constrains it
+(`--dtype`, `--kv-cache-dtype`, `--quantization` against the `QuantizationMethods` literal,
+`--block-size` where it is a literal, `--attention-backend` against the backend enum,
+`--optimization-level` against `OptimizationLevel`, `-cc.cudagraph_mode=` / 0.11's
+`--compilation-config '{"cudagraph_mode": ...}'` against `CUDAGraphMode` and the config's fields,
+`--attention-config.flash_attn_version`, integers); `VLLM_*` environment names must be keys of
+`vllm/envs.py`'s `environment_variables`, and `VLLM_ATTENTION_BACKEND` (before 0.13) a member of
+that version's backend enum. Paths, names and the host are reported as not constrained. On 0.32
+the flag set read this way is exactly the installed parser's option strings (less `-h/--help`).
+Not run in CI (the downloads).
 
 Exit status: 0 when every flag and value checks out, 1 otherwise. TGI has no such check: its
 launcher is a Rust (clap) binary with no installable parser here, so its flags are covered by
@@ -171,8 +195,29 @@ def flags_of(sources):
 
 def wheel_sources(engine, version, cache):
     """The parser sources of `engine==version`, downloaded into `cache` once."""
+    wheel = download_wheel(engine, version, cache)
+    out = []
+    with zipfile.ZipFile(wheel) as z:
+        for n in z.namelist():
+            if n == "sglang/srt/server_args.py" or (
+                n.startswith("sglang/srt/arg_groups/") and n.endswith(".py")
+            ):
+                out.append(z.read(n).decode())
+    if not out:
+        raise SystemExit(f"{wheel}: no sglang/srt/server_args.py")
+    return out
+
+
+# ---------------------------------------------------------------- vLLM, from wheel source (--source)
+
+VLLM_BUILTINS = {"bool", "int", "str", "float", "dict", "list", "tuple", "set", "bytes", "Any", "Path"}
+VLLM_CONTAINERS = {"list", "List", "tuple", "Tuple", "set", "Set", "dict", "Dict", "Sequence", "Mapping", "Callable", "type", "Type"}
+
+
+def download_wheel(engine, version, cache):
+    """The wheel of `engine==version` in `cache/engine/version`, downloaded (--no-deps) once."""
     d = cache / engine / version
-    wheels = list(d.glob("*.whl")) if d.exists() else []
+    wheels = sorted(d.glob("*.whl")) if d.exists() else []
     if not wheels:
         d.mkdir(parents=True, exist_ok=True)
         subprocess.run(
@@ -180,17 +225,417 @@ def wheel_sources(engine, version, cache):
              "--quiet", f"{engine}=={version}", "-d", str(d)],
             check=True,
         )
-        wheels = list(d.glob("*.whl"))
+        wheels = sorted(d.glob("*.whl"))
+    if not wheels:
+        raise SystemExit(f"pip download {engine}=={version}: no wheel in {d}")
+    return wheels[0]
+
+
+class WheelSource:
+    """Python modules read from a wheel (never imported); names resolved through `from` imports."""
+
+    def __init__(self, wheel):
+        self.zip = zipfile.ZipFile(wheel)
+        self.names = set(self.zip.namelist())
+        self.trees = {}
+
+    def path(self, mod):
+        base = mod.replace(".", "/")
+        for p in (base + ".py", base + "/__init__.py"):
+            if p in self.names:
+                return p
+        return None
+
+    def module(self, mod):
+        if mod not in self.trees:
+            p = self.path(mod)
+            self.trees[mod] = ast.parse(self.zip.read(p).decode()) if p else None
+        return self.trees[mod]
+
+    def text(self, mod):
+        p = self.path(mod)
+        return self.zip.read(p).decode() if p else ""
+
+    def modules_matching(self, pred):
+        return sorted(n[:-3].replace("/", ".").removesuffix(".__init__") for n in self.names if n.endswith(".py") and pred(n))
+
+    @staticmethod
+    def _top(body):
+        for stmt in body:  # module level, including `if TYPE_CHECKING:` and `try:` blocks
+            if isinstance(stmt, ast.If):
+                yield from WheelSource._top(stmt.body)
+                if getattr(stmt.test, "id", None) != "TYPE_CHECKING":  # the typed view, not `X = str`
+                    yield from WheelSource._top(stmt.orelse)
+            elif isinstance(stmt, ast.Try):
+                yield from WheelSource._top(stmt.body)
+                for h in stmt.handlers:
+                    yield from WheelSource._top(h.body)
+            else:
+                yield stmt
+
+    def lookup(self, mod, name, depth=0):
+        """('class', ClassDef, module) or ('alias', value node, module) for `name` as seen from `mod`."""
+        tree = self.module(mod)
+        if tree is None or depth > 10:
+            return None
+        found = None
+        for stmt in self._top(tree.body):
+            if isinstance(stmt, ast.ClassDef) and stmt.name == name:
+                found = ("class", stmt, mod)
+            elif isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets):
+                found = ("alias", stmt.value, mod)
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == name and stmt.value is not None:
+                found = ("alias", stmt.value, mod)
+            elif isinstance(stmt, ast.ImportFrom) and found is None:
+                for a in stmt.names:
+                    if (a.asname or a.name) == name:
+                        src = stmt.module or ""
+                        if stmt.level:
+                            pkg = mod if (self.path(mod) or "").endswith("__init__.py") else mod.rsplit(".", 1)[0]
+                            for _ in range(stmt.level - 1):
+                                pkg = pkg.rsplit(".", 1)[0]
+                            src = f"{pkg}.{src}" if src else pkg
+                        r = self.lookup(src, a.name, depth + 1)
+                        if r is None and self.path(f"{src}.{a.name}"):
+                            r = None  # a submodule, not a type
+                        if r is not None:
+                            found = r
+        return found
+
+    def analyse(self, node, mod, out=None, depth=0):
+        """What a type annotation admits: {'kinds': set, 'literals': [...], 'enums': [...], 'classes': [...]}."""
+        if out is None:
+            out = {"kinds": set(), "literals": [], "enums": [], "classes": []}
+        if node is None or depth > 15:
+            return out
+        if isinstance(node, ast.Constant):
+            if node.value is None:
+                out["kinds"].add("None")
+            elif isinstance(node.value, str):
+                try:
+                    self.analyse(ast.parse(node.value, mode="eval").body, mod, out, depth + 1)
+                except SyntaxError:
+                    pass
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            self.analyse(node.left, mod, out, depth + 1)
+            self.analyse(node.right, mod, out, depth + 1)
+        elif isinstance(node, ast.Subscript):
+            head = node.value.id if isinstance(node.value, ast.Name) else getattr(node.value, "attr", "")
+            elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            if head == "Literal":
+                for e in elts:  # Literal["auto", RunnerType]: nested literal aliases too
+                    if isinstance(e, ast.Constant):
+                        out["literals"].append(e.value)
+                    else:
+                        out["literals"].extend(self.analyse(e, mod, None, depth + 1)["literals"])
+            elif head in ("Annotated", "SkipValidation"):  # SkipValidation[T] is Annotated[T, ...]
+                self.analyse(elts[0], mod, out, depth + 1)
+            elif head in ("Optional", "Union"):
+                for e in elts:
+                    self.analyse(e, mod, out, depth + 1)
+            elif head in ("ClassVar", "InitVar"):
+                out["kinds"].add("ClassVar")
+            elif head in VLLM_CONTAINERS:
+                out["kinds"].add(head.lower())
+            else:
+                self.analyse(node.value, mod, out, depth + 1)
+        elif isinstance(node, (ast.Name, ast.Attribute)):
+            n = node.id if isinstance(node, ast.Name) else node.attr
+            if n in VLLM_BUILTINS:
+                out["kinds"].add(n)
+                return out
+            r = self.lookup(mod, n)
+            if r is None:
+                out["kinds"].add("?" + n)
+            elif r[0] == "alias":
+                self.analyse(r[1], r[2], out, depth + 1)
+            else:
+                cls, m = r[1], r[2]
+                bases = [b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in cls.bases]
+                if any(b.endswith("Enum") for b in bases):
+                    members = [(t.id, s.value.value if isinstance(s.value, ast.Constant) else None)
+                               for s in cls.body if isinstance(s, ast.Assign)
+                               for t in s.targets if isinstance(t, ast.Name) and not t.id.startswith("_")]
+                    out["enums"].append((cls.name, members))
+                else:
+                    out["classes"].append((cls, m))
+        return out
+
+    def fields(self, cls, mod, depth=0):
+        """{field: (annotation, module)} of a (data)class, base classes first."""
+        out = {}
+        if depth > 8:
+            return out
+        for b in cls.bases:
+            n = b.id if isinstance(b, ast.Name) else getattr(b, "attr", None)
+            r = self.lookup(mod, n) if n else None
+            if r and r[0] == "class":
+                out.update(self.fields(r[1], r[2], depth + 1))
+        for stmt in cls.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                if "ClassVar" in ast.dump(stmt.annotation):
+                    continue
+                out[stmt.target.id] = (stmt.annotation, mod)
+        return out
+
+
+def vllm_flag_info(src, ann, mod, origin):
+    t = src.analyse(ann, mod)
+    info = {"origin": origin, "literals": [str(v) for v in t["literals"]], "enums": t["enums"],
+            "classes": t["classes"], "int": "int" in t["kinds"] and "str" not in t["kinds"] and not t["literals"],
+            "bool": "bool" in t["kinds"] and "str" not in t["kinds"]}
+    return info
+
+
+def vllm_source_flags(src):
+    """{flag: info} of the vLLM server CLI, read from the wheel's source (see the module docs)."""
+    flags = {}
+
+    def add(flag, info):
+        if flag not in flags or (flags[flag]["origin"] == "alias" and info["origin"] != "alias"):
+            flags[flag] = info
+
+    plain = {"origin": "explicit", "literals": [], "enums": [], "classes": [], "int": False, "bool": False}
+    mods = ["vllm.engine.arg_utils"] + src.modules_matching(
+        lambda n: n.startswith("vllm/entrypoints/") and n.endswith("/cli_args.py"))
+    for mod in mods:
+        tree = src.module(mod)
+        if tree is None:
+            continue
+        names = module_lists([tree])
+        classes = {c.name: c for c in ast.walk(tree) if isinstance(c, ast.ClassDef)}
+
+        def subclasses(name):
+            out = [name]
+            for c in classes.values():
+                if any(getattr(b, "id", None) in out for b in c.bases) and c.name not in out:
+                    out.append(c.name)
+            return out
+
+        funcs = []
+        for c in classes.values():
+            funcs += [(f, c.name) for f in c.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        funcs += [(f, None) for f in tree.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        for func, owner in funcs:
+            kw_vars = {}  # var = get_kwargs(Cls) -> [(ClassDef, module)]
+            for n in ast.walk(func):
+                if (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
+                        and isinstance(n.value, ast.Call) and getattr(n.value.func, "id", None) == "get_kwargs"
+                        and n.value.args and isinstance(n.value.args[0], ast.Name)):
+                    arg = n.value.args[0].id
+                    if arg == "cls" and owner:
+                        kw_vars[n.targets[0].id] = [(classes[c], mod) for c in subclasses(owner)]
+                    else:
+                        r = src.lookup(mod, arg)
+                        if r and r[0] == "class":
+                            kw_vars[n.targets[0].id] = [(r[1], r[2])]
+            generated_calls = set()
+            for n in ast.walk(func):  # for key, value in <kwargs>.items(): add_argument(f"--{key...}", **value)
+                if (isinstance(n, ast.For) and isinstance(n.iter, ast.Call) and isinstance(n.iter.func, ast.Attribute)
+                        and isinstance(n.iter.func.value, ast.Name) and n.iter.func.value.id in kw_vars):
+                    calls = [c for c in ast.walk(n) if isinstance(c, ast.Call) and getattr(c.func, "attr", None) == "add_argument"]
+                    if calls:
+                        generated_calls.update(id(c) for c in calls)
+                        for cls, cmod in kw_vars[n.iter.func.value.id]:
+                            for fname, (ann, fmod) in src.fields(cls, cmod).items():
+                                info = vllm_flag_info(src, ann, fmod, "field")
+                                add("--" + fname.replace("_", "-"), info)
+                                if info["bool"]:
+                                    add("--no-" + fname.replace("_", "-"), dict(info, origin="no"))
+            for n in ast.walk(func):
+                if not (isinstance(n, ast.Call) and getattr(n.func, "attr", None) == "add_argument") or id(n) in generated_calls:
+                    continue
+                opts = [a.value for a in n.args if isinstance(a, ast.Constant) and isinstance(a.value, str) and a.value.startswith("-")]
+                info = dict(plain)
+                spread = [kw.value for kw in n.keywords if kw.arg is None]  # **kwargs["x"], **{**kwargs["x"], ...}
+                spread += [v for d in spread if isinstance(d, ast.Dict) for k, v in zip(d.keys, d.values) if k is None]
+                for v in spread:
+                    if (isinstance(v, ast.Subscript) and isinstance(v.value, ast.Name)
+                            and v.value.id in kw_vars and isinstance(v.slice, ast.Constant)):
+                        for cls, cmod in kw_vars[v.value.id]:
+                            f = src.fields(cls, cmod).get(v.slice.value)
+                            if f:
+                                info = vllm_flag_info(src, f[0], f[1], "explicit")
+                for kw in n.keywords:
+                    if kw.arg == "choices":
+                        ch = str_list(kw.value, names)
+                        if ch is not None:
+                            info = dict(info, literals=ch)
+                    elif kw.arg == "action" and getattr(kw.value, "attr", getattr(kw.value, "id", None)) == "BooleanOptionalAction":
+                        info = dict(info, bool=True)
+                    elif kw.arg == "type" and getattr(kw.value, "id", None) == "int":
+                        info = dict(info, int=True)
+                for i, o in enumerate(opts):
+                    add(o, info if o.startswith("--") or i == 0 else dict(info, origin="alias"))
+                    if info["bool"] and o.startswith("--"):
+                        add("--no-" + o[2:], dict(info, origin="no"))
+        for n in ast.walk(tree):  # extra aliases: {"flags": ["-x", ...]} / kwargs["y"]["flags"] = [...]
+            if isinstance(n, ast.Dict):
+                for k, v in zip(n.keys, n.values):
+                    if isinstance(k, ast.Constant) and k.value == "flags":
+                        for a in str_list(v, names) or []:
+                            add(a, dict(plain, origin="alias"))
+            elif (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Subscript)
+                    and isinstance(n.targets[0].slice, ast.Constant) and n.targets[0].slice.value == "flags"):
+                for a in str_list(n.value, names) or []:
+                    add(a, dict(plain, origin="alias"))
+    return flags
+
+
+def vllm_o_rewrite(src):
+    """How this version's FlexibleArgumentParser rewrites `-O<n>`: ('--optimization-level', None),
+    ('-O', 'level') (0.11: `-O.level=<n>`, `-O` being the compilation config) or None."""
+    text = src.text("vllm.utils.argparse_utils") + src.text("vllm.utils")
+    if '"--optimization-level"' in text or "'--optimization-level'" in text:
+        return ("--optimization-level", None)
+    if "-O.level=" in text:
+        return ("-O", "level")
+    return None
+
+
+def vllm_env_names(src):
+    tree = src.module("vllm.envs")
+    for n in ast.walk(tree) if tree else []:
+        target = n.targets[0] if isinstance(n, ast.Assign) and len(n.targets) == 1 else getattr(n, "target", None)
+        if isinstance(n, (ast.Assign, ast.AnnAssign)) and isinstance(target, ast.Name) \
+                and target.id == "environment_variables" and isinstance(n.value, ast.Dict):
+            return {k.value for k in n.value.keys if isinstance(k, ast.Constant)}
+    return set()
+
+
+def vllm_backend_names(src):
+    """Member names of the attention backend enum (`_Backend` before 0.12, then `AttentionBackendEnum`),
+    which `VLLM_ATTENTION_BACKEND` (before 0.13) names."""
+    for mod in ("vllm.v1.attention.backends.registry", "vllm.attention.backends.registry", "vllm.platforms.interface"):
+        for name in ("AttentionBackendEnum", "_Backend"):
+            r = src.lookup(mod, name) if src.path(mod) else None
+            if r and r[0] == "class":
+                return [t.id for st in r[1].body if isinstance(st, ast.Assign)
+                        for t in st.targets if isinstance(t, ast.Name) and not t.id.startswith("_")]
+    return []
+
+
+def vllm_tokens(argv, rewrite):
+    """(flag, dotted key or None, value or None) for each option in an argument list."""
     out = []
-    with zipfile.ZipFile(wheels[0]) as z:
-        for n in z.namelist():
-            if n == "sglang/srt/server_args.py" or (
-                n.startswith("sglang/srt/arg_groups/") and n.endswith(".py")
-            ):
-                out.append(z.read(n).decode())
-    if not out:
-        raise SystemExit(f"{wheels[0]}: no sglang/srt/server_args.py")
+    i = 1 if argv and argv[0] == "serve" else 0
+    while i < len(argv):
+        a = argv[i]
+        i += 1
+        if not a.startswith("-"):
+            continue  # the positional model of `vllm serve`
+        value = None
+        if "=" in a:
+            a, value = a.split("=", 1)
+        elif i < len(argv) and not argv[i].startswith("-"):
+            value = argv[i]
+            i += 1
+        if a.startswith("-O") and a != "-O" and a[2] != "." and not a.startswith("--") and rewrite:
+            value = a[2:] if value is None else value
+            a = rewrite[0] + ("." + rewrite[1] if rewrite[1] else "")
+        key = None
+        if "." in a:
+            a, key = a.split(".", 1)
+        out.append((a, key, value))
     return out
+
+
+def vllm_value_problem(src, info, value):
+    """Why `value` is not accepted by a flag or config field, or None; 'unchecked' when nothing to check."""
+    if info["literals"]:
+        return None if value in info["literals"] else f"not among {info['literals']}"
+    if info["enums"]:
+        names = [m for _, members in info["enums"] for m, _ in members]
+        values = [str(v) for _, members in info["enums"] for _, v in members if v is not None]
+        if value in names or value in values or value.upper() in names:
+            return None
+        return f"not a member of {info['enums'][0][0]} {names}"
+    if info["int"]:
+        try:
+            int(value)
+            return None
+        except ValueError:
+            return "not an integer"
+    return "unchecked"
+
+
+def vllm_dotted_problem(src, info, key, value):
+    """A config field `key` (a.b.c) of the config class behind a flag, and its value."""
+    cur = info
+    for part in key.split("."):
+        if not cur["classes"]:
+            return None, "unchecked"
+        cls, mod = cur["classes"][0]
+        f = src.fields(cls, mod).get(part.replace("-", "_"))
+        if f is None:
+            return f"{cls.name} has no field {part!r}", None
+        cur = vllm_flag_info(src, f[0], f[1], "field")
+    return None, (vllm_value_problem(src, cur, value) if value is not None else "unchecked")
+
+
+def check_vllm_source(rows, versions, cache):
+    """Check each boundary version's argument lists against the flags read from its wheel's source."""
+    total_fail = 0
+    for version in versions:
+        vrows = [r for r in rows if r["version"] == version]
+        src = WheelSource(download_wheel("vllm", version, cache))
+        flags = vllm_source_flags(src)
+        rewrite = vllm_o_rewrite(src)
+        envs = vllm_env_names(src)
+        backends = vllm_backend_names(src)
+        uses = values = unchecked = env_values = 0
+        unknown, bad = [], []
+        for r in vrows:
+            where = f"{version} {r['hardware']} {r['dim']}={r['value']}"
+            for flag, key, value in vllm_tokens(r["argv"], rewrite):
+                uses += 1
+                info = flags.get(flag)
+                if info is None:
+                    unknown.append(f"{where}: {flag}{'.' + key if key else ''}: no such flag")
+                    continue
+                if key is not None:
+                    problem, vp = vllm_dotted_problem(src, info, key, value)
+                    if problem:
+                        bad.append(f"{where}: {flag}.{key}: {problem}")
+                        continue
+                elif value is not None and value.startswith("{") and info["classes"]:
+                    # 0.11's `--compilation-config '{"cudagraph_mode": ...}'`: each key as a dotted one
+                    found = [problem or p for problem, p in
+                             (vllm_dotted_problem(src, info, k, str(v)) for k, v in json.loads(value).items())]
+                    vp = next((p for p in found if p and p != "unchecked"), None)
+                    if vp is None and found and all(p == "unchecked" for p in found):
+                        vp = "unchecked"
+                elif value is not None:
+                    vp = vllm_value_problem(src, info, value)
+                else:
+                    continue  # a flag without a value (`--enforce-eager`): its existence is the check
+                if vp == "unchecked":
+                    unchecked += 1  # a path, name, host or number of a type nothing constrains
+                elif vp:
+                    bad.append(f"{where}: {flag}{'.' + key if key else ''} {value}: {vp}")
+                else:
+                    values += 1
+            for k in r.get("env", {}):
+                if k.startswith("VLLM_") and envs and k not in envs:
+                    bad.append(f"{where}: environment variable {k} is not in vllm/envs.py")
+                elif k == "VLLM_ATTENTION_BACKEND" and backends and r["env"][k] not in backends:
+                    bad.append(f"{where}: {k}={r['env'][k]}: not a member of the attention backend enum {backends}")
+                elif k == "VLLM_ATTENTION_BACKEND":
+                    env_values += 1
+        unknown, bad = sorted(set(unknown)), sorted(set(bad))
+        for f in unknown + bad:
+            print("FAIL", f)
+        origins = {}
+        for info in flags.values():
+            origins[info["origin"]] = origins.get(info["origin"], 0) + 1
+        print(f"vllm {version} ({src.zip.filename.rsplit('/', 1)[-1]}): {len(flags)} flags read "
+              f"({', '.join(f'{n} {o}' for o, n in sorted(origins.items()))}); -O<n> -> "
+              f"{rewrite[0] + ('.' + rewrite[1] if rewrite and rewrite[1] else '') if rewrite else 'as is'}; "
+              f"{len(vrows)} lists, {uses} flag uses, {values} values checked ({unchecked} not constrained), "
+              f"{env_values} VLLM_ATTENTION_BACKEND values checked, {len(unknown)} unknown flags, {len(bad)} bad values")
+        total_fail += len(unknown) + len(bad)
+    print(f"{len(versions)} versions, {total_fail} failures")
+    return 1 if total_fail else 0
 
 
 def read_rows(text):
@@ -338,10 +783,19 @@ def main():
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("HOME", "/tmp")) / ".cache/l1/wheels")
     ap.add_argument("--versions", help="comma-separated subset of the boundary versions")
     ap.add_argument("--installed", action="store_true", help="vllm: check against the installed vLLM (the default)")
+    ap.add_argument("--source", action="store_true",
+                    help="vllm: check every boundary version against its wheel's source (downloads ~450 MB a version)")
     ap.add_argument("--rows", type=Path, help="read the L1-FLAGS lines from this file instead of running cargo")
     ap.add_argument("--python", type=Path, help="vllm: the venv's python (default: venv-vllm in the engines dir)")
     args = ap.parse_args()
 
+    if args.engine == "vllm" and args.source:
+        rows = read_rows(args.rows.read_text()) if args.rows else produced("vllm")
+        versions = sorted({r["version"] for r in rows}, key=lambda v: [int(x) for x in v.split(".")])
+        if args.versions:
+            keep = set(args.versions.split(","))
+            versions = [v for v in versions if v in keep]
+        return check_vllm_source(rows, versions, args.cache)
     if args.engine == "vllm":
         try:
             import vllm  # noqa: F401

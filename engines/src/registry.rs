@@ -177,6 +177,7 @@ pub fn start(
 fn fallback_binary(engine: &str) -> Option<&'static str> {
     match engine {
         "vllm" => Some("vllm"),
+        "triton" => Some(crate::triton::GPU_PROGRAM),
         _ => None,
     }
 }

@@ -3,13 +3,17 @@
 //! through Triton's Python backend (`scripts/engines/serve_pytriton.py`, installed by
 //! `scripts/setup-engines.sh triton` as `<engines>/bin/l1-triton-serve`).
 //!
+//! On a GPU host with NVIDIA's own `tritonserver` on `PATH` (and no toy installed), a launch
+//! serves a TensorRT-LLM engine through the `inflight_batcher_llm` ensemble instead, with the
+//! `tensorrt_llm` model's `config.pbtxt` generated per combo by [`crate::triton_config`] (see
+//! `gpu_recipe`). Below: the CPU toy.
+//!
 //! What this launcher covers: one decoupled (streaming) Python-backend model whose Triton-side
 //! settings (instance count, `max_batch_size`, the dynamic batcher and its queue delay) are real
 //! `config.pbtxt` settings that pytriton writes, and whose computation is a tiny numpy
-//! transformer on the CPU. It does not cover a GPU `tritonserver` with a model repository of
-//! TensorRT / ONNX Runtime / TRT-LLM models (config.pbtxt generation for those is issue 5); the
-//! catalog's GPU-side meanings of the dimensions (ORT graph level, TensorRT precision, CUDA
-//! graphs) are not what the values below do.
+//! transformer on the CPU. For the toy, the catalog's GPU-side meanings of the dimensions (ORT
+//! graph level, TensorRT precision, CUDA graphs) are not what the values below do; the GPU path
+//! above uses them as Triton's backends define them.
 //!
 //! Version: `l1-triton-serve --version` runs the bundled `tritonserver` against a nonexistent
 //! model repository (it prints its option table, `server_version` included, and exits in
@@ -68,7 +72,8 @@ const KNOBS: &[&str] = &[
     "max_queue_delay_us",
 ];
 
-/// The Triton Inference Server engine (pytriton's bundled `tritonserver` with the toy model).
+/// The Triton Inference Server engine: pytriton's bundled `tritonserver` with the toy model on
+/// CPU, NVIDIA's `tritonserver` with a TensorRT-LLM ensemble on a GPU.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Triton;
 
@@ -88,9 +93,28 @@ impl ServerEngine for Triton {
             "Triton",
             "run scripts/setup-engines.sh triton",
         )
+        .or_else(|e| crate::registry::find_engine_binary(engines_dir, GPU_PROGRAM).ok_or(e))
     }
 
     fn detect_version(&self, program: &Path) -> Result<String, String> {
+        if is_gpu_server(program) {
+            // The real server prints its option table (server_version included) and exits when
+            // its model repository does not exist.
+            let out = std::process::Command::new(program)
+                .arg("--model-repository=/nonexistent/l1-version-probe")
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| format!("failed to run `{}`: {e}", program.display()))?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            return server_version_row(&text).ok_or_else(|| {
+                format!(
+                    "`{}` printed no server_version: {}",
+                    program.display(),
+                    l1_loadgen::protocol::clip(&text)
+                )
+            });
+        }
         crate::server::version_from_command(program, &["--version"], "tritonserver version:")
     }
 
@@ -100,6 +124,9 @@ impl ServerEngine for Triton {
         program: PathBuf,
         port: u16,
     ) -> Result<ServerRecipe, String> {
+        if is_gpu_server(&program) {
+            return gpu_recipe(target, program, port);
+        }
         if target.model_name != MODEL {
             return Err(format!(
                 "engine `triton` serves only the toy model `{MODEL}` on this host (scripts/engines/serve_pytriton.py), not `{}`",
@@ -218,6 +245,117 @@ impl ServerEngine for Triton {
             startup_timeout: Duration::from_secs(120),
         })
     }
+}
+
+/// NVIDIA's own server binary (a GPU host's install), as opposed to the pytriton toy.
+pub const GPU_PROGRAM: &str = "tritonserver";
+/// The launch script a GPU launch runs in its working directory.
+pub const GPU_LAUNCH_SCRIPT: &str = "l1-triton-launch.sh";
+
+fn is_gpu_server(program: &Path) -> bool {
+    program.file_name().is_some_and(|f| f == GPU_PROGRAM)
+}
+
+/// `server_version` from the option table tritonserver prints (`| server_version | 2.51.0 |`).
+fn server_version_row(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let mut cells = l.split('|').map(str::trim).filter(|c| !c.is_empty());
+        (cells.next()? == "server_version").then(|| cells.next().map(str::to_string))?
+    })
+}
+
+/// A GPU launch: the real `tritonserver` serving a TensorRT-LLM model through the
+/// `inflight_batcher_llm` ensemble (preprocessing → `tensorrt_llm` → postprocessing), whose
+/// repository the operator prepares once as `<engines>/models/<model>-triton-repo/` (from
+/// `tensorrtllm_backend/all_models/inflight_batcher_llm`, with the tokenizer filled in) next to
+/// the built engine `<engines>/models/<model>-trtllm-engine/`. Per combo, l1 generates the
+/// `tensorrt_llm` model's `config.pbtxt` ([`crate::triton_config`], checked against the engine's
+/// build flags) and a launch script that mirrors the repository as symlinks in the working
+/// directory, puts the generated config in, and starts the server on three free ports.
+/// Requests go to the `ensemble` model over `generate_stream`. Triton's other GPU backends
+/// (TensorRT plans, ONNX models) run one forward pass per request: serving an LLM on them needs
+/// a decoding (BLS) model that l1 does not generate, so they are not launched.
+fn gpu_recipe(
+    target: &RealTarget<'_>,
+    program: PathBuf,
+    port: u16,
+) -> Result<ServerRecipe, String> {
+    if target.hardware.device != crate::DeviceKind::Gpu {
+        return Err(format!(
+            "engine `triton`: `{}` serves TensorRT-LLM engines on a GPU; hardware `{}` is not one",
+            program.display(),
+            target.hardware.display_name
+        ));
+    }
+    let models = target.engines_dir.join("models");
+    let template = models.join(format!("{}-triton-repo", target.model_name));
+    let engine = models.join(format!("{}-trtllm-engine", target.model_name));
+    for (what, p) in [
+        ("model repository", &template),
+        ("TensorRT-LLM engine", &engine),
+    ] {
+        if !p.is_dir() {
+            return Err(format!(
+                "engine `triton`: no {what} at {} (see engines/src/triton.rs: a GPU launch needs the inflight_batcher_llm repository and the built engine)",
+                p.display()
+            ));
+        }
+    }
+    let engine_config = engine.join("config.json");
+    let built_with = std::fs::read_to_string(&engine_config)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("version")?.as_str().map(str::to_string))
+        .ok_or_else(|| {
+            format!(
+                "engine `triton`: {} names no TensorRT-LLM `version` (is it a built engine?)",
+                engine_config.display()
+            )
+        })?;
+    let engine_path = engine.display().to_string();
+    let config = crate::triton_config::config_pbtxt(
+        crate::triton_config::TritonBackend::TensorRtLlm,
+        target.combo,
+        target.version,
+        &crate::triton_config::TritonModel {
+            name: "tensorrt_llm",
+            tensorrt_llm: Some((&engine_path, &built_with)),
+        },
+    )?;
+    let (grpc, metrics) = two_more_ports(port)?;
+    let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let script = format!(
+        "#!/bin/sh\n# l1: the operator's inflight_batcher_llm repository as symlinks, with the combo's\n# tensorrt_llm config, served by tritonserver.\nset -e\nrm -rf repo\ncp -as {template} repo\nrm -f repo/tensorrt_llm/config.pbtxt\ncp tensorrt_llm.config.pbtxt repo/tensorrt_llm/config.pbtxt\n{program} --model-repository=repo --http-port {port} --grpc-port {grpc} --metrics-port {metrics} --allow-metrics=true\n",
+        template = q(&template.display().to_string()),
+        program = q(&program.display().to_string()),
+    );
+    let mut env = std::collections::BTreeMap::new();
+    if let Some(d) = &target.cuda_visible_devices {
+        env.insert("CUDA_VISIBLE_DEVICES".to_string(), d.clone());
+    }
+    Ok(ServerRecipe {
+        command: LaunchCommand {
+            program: "/bin/sh".into(),
+            args: vec![GPU_LAUNCH_SCRIPT.into()],
+            env,
+            files: [
+                (GPU_LAUNCH_SCRIPT.to_string(), script),
+                ("tensorrt_llm.config.pbtxt".to_string(), config),
+            ]
+            .into(),
+            stop_grace: Some(Duration::from_secs(30)),
+        },
+        port,
+        api: HttpApi::KServeGenerateStream,
+        served_model: "ensemble".into(),
+        ready_path: "/v2/models/ensemble/ready".into(),
+        metrics: Some((format!("http://127.0.0.1:{metrics}/metrics"), "nv_")),
+        tokenize: None,
+        // The ensemble stops at the end id; no ignore_eos in KServe's generate body.
+        ignore_eos: false,
+        // Loading a TensorRT-LLM engine onto the GPU; unconfirmed (reference §9).
+        startup_timeout: Duration::from_secs(600),
+    })
 }
 
 /// A knob value that must be an integer of at least `min`.
@@ -392,6 +530,77 @@ mod tests {
         assert!(
             e.contains("tiny-lm-triton") && e.contains("tiny-llama"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn gpu_launches_serve_the_tensorrt_llm_ensemble_from_a_generated_config() {
+        let mut s = Scratch::gpu("triton-gpu", "2.71");
+        let models = s.dir.join("models");
+        std::fs::create_dir_all(models.join("tiny-triton-repo/tensorrt_llm")).unwrap();
+        std::fs::create_dir_all(models.join("tiny-trtllm-engine")).unwrap();
+        std::fs::write(
+            models.join("tiny-trtllm-engine/config.json"),
+            r#"{"version": "1.2"}"#,
+        )
+        .unwrap();
+        s.cuda_visible_devices = Some("2".into());
+        let c = Combo::default();
+        let r = Triton
+            .translate(
+                &s.target(&c),
+                "/opt/tritonserver/bin/tritonserver".into(),
+                4242,
+            )
+            .unwrap();
+        assert_eq!(r.command.program, Path::new("/bin/sh"));
+        assert_eq!(r.command.args, [GPU_LAUNCH_SCRIPT]);
+        assert_eq!(r.command.env["CUDA_VISIBLE_DEVICES"], "2");
+        let script = &r.command.files[GPU_LAUNCH_SCRIPT];
+        assert!(
+            script.contains("cp -as '") && script.contains("tiny-triton-repo' repo"),
+            "{script}"
+        );
+        assert!(
+            script.contains(
+                "'/opt/tritonserver/bin/tritonserver' --model-repository=repo --http-port 4242"
+            ),
+            "{script}"
+        );
+        let config = &r.command.files["tensorrt_llm.config.pbtxt"];
+        assert!(
+            config.contains("backend: \"tensorrtllm\"") && config.contains("tiny-trtllm-engine"),
+            "{config}"
+        );
+        assert_eq!(r.api, HttpApi::KServeGenerateStream);
+        assert_eq!(
+            (r.served_model.as_str(), r.ready_path.as_str()),
+            ("ensemble", "/v2/models/ensemble/ready")
+        );
+        let script_ok = std::process::Command::new("/bin/sh")
+            .args(["-n", "-c", script])
+            .status()
+            .unwrap();
+        assert!(script_ok.success(), "the launch script is valid sh");
+
+        // Missing pieces and the wrong hardware are errors that say what is needed.
+        let cpu = Scratch::cpu("triton-gpu-cpu", "2.71");
+        let e = Triton
+            .translate(&cpu.target(&c), "/x/tritonserver".into(), 1)
+            .unwrap_err();
+        assert!(e.contains("is not one"), "{e}");
+        let bare = Scratch::gpu("triton-gpu-bare", "2.71");
+        let _ = std::fs::remove_dir_all(bare.dir.join("models"));
+        let e = Triton
+            .translate(&bare.target(&c), "/x/tritonserver".into(), 1)
+            .unwrap_err();
+        assert!(
+            e.contains("no model repository at") && e.contains("tiny-triton-repo"),
+            "{e}"
+        );
+        assert_eq!(
+            server_version_row("| server_id | triton |\n| server_version | 2.71.0 |\n").as_deref(),
+            Some("2.71.0")
         );
     }
 }

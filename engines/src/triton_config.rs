@@ -1,7 +1,7 @@
 //! Triton model configurations (`config.pbtxt`) for Triton's GPU backends: TensorRT plans,
 //! TensorRT-LLM engines (the C++ `tensorrtllm` backend) and ONNX models (the `onnxruntime`
-//! backend). Pure text generation, one config per combo; the CPU launcher
-//! ([`crate::triton`]) does not use it yet. A GPU launch writes the text as
+//! backend). Pure text generation, one config per combo; the launcher ([`crate::triton`])
+//! uses the `tensorrtllm` one for GPU launches (the TensorRT-LLM ensemble). A GPU launch writes the text as
 //! `<model repository>/<model>/config.pbtxt` (a [`crate::process::LaunchCommand`] file) next to
 //! the model file (`1/model.plan`, `1/model.onnx`, or the TensorRT-LLM engine directory named
 //! in [`TritonModel::tensorrt_llm`]) and starts `tritonserver --model-repository=<dir>`.

@@ -64,6 +64,10 @@ pub struct MeasurementRecord {
     /// time, load the generator could not deliver, failed requests.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The installed engine's own version as it reported it (e.g. `0.32.0` for a spec's
+    /// `vllm@0.32`); `None` for the sim and for launches that failed before detecting it.
+    #[serde(default)]
+    pub engine_version: Option<String>,
 }
 
 fn one() -> u32 {
@@ -396,6 +400,7 @@ mod tests {
             reps: vec![],
             error: None,
             notes: Vec::new(),
+            engine_version: None,
         };
         let handles: Vec<_> = (0..8)
             .map(|_| {

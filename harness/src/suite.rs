@@ -846,6 +846,15 @@ fn measure(
     };
     let looks = stopper.map_or(1, |s| s.looks.len() as u32);
     let mut rec = new_record(p, combo, key, trial, reps, error, stopped, looks);
+    // Provenance: the version the engine reported (launches note `engine version: X`).
+    rec.engine_version = notes.iter().find_map(|n| {
+        let v = n
+            .split_once("engine version: ")?
+            .1
+            .split_whitespace()
+            .next()?;
+        Some(v.to_string())
+    });
     rec.notes = notes;
     rec.started_unix_s = started;
     rec.duration_s = t0.elapsed().as_secs_f64();
@@ -886,6 +895,7 @@ fn new_record(
         reps,
         error,
         notes: Vec::new(),
+        engine_version: None,
     }
 }
 

@@ -171,6 +171,7 @@ fn full_path_measures_every_combo_and_tears_down() {
         }
         let notes = r.notes.join("\n");
         assert!(notes.contains("engine version: 2026.10.7"), "{notes}");
+        assert_eq!(r.engine_version.as_deref(), Some("2026.10.7"));
         assert!(notes.contains("ready after"), "{notes}");
         assert!(
             notes.contains(" -fa on") || notes.contains(" -fa off"),
