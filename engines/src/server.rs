@@ -120,24 +120,40 @@ impl ServerLaunch {
     /// Start `engine` for `target`, wait until it serves, and send the warm-up requests.
     pub fn start(engine: &dyn ServerEngine, target: &RealTarget<'_>) -> Result<Self, String> {
         let program = engine.program(target.engines_dir)?;
-        let port = crate::process::free_port()?;
-        let recipe = engine.translate(target, program, port)?;
         let (log, workdir) = target.log_and_workdir();
-        let mut process = EngineProcess::spawn(&recipe.command, &workdir, &log, target.state_dir)?;
         let rt = runtime()?;
-        let base = format!("http://127.0.0.1:{}", recipe.port);
         let probe = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(2))
             .build()
             .map_err(|e| e.to_string())?;
-        let ready_url = format!("{base}{}", recipe.ready_path);
-        let timeout = target.startup_timeout.unwrap_or(recipe.startup_timeout);
-        let startup = process.wait_ready(timeout, || {
-            rt.block_on(async {
-                matches!(probe.get(&ready_url).send().await, Ok(r) if r.status().is_success())
-            })
-        })?;
+        // A free port can be taken by another process between `free_port` and the engine's
+        // bind (parallel tests, other services): an engine that fails to bind is relaunched on
+        // a new port, at most twice, and the record says so.
+        let mut relaunched = Vec::new();
+        let (process, recipe, startup) = loop {
+            let port = crate::process::free_port()?;
+            let recipe = engine.translate(target, program.clone(), port)?;
+            let mut process =
+                EngineProcess::spawn(&recipe.command, &workdir, &log, target.state_dir)?;
+            let ready_url = format!("http://127.0.0.1:{}{}", recipe.port, recipe.ready_path);
+            let timeout = target.startup_timeout.unwrap_or(recipe.startup_timeout);
+            match process.wait_ready(timeout, || {
+                rt.block_on(async {
+                    matches!(probe.get(&ready_url).send().await, Ok(r) if r.status().is_success())
+                })
+            }) {
+                Ok(startup) => break (process, recipe, startup),
+                Err(e) if relaunched.len() < 2 && port_taken(&e) => {
+                    drop(process);
+                    relaunched.push(format!(
+                        "port {port} was taken before the engine bound it; relaunched"
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let base = format!("http://127.0.0.1:{}", recipe.port);
         let mut backend = HttpBackend::new(&base, recipe.api, &recipe.served_model)?;
         backend.ignore_eos = recipe.ignore_eos;
         let mut launch = Self {
@@ -145,7 +161,10 @@ impl ServerLaunch {
                 format!("command: {}", recipe.command.display()),
                 format!("engine log: {}", log.display()),
                 format!("ready after {:.2} s", startup.as_secs_f64()),
-            ],
+            ]
+            .into_iter()
+            .chain(relaunched)
+            .collect(),
             process,
             recipe,
             rt,
@@ -244,6 +263,22 @@ impl TokenCounter for ServerLaunch {
                 .ok_or_else(|| format!("POST {url}: no `tokens` or `count` in {v}"))
         })
     }
+}
+
+/// Whether a failed start reads like a port another process took (bind errors of the servers
+/// l1 launches: Python's, Rust's and C++'s wordings).
+fn port_taken(error: &str) -> bool {
+    let e = error.to_ascii_lowercase();
+    [
+        "address already in use",
+        "address in use",
+        "errno 98",
+        "couldn't bind",
+        "could not bind",
+        "failed to bind",
+    ]
+    .iter()
+    .any(|m| e.contains(m))
 }
 
 /// The load generator's arrival for a workload.
@@ -373,6 +408,17 @@ pub fn version_from_command(program: &Path, args: &[&str], marker: &str) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bind_failures_are_recognised() {
+        assert!(port_taken(
+            "engine failed to start: ... OSError: [Errno 98] Address already in use"
+        ));
+        assert!(port_taken(
+            "error: couldn't bind HTTP server socket, hostname: 127.0.0.1, port: 8080"
+        ));
+        assert!(!port_taken("error: invalid argument: -fa"));
+    }
 
     #[test]
     fn versions_match_at_component_boundaries() {

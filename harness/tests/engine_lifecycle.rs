@@ -333,17 +333,30 @@ fn sigterm_tears_engines_down_and_keeps_finished_results() {
         .unwrap();
     let t0 = Instant::now();
     let pids = s.settings.target_dir.join("l1/pids");
-    // Wait for one finished measurement and a second engine running.
-    loop {
-        let live = std::fs::read_dir(&pids).map(|d| d.count()).unwrap_or(0);
-        if !s.records().is_empty() && live > 0 {
-            break;
-        }
+    // Wait for one finished measurement, then for the second engine: an engine group that was
+    // not seen before the first measurement was written (the first engine's live record may
+    // linger for a moment after its measurement is written).
+    let live = || -> std::collections::BTreeSet<std::ffi::OsString> {
+        std::fs::read_dir(&pids)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default()
+    };
+    let mut first = std::collections::BTreeSet::new();
+    while s.records().is_empty() {
+        first.extend(live());
         assert!(
             t0.elapsed() < Duration::from_secs(60),
-            "the child never reached its second engine"
+            "the child never finished its first measurement"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!first.is_empty(), "the first engine was seen running");
+    while live().is_subset(&first) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the child never started its second engine"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
     rustix_kill(child.id(), 15);
     let status = child.wait().unwrap();

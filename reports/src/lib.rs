@@ -1,7 +1,9 @@
 //! Reports for l1. For now: the end-of-run summary table (winners and gate verdicts per target)
-//! and the run summary JSON; JUnit and HTML reports build on the same rows.
+//! and the run summary JSON; [`junit`] renders a run as JUnit XML.
 
 use std::fmt::Write as _;
+
+pub mod junit;
 
 use serde::{Deserialize, Serialize};
 

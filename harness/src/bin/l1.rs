@@ -61,8 +61,13 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         reps: usize,
     },
-    /// Summarize a run's records (default: the newest run).
-    Report { run: Option<String> },
+    /// Summarize a run's records (default: the newest run) and write its JUnit XML.
+    Report {
+        run: Option<String>,
+        /// Where to write the JUnit XML (default: `target/l1/runs/<run>/junit.xml`).
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+    },
     /// Measure the comparison procedure's false-positive rate and power on the sim engine's known
     /// truth (fixed seeds: reproducible).
     Accuracy {
@@ -570,7 +575,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Report { run } => {
+        Command::Report { run, junit } => {
             let settings = Settings::from_env(root);
             let runs_dir = settings.target_dir.join("l1").join("runs");
             let id = match run {
@@ -590,13 +595,37 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let summary = harness::summarize(&dir, &ignored);
             record::write_json_atomic(&dir.path.join("summary.json"), &summary)
                 .map_err(anyhow::Error::msg)?;
+            let (junit_run, problems) = junit_run(&dir, &ignored);
+            let xml = l1_reports::junit::render_junit(&junit_run)
+                .map_err(|e| anyhow::anyhow!("failed to render JUnit XML: {e}"))?;
+            let junit_path = junit.clone().unwrap_or_else(|| dir.path.join("junit.xml"));
+            if let Some(parent) = junit_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("failed to create {}", parent.display()))?;
+            }
+            std::fs::write(&junit_path, xml)
+                .with_context(|| format!("failed to write {}", junit_path.display()))?;
+            // Problems beyond the table's unreadable trial records (measurement records, foreign
+            // files), named by file.
+            let extra: Vec<&String> = problems
+                .iter()
+                .filter(|p| !summary.unreadable.iter().any(|u| relative(&dir, u) == **p))
+                .collect();
             if cli.json {
                 out!("{}", serde_json::to_string_pretty(&summary)?);
+                for p in &extra {
+                    eprintln!("unreadable record: {p}");
+                }
             } else {
                 out!("{}", l1_reports::render_table(&summary).trim_end());
+                for p in &extra {
+                    out!("  unreadable record: {p}");
+                }
+                out!("  JUnit XML: {}", junit_path.display());
             }
             Ok(
-                if summary.trials_failed > 0 || !summary.unreadable.is_empty() {
+                if summary.trials_failed > 0 || !summary.unreadable.is_empty() || !extra.is_empty()
+                {
                     ExitCode::from(1)
                 } else {
                     ExitCode::SUCCESS
@@ -620,4 +649,442 @@ fn newest_run(dir: &std::path::Path) -> Option<String> {
         .collect();
     runs.sort();
     runs.pop().map(|(_, n)| n)
+}
+
+/// A problem text with the run directory's path removed, so it names files relative to the run.
+fn relative(dir: &RunDir, problem: &str) -> String {
+    let prefix = format!("{}/", dir.path.display());
+    problem.replace(&prefix, "")
+}
+
+/// Files under `trials/` and `measurements/` that are not records (not `.json`): reported, never
+/// silently passed over. Measurement records nobody's trial references are read too, so a
+/// truncated or foreign one is reported.
+fn stray_files(dir: &RunDir, referenced: &std::collections::BTreeSet<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for sub in ["trials", "measurements"] {
+        let Ok(entries) = std::fs::read_dir(dir.path.join(sub)) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for p in paths {
+            let is_json = p.extension().is_some_and(|x| x == "json");
+            if !is_json {
+                problems.push(format!(
+                    "{}: not an l1 record (records are .json); not read",
+                    p.display()
+                ));
+            } else if sub == "measurements" {
+                let key = p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if !referenced.contains(&key)
+                    && let Err(e) = record::read_json::<record::MeasurementRecord>(&p)
+                {
+                    problems.push(e);
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// The run as JUnit XML input: a suite per spec target (`<spec>::<engine@ver>::<model>::<hw>::
+/// <workload>`), a case per trial, `l1::ignored` for the reasons in `ignored.json` and
+/// `l1::unreadable` for every file that could not be read. Also returns those problems, with
+/// paths relative to the run directory.
+fn junit_run(
+    dir: &RunDir,
+    ignored: &BTreeMap<String, usize>,
+) -> (l1_reports::junit::JunitRun, Vec<String>) {
+    use l1_reports::junit::{JunitCase, JunitRun, JunitSuite, Outcome};
+    use std::collections::BTreeSet;
+
+    #[derive(Default)]
+    struct Target {
+        suite: JunitSuite,
+        /// Values seen in the target's measurement records.
+        engine_versions: BTreeSet<String>,
+        snapshots: BTreeSet<String>,
+        harness_versions: BTreeSet<String>,
+        simulated: bool,
+    }
+    fn first_line(s: &str) -> String {
+        s.lines().next().unwrap_or("").to_string()
+    }
+    fn num(x: f64) -> String {
+        format!("{x:.6}")
+    }
+    fn pct(ratio: f64) -> String {
+        format!("{:+.2} %", (ratio - 1.0) * 100.0)
+    }
+
+    let (records, unreadable) = dir.trials();
+    let mut problems: Vec<String> = unreadable.iter().map(|u| relative(dir, u)).collect();
+    problems.sort();
+    // Problems reported on a trial's own testcase (not repeated under `l1::unreadable`).
+    let mut attached = BTreeSet::new();
+    let mut targets: BTreeMap<String, Target> = BTreeMap::new();
+    let mut referenced = BTreeSet::new();
+    for r in &records {
+        let target = format!("{}::{}", r.spec, r.target);
+        let case = r
+            .name
+            .split_once(&format!("{target}::"))
+            .map(|(_, c)| c.to_string())
+            .unwrap_or_else(|| r.name.rsplit("::").next().unwrap_or(&r.name).to_string());
+        let t = targets.entry(target.clone()).or_default();
+        t.suite.name.clone_from(&target);
+        t.simulated |= r.simulated;
+        let props = &mut t.suite.properties;
+        let mut outcome = if r.passed {
+            Outcome::Passed
+        } else {
+            // A gate's explanation: the failed gates' verdicts, else the trial's first line.
+            let failed: Vec<String> = r
+                .gates
+                .iter()
+                .filter(|g| !g.passed)
+                .map(|g| first_line(&g.message))
+                .collect();
+            Outcome::Failed {
+                message: if failed.is_empty() {
+                    first_line(&r.message)
+                } else {
+                    failed.join("; ")
+                },
+                detail: r.message.clone(),
+            }
+        };
+        let mut system_err = None;
+        if let Some(key) = &r.measurement {
+            referenced.insert(key.clone());
+            props.push((format!("{case}.measurement"), key.clone()));
+            match dir.read_measurement(key) {
+                Ok(Some(m)) => {
+                    props.push((format!("{case}.reps"), m.reps.len().to_string()));
+                    if let Some(v) = &m.engine_version {
+                        t.engine_versions.insert(v.clone());
+                    }
+                    t.snapshots.insert(m.catalog_snapshot.clone());
+                    t.harness_versions.insert(m.harness_version.clone());
+                    t.simulated |= m.simulated;
+                    if let Some(e) = &m.error {
+                        props.push((format!("{case}.error"), e.clone()));
+                    }
+                }
+                Ok(None) => {
+                    let msg = format!(
+                        "{}: measurement record missing",
+                        relative(dir, &dir.measurement_path(key).display().to_string())
+                    );
+                    problems.push(msg.clone());
+                    attached.insert(msg.clone());
+                    system_err = Some(msg.clone());
+                    outcome = Outcome::Error {
+                        message: msg,
+                        detail: r.message.clone(),
+                    };
+                }
+                Err(e) => {
+                    let msg = relative(dir, &e);
+                    problems.push(msg.clone());
+                    attached.insert(msg.clone());
+                    system_err = Some(msg.clone());
+                    outcome = Outcome::Error {
+                        message: msg,
+                        detail: r.message.clone(),
+                    };
+                }
+            }
+        }
+        for g in &r.gates {
+            props.push((
+                format!("gate.{}", g.method),
+                if g.passed { "pass" } else { "FAIL" }.to_string(),
+            ));
+            if let Some(w) = &g.winner {
+                props.push((format!("gate.{}.winner", g.method), w.clone()));
+            }
+            if let Some(p) = g.p_best {
+                props.push((format!("gate.{}.p_best", g.method), num(p)));
+            }
+        }
+        // Comparisons with the baseline: the first gate's table (every gate tabulates the same
+        // measurements).
+        if let Some(g) = r.gates.iter().find(|g| !g.rows.is_empty()) {
+            for row in &g.rows {
+                let k = format!("{}.{}", row.combo, row.metric);
+                props.push((format!("{k}.trimmed_mean"), num(row.trimmed_mean)));
+                if let Some(x) = row.improvement {
+                    props.push((format!("{k}.vs_baseline"), pct(x)));
+                }
+                if let Some((lo, hi)) = row.improvement_ci {
+                    props.push((
+                        format!("{k}.vs_baseline_ci"),
+                        format!("{} {}", pct(lo), pct(hi)),
+                    ));
+                }
+                if let Some(p) = row.yuen_p {
+                    props.push((format!("{k}.yuen_p"), num(p)));
+                }
+                if let Some(p) = row.adjusted_p {
+                    props.push((format!("{k}.adjusted_p"), num(p)));
+                }
+                if let Some(x) = row.hedges_g {
+                    props.push((format!("{k}.hedges_g"), num(x)));
+                }
+            }
+        }
+        // A failure or error carries the trial's message as its text already.
+        let system_out = matches!(outcome, Outcome::Passed).then(|| r.message.clone());
+        t.suite.cases.push(JunitCase {
+            name: case,
+            classname: target,
+            duration_s: r.duration_s,
+            outcome,
+            system_out,
+            system_err,
+        });
+    }
+    problems.extend(
+        stray_files(dir, &referenced)
+            .iter()
+            .map(|p| relative(dir, p)),
+    );
+
+    let mut suites = Vec::new();
+    for (name, t) in targets {
+        let mut head = vec![
+            ("run_id".to_string(), dir.run_id.clone()),
+            ("target".to_string(), name),
+            ("simulated".to_string(), t.simulated.to_string()),
+        ];
+        let joined = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(", ");
+        if !t.engine_versions.is_empty() {
+            head.push(("engine_version".into(), joined(&t.engine_versions)));
+        }
+        if !t.snapshots.is_empty() {
+            head.push(("catalog_snapshot".into(), joined(&t.snapshots)));
+        }
+        if !t.harness_versions.is_empty() {
+            head.push(("harness_version".into(), joined(&t.harness_versions)));
+        }
+        let mut suite = t.suite;
+        head.append(&mut suite.properties);
+        suite.properties = head;
+        suites.push(suite);
+    }
+    if !ignored.is_empty() {
+        suites.push(JunitSuite {
+            name: "l1::ignored".into(),
+            properties: Vec::new(),
+            cases: ignored
+                .iter()
+                .map(|(reason, n)| JunitCase {
+                    name: reason.clone(),
+                    classname: "l1::ignored".into(),
+                    duration_s: 0.0,
+                    outcome: Outcome::Skipped {
+                        message: format!("{n} trial(s) ignored: {reason}"),
+                    },
+                    system_out: None,
+                    system_err: None,
+                })
+                .collect(),
+            system_err: Some(
+                "ignored.json records how many trials were ignored for each reason, not their \
+                 names: one testcase per reason"
+                    .into(),
+            ),
+        });
+    }
+    if problems.iter().any(|p| !attached.contains(p)) {
+        suites.push(JunitSuite {
+            name: "l1::unreadable".into(),
+            properties: Vec::new(),
+            cases: problems
+                .iter()
+                .filter(|p| !attached.contains(*p))
+                .map(|p| JunitCase {
+                    name: p
+                        .split_once(": ")
+                        .map_or(p.as_str(), |(f, _)| f)
+                        .to_string(),
+                    classname: "l1::unreadable".into(),
+                    duration_s: 0.0,
+                    outcome: Outcome::Error {
+                        message: p.clone(),
+                        detail: String::new(),
+                    },
+                    system_out: None,
+                    system_err: None,
+                })
+                .collect(),
+            system_err: None,
+        });
+    }
+    (
+        JunitRun {
+            run_id: dir.run_id.clone(),
+            suites,
+        },
+        problems,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use l1_harness::expand::TargetId;
+    use l1_harness::gates::{GateVerdict, Row};
+    use l1_harness::record::{MeasurementRecord, TrialRecord};
+
+    fn target(engine: &str) -> TargetId {
+        TargetId {
+            engine: engine.into(),
+            version: "1.0".into(),
+            model: "m".into(),
+            hardware: "h".into(),
+            workload: "w".into(),
+        }
+    }
+
+    fn trial(engine: &str, case: &str, kind: &str, passed: bool) -> TrialRecord {
+        let t = target(engine);
+        TrialRecord {
+            schema_version: record::RECORD_SCHEMA_VERSION,
+            run_id: "fixture".into(),
+            name: format!("sim::s::{t}::{case}"),
+            spec: "s".into(),
+            target: t,
+            kind: kind.into(),
+            passed,
+            message: format!("sim::s::{engine}::{case}: measured: 3 reps"),
+            measurement: None,
+            gates: Vec::new(),
+            simulated: engine == "sim",
+            duration_s: 0.5,
+        }
+    }
+
+    fn measurement(key: &str, engine_version: Option<&str>) -> MeasurementRecord {
+        let simulated = engine_version.is_none();
+        MeasurementRecord {
+            schema_version: record::RECORD_SCHEMA_VERSION,
+            key: key.into(),
+            run_id: "fixture".into(),
+            spec: "s".into(),
+            target: target("sim"),
+            combo: l1_engines::Combo::default(),
+            combo_hash: "c".into(),
+            catalog_snapshot: "v1-abc".into(),
+            harness_version: "0.1.0".into(),
+            simulated,
+            seed: 1,
+            measured_by: "t".into(),
+            started_unix_s: 0.0,
+            duration_s: 0.5,
+            warmup_reps: 0,
+            launches: 1,
+            looks: 1,
+            stopped: None,
+            reps: Vec::new(),
+            error: None,
+            notes: Vec::new(),
+            engine_version: engine_version.map(Into::into),
+        }
+    }
+
+    /// A hand-made run directory: passed, failed, ignored and simulated trials, a missing
+    /// measurement, a truncated and a foreign record, a stray file.
+    fn fixture(root: &std::path::Path) -> RunDir {
+        let _ = std::fs::remove_dir_all(root);
+        let dir = RunDir::new(root, "fixture");
+        let mut base = trial("sim", "baseline", "baseline", true);
+        base.measurement = Some("m0".into());
+        let mut combo = trial("sim", "attn=flash", "combo", true);
+        combo.measurement = Some("m1".into());
+        let mut gate = trial("sim", "gate", "gate", false);
+        gate.message =
+            "sim::s::sim@1.0::m::h::w::gate: gates failed\n\u{1b}[31mtopk5 failed\u{1b}[0m: \
+                        the winner <attn=flash> is not within 5 % of the best"
+                .into();
+        gate.gates = vec![GateVerdict {
+            method: "topk5".into(),
+            passed: false,
+            message: "topk5 failed: the winner <attn=flash> is not within 5 % of the best".into(),
+            winner: Some("attn=flash".into()),
+            p_best: Some(0.5),
+            rows: vec![Row {
+                combo: "attn=flash".into(),
+                metric: "output_tokens_per_s".into(),
+                trimmed_mean: 101.5,
+                improvement: Some(1.015),
+                improvement_ci: Some((0.99, 1.04)),
+                yuen_p: Some(0.25),
+                adjusted_p: Some(0.5),
+                hedges_g: Some(0.4),
+                mde: None,
+                reps: 3,
+                on_frontier: true,
+                note: String::new(),
+            }],
+        }];
+        let mut real = trial("vllm", "baseline", "baseline", true);
+        real.measurement = Some("m2".into());
+        let mut lost = trial("vllm", "kv=paged", "combo", true);
+        lost.measurement = Some("gone".into());
+        for t in [&base, &combo, &gate, &real, &lost] {
+            dir.write_trial(t).expect("write trial");
+        }
+        for (k, v) in [("m0", None), ("m1", None), ("m2", Some("0.32.0"))] {
+            record::write_json_atomic(&dir.measurement_path(k), &measurement(k, v))
+                .expect("write measurement");
+        }
+        let trials = dir.path.join("trials");
+        std::fs::write(
+            trials.join("truncated.json"),
+            "{\"schema_version\": 1, \"na",
+        )
+        .expect("w");
+        std::fs::write(trials.join("foreign.json"), "{\"hello\": \"world\"}").expect("w");
+        std::fs::write(trials.join("notes.txt"), "not a record").expect("w");
+        std::fs::write(dir.measurement_path("orphan"), "[1, 2").expect("w");
+        dir
+    }
+
+    #[test]
+    fn junit_for_a_hand_made_run_dir_matches_snapshot_and_schema() {
+        let root = std::env::temp_dir().join(format!("l1-junit-{}", std::process::id()));
+        let dir = fixture(&root);
+        let ignored = BTreeMap::from([("hardware `l4` is not present here".to_string(), 3)]);
+        let (run, problems) = junit_run(&dir, &ignored);
+        // Every bad file is named, none is skipped silently.
+        for f in [
+            "trials/truncated.json",
+            "trials/foreign.json",
+            "trials/notes.txt",
+            "measurements/orphan.json",
+            "measurements/gone.json",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(f)),
+                "{f}: {problems:?}"
+            );
+        }
+        let xml = l1_reports::junit::render_junit(&run).expect("render");
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(xml.contains("<failure message=\"topk5 failed: the winner &lt;attn=flash&gt;"));
+        assert!(xml.contains("<skipped message=\"3 trial(s) ignored: hardware `l4`"));
+        assert!(!xml.contains('\u{1b}'));
+        l1_reports::junit::assert_snapshot(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../reports/tests/snapshots/run-dir.junit.xml"),
+            &xml,
+        );
+        l1_reports::junit::assert_valid_junit(&xml);
+    }
 }

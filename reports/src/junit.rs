@@ -1,0 +1,256 @@
+//! JUnit XML for a run: one `<testsuite>` per spec target, one `<testcase>` per trial.
+//!
+//! The input is a plain model ([`JunitRun`]) that the harness fills from a run's records; this
+//! module only renders it. Rendering goes through `quick-junit` (the crate cargo-nextest uses),
+//! which escapes markup and strips ANSI escapes and control characters from every string.
+//!
+//! The output is valid against the Jenkins JUnit schema shipped as
+//! `reports/schema/junit-10.xsd`, which means two deviations from what `quick-junit` writes on
+//! its own: the root `<testsuites>` carries no `skipped` attribute (the schema does not allow
+//! one; every `<testsuite>` still has its own), and per-trial values go into the suite's
+//! `<properties>` (the schema has no `<properties>` inside `<testcase>`), named
+//! `<trial>.<key>`.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+/// The Jenkins/Ant JUnit schema the output is checked against (see `reports/schema/SOURCE.md`).
+pub const JUNIT_XSD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/junit-10.xsd");
+
+/// A run, as JUnit sees it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JunitRun {
+    pub run_id: String,
+    /// One per spec target, in output order.
+    pub suites: Vec<JunitSuite>,
+}
+
+/// One spec target (`<spec>::<engine@ver>::<model>::<hw>::<workload>`), or a synthetic group
+/// (`l1::ignored`, `l1::unreadable`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JunitSuite {
+    pub name: String,
+    /// Name/value pairs, in output order.
+    pub properties: Vec<(String, String)>,
+    pub cases: Vec<JunitCase>,
+    /// Problems that belong to the suite rather than to one trial.
+    pub system_err: Option<String>,
+}
+
+/// One trial.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JunitCase {
+    /// The trial's last part: `baseline`, `gate` or the combo.
+    pub name: String,
+    /// The suite's target.
+    pub classname: String,
+    pub duration_s: f64,
+    pub outcome: Outcome,
+    /// The trial's own message (measured values, gate tables).
+    pub system_out: Option<String>,
+    /// What went wrong around the trial (e.g. an unreadable measurement record).
+    pub system_err: Option<String>,
+}
+
+/// A trial's outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Passed,
+    /// The trial ran and its verdict is negative (a gate failed, a measurement errored):
+    /// `message` is the one-line explanation, `detail` the full text.
+    Failed {
+        message: String,
+        detail: String,
+    },
+    /// The result could not be read or evaluated (unreadable record).
+    Error {
+        message: String,
+        detail: String,
+    },
+    Skipped {
+        message: String,
+    },
+}
+
+/// Render the run as JUnit XML (UTF-8, with an XML declaration).
+pub fn render_junit(run: &JunitRun) -> Result<String, quick_junit::SerializeError> {
+    let mut report = Report::new(clean(&format!("l1 run {}", run.run_id)));
+    let mut total = Duration::ZERO;
+    for s in &run.suites {
+        let mut suite = TestSuite::new(clean(&s.name));
+        for (k, v) in &s.properties {
+            suite.add_property((clean(k), clean(v)));
+        }
+        let mut time = Duration::ZERO;
+        for c in &s.cases {
+            let status = match &c.outcome {
+                Outcome::Passed => TestCaseStatus::success(),
+                Outcome::Failed { message, detail } | Outcome::Error { message, detail } => {
+                    let kind = if matches!(c.outcome, Outcome::Failed { .. }) {
+                        NonSuccessKind::Failure
+                    } else {
+                        NonSuccessKind::Error
+                    };
+                    let mut st = TestCaseStatus::non_success(kind);
+                    st.set_message(clean(message));
+                    if !detail.is_empty() {
+                        st.set_description(clean(detail));
+                    }
+                    st
+                }
+                Outcome::Skipped { message } => {
+                    let mut st = TestCaseStatus::skipped();
+                    st.set_message(clean(message));
+                    st
+                }
+            };
+            let mut case = TestCase::new(clean(&c.name), status);
+            case.set_classname(clean(&c.classname));
+            let d = seconds(c.duration_s);
+            time += d;
+            case.set_time(d);
+            if let Some(out) = &c.system_out {
+                case.set_system_out(clean(out));
+            }
+            if let Some(err) = &c.system_err {
+                case.set_system_err(clean(err));
+            }
+            suite.add_test_case(case);
+        }
+        suite.set_time(time);
+        total += time;
+        if let Some(err) = &s.system_err {
+            suite.set_system_err(clean(err));
+        }
+        report.add_test_suite(suite);
+    }
+    report.set_time(total);
+    let xml = report.to_string()?;
+    Ok(drop_root_skipped(&xml))
+}
+
+/// Remove the `skipped` attribute of the root `<testsuites>` element, which the Jenkins schema
+/// does not allow (the per-suite `skipped` counts stay).
+fn drop_root_skipped(xml: &str) -> String {
+    let Some(start) = xml.find("<testsuites") else {
+        return xml.to_string();
+    };
+    let end = xml[start..].find('>').map_or(xml.len(), |e| start + e);
+    let tag = &xml[start..end];
+    let Some(a) = tag.find(" skipped=\"") else {
+        return xml.to_string();
+    };
+    let value_end = tag[a + 10..]
+        .find('"')
+        .map_or(tag.len(), |e| a + 10 + e + 1);
+    format!("{}{}{}", &xml[..start + a], &tag[value_end..], &xml[end..])
+}
+
+/// Strip ANSI escapes and characters XML 1.0 cannot carry. `quick-junit` removes the escapes
+/// and C0 controls; the two non-characters U+FFFE and U+FFFF are removed here.
+pub fn clean(s: &str) -> String {
+    quick_junit::XmlString::new(s)
+        .as_str()
+        .replace(['\u{FFFE}', '\u{FFFF}'], "")
+}
+
+fn seconds(s: f64) -> Duration {
+    if s.is_finite() && s > 0.0 {
+        Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// Why XML could not be validated with `xmllint`.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidationError {
+    #[error("xmllint is not installed (Debian package libxml2-utils)")]
+    NoXmllint,
+    #[error("failed to run xmllint: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("not valid against {schema}:\n{output}")]
+    Invalid { schema: String, output: String },
+}
+
+/// Validate `xml` against an XSD with `xmllint --schema XSD --noout`.
+pub fn validate_with_xmllint(xml: &str, xsd: &Path) -> Result<(), ValidationError> {
+    use std::io::Write as _;
+    let mut child = match Command::new("xmllint")
+        .arg("--schema")
+        .arg(xsd)
+        .args(["--noout", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ValidationError::NoXmllint);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(xml.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(ValidationError::Invalid {
+            schema: xsd.display().to_string(),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        })
+    }
+}
+
+/// For tests: validate against [`JUNIT_XSD`]; without xmllint, print why and return `false`
+/// (skipped), unless `L1_REQUIRE_ENGINES=1`, then panic. Panics when the XML is invalid.
+pub fn assert_valid_junit(xml: &str) -> bool {
+    match validate_with_xmllint(xml, Path::new(JUNIT_XSD)) {
+        Ok(()) => true,
+        Err(ValidationError::NoXmllint)
+            if std::env::var("L1_REQUIRE_ENGINES").as_deref() != Ok("1") =>
+        {
+            eprintln!(
+                "skipping JUnit schema validation: xmllint is not installed \
+                 (apt-get install libxml2-utils; required when L1_REQUIRE_ENGINES=1)"
+            );
+            false
+        }
+        Err(e) => panic!("JUnit XML validation failed: {e}\n{xml}"),
+    }
+}
+
+/// For tests: compare `actual` with the snapshot file at `path`; with `L1_UPDATE_SNAPSHOTS=1`,
+/// (re)write the file instead. Panics with both texts when they differ.
+pub fn assert_snapshot(path: &Path, actual: &str) {
+    if std::env::var("L1_UPDATE_SNAPSHOTS").as_deref() == Ok("1") {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = std::fs::write(path, actual) {
+            panic!("failed to write snapshot {}: {e}", path.display());
+        }
+        return;
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "no snapshot {} ({e}); run with L1_UPDATE_SNAPSHOTS=1 to create it",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "snapshot {} differs (L1_UPDATE_SNAPSHOTS=1 rewrites it)\n--- expected\n{expected}\n--- actual\n{actual}",
+        path.display()
+    );
+}
