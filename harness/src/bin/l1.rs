@@ -775,21 +775,14 @@ fn junit_run(
                         props.push((format!("{case}.error"), e.clone()));
                     }
                 }
-                Ok(None) => {
-                    let msg = format!(
-                        "{}: measurement record missing",
-                        relative(dir, &dir.measurement_path(key).display().to_string())
-                    );
-                    problems.push(msg.clone());
-                    attached.insert(msg.clone());
-                    system_err = Some(msg.clone());
-                    outcome = Outcome::Error {
-                        message: msg,
-                        detail: r.message.clone(),
+                unreadable => {
+                    let msg = match unreadable {
+                        Err(e) => relative(dir, &e),
+                        _ => format!(
+                            "{}: measurement record missing",
+                            relative(dir, &dir.measurement_path(key).display().to_string())
+                        ),
                     };
-                }
-                Err(e) => {
-                    let msg = relative(dir, &e);
                     problems.push(msg.clone());
                     attached.insert(msg.clone());
                     system_err = Some(msg.clone());
