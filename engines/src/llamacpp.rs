@@ -189,7 +189,7 @@ impl ServerEngine for LlamaCpp {
 mod tests {
     use super::*;
     use crate::Combo;
-    use crate::testing::{Scratch, combo};
+    use crate::testing::{Scratch, combo, installed};
 
     fn with_target<R>(combo: &Combo, f: impl FnOnce(&RealTarget<'_>) -> R) -> R {
         let mut s = Scratch::cpu("llamacpp", "2026.10").with_model_file(".gguf");
@@ -280,5 +280,77 @@ mod tests {
         let c = combo(&[], &[("flash", "1")]);
         let e = with_target(&c, |t| LlamaCpp.translate(t, "x".into(), 1)).unwrap_err();
         assert!(e.contains("knob") && e.contains("threads"), "{e}");
+    }
+
+    /// Every value this translator produces is accepted by the installed llama-server: each
+    /// launch must reach readiness (llama.cpp refuses unknown flags and bad values at start).
+    #[test]
+    fn the_installed_llama_server_accepts_every_translation() {
+        let setup = "scripts/setup-engines.sh llamacpp";
+        let (Some(program), Some(model)) = (
+            installed(Path::new("bin/llama-server"), setup),
+            installed(Path::new("models/tiny-llama.gguf"), setup),
+        ) else {
+            return;
+        };
+        let mut s = Scratch::cpu("llamacpp-real", "2026.10");
+        std::fs::copy(&model, s.dir.join("models/tiny.gguf")).unwrap();
+        let version = LlamaCpp.detect_version(&program).unwrap();
+        s.version = version.clone();
+        let mut combos = vec![Combo::default()];
+        for attn in ["flash_attn_v2", "native", "unset"] {
+            for kv in ["fp16", "bf16", "q8_0", "q4_0", "auto"] {
+                // A quantized V cache needs flash attention (catalog rule
+                // llamacpp-quantized-v-needs-flash-attn prunes the rest).
+                if matches!(kv, "q8_0" | "q4_0") && attn != "flash_attn_v2" {
+                    continue;
+                }
+                combos.push(combo(
+                    &[("attention_backend", attn), ("kv_cache_dtype", kv)],
+                    &[],
+                ));
+            }
+        }
+        combos.push(combo(
+            &[],
+            &[
+                ("threads", "1"),
+                ("batch_size", "128"),
+                ("ubatch_size", "64"),
+                ("parallel", "3"),
+            ],
+        ));
+        for (i, c) in combos.iter().enumerate() {
+            let port = crate::process::free_port().unwrap();
+            let r = LlamaCpp
+                .translate(&s.target(c), program.clone(), port)
+                .unwrap();
+            let wd = s.dir.join(format!("run{i}"));
+            let mut p = crate::process::EngineProcess::spawn(
+                &r.command,
+                &wd.join("wd"),
+                &wd.join("engine.log"),
+                &s.dir,
+            )
+            .unwrap();
+            let url = format!("127.0.0.1:{port}");
+            let ready = p.wait_ready(Duration::from_secs(60), || {
+                use std::io::{Read, Write};
+                let Ok(mut conn) = std::net::TcpStream::connect(&url) else {
+                    return false;
+                };
+                let _ = conn.write_all(b"GET /health HTTP/1.0\r\n\r\n");
+                let mut head = [0u8; 12];
+                conn.read_exact(&mut head).is_ok() && head.ends_with(b"200")
+            });
+            p.teardown(Duration::from_secs(5));
+            assert!(
+                ready.is_ok(),
+                "llama-server {version} refused `{}`: {}",
+                r.command.display(),
+                ready.unwrap_err()
+            );
+        }
+        let _ = std::fs::remove_dir_all(&s.dir);
     }
 }

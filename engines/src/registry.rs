@@ -63,8 +63,8 @@ pub const ENGINES: &[EngineInfo] = &[
     },
     EngineInfo {
         name: "triton",
-        // pytriton's bundled tritonserver with the toy model (engines/src/triton.rs); a GPU
-        // host's own `tritonserver` needs config.pbtxt generation first.
+        // pytriton's bundled tritonserver with the toy model (engines/src/triton.rs); on a GPU
+        // host NVIDIA's own `tritonserver` (see `fallback_binary`).
         kind: EngineKind::Server {
             binary: crate::triton::PROGRAM,
         },

@@ -122,11 +122,17 @@ impl Scratch {
 /// arguments with an engine's own code. `None` (after saying why) when it is not installed;
 /// under `L1_REQUIRE_ENGINES=1` (CI) a missing venv fails the test instead of skipping it.
 pub fn engine_python(venv: &str, installs: &str) -> Option<PathBuf> {
-    let python = crate::launch::engines_dir().join(venv).join("bin/python");
-    if python.is_file() {
-        return Some(python);
+    installed(&PathBuf::from(venv).join("bin/python"), installs)
+}
+
+/// `rel` under the engines directory when it exists; else `None` after saying why, or a failure
+/// under `L1_REQUIRE_ENGINES=1` (CI), where a missing engine must never pass as a skip.
+pub fn installed(rel: &std::path::Path, installs: &str) -> Option<PathBuf> {
+    let path = crate::launch::engines_dir().join(rel);
+    if path.exists() {
+        return Some(path);
     }
-    let why = format!("no {venv} at {} ({installs} installs it)", python.display());
+    let why = format!("no {} ({installs} installs it)", path.display());
     if std::env::var_os("L1_REQUIRE_ENGINES").is_some_and(|v| v != "0" && !v.is_empty()) {
         panic!("L1_REQUIRE_ENGINES is set but {why}");
     }
