@@ -48,6 +48,13 @@ fn main() {
         return;
     }
     let quick = std::env::var("L1_BENCH_QUICK").is_ok_and(|v| v == "1");
+    if let Ok(only) = std::env::var("L1_BENCH_ONLY")
+        && only != "pacing"
+        && only != "server"
+    {
+        eprintln!("L1_BENCH_ONLY: unknown part {only:?} (choose from: pacing, server)");
+        std::process::exit(2);
+    }
     if std::env::var("L1_BENCH_ONLY").is_ok_and(|v| v == "pacing") {
         pacing(quick);
         return;

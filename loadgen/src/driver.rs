@@ -182,13 +182,21 @@ fn open(
 
 /// How long before its send time a request is handed to the runtime (`L1_HANDOFF_US`, default
 /// 200 µs): enough for a parked worker thread to wake on a busy machine.
+/// A value that is not a whole number of microseconds is reported (once) and the default used.
 fn hand_off_early() -> Duration {
-    Duration::from_micros(
-        std::env::var("L1_HANDOFF_US")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(200),
-    )
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let us = match std::env::var("L1_HANDOFF_US") {
+        Err(_) => 200,
+        Ok(v) => v.trim().parse::<u64>().unwrap_or_else(|_| {
+            WARNED.call_once(|| {
+                eprintln!(
+                    "l1: L1_HANDOFF_US: expected a whole number of microseconds (e.g. 200), found {v:?}; using 200"
+                );
+            });
+            200
+        }),
+    };
+    Duration::from_micros(us)
 }
 
 /// Sleep until ~40 µs before `deadline` (precise with [`FineTimerSlack`]), then yield the CPU in
