@@ -68,6 +68,46 @@ pub struct MeasurementRecord {
     /// `vllm@0.32`); `None` for the sim and for launches that failed before detecting it.
     #[serde(default)]
     pub engine_version: Option<String>,
+    /// What identifies the measurement across runs: the hashes the cache key is built from.
+    /// `None` in records written before the store existed.
+    #[serde(default)]
+    pub fingerprints: Option<Fingerprints>,
+    /// Set when the reps were not measured in this run but taken from the cache.
+    #[serde(default)]
+    pub cache_hit: Option<CacheHit>,
+}
+
+/// The parts of the cache key (the origin's: catalog version, engine, engine version, model
+/// hash, hardware fingerprint, workload fingerprint, combo hash) plus the measurement plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprints {
+    /// `sha256` of the key's parts; equal keys mean interchangeable measurements.
+    pub cache_key: String,
+    pub catalog_version: u32,
+    pub engine: String,
+    /// The installed engine's version where it could be detected before launching, else the
+    /// spec's `engine@version`.
+    pub engine_version: String,
+    pub model_hash: String,
+    pub hardware_fingerprint: String,
+    /// Human-readable hardware description the fingerprint was computed from.
+    pub hardware: String,
+    pub workload_fingerprint: String,
+    pub combo_hash: String,
+    /// Reps, launches, warm-up, seed and sequential plan: a record measured with 3 reps must
+    /// not answer for a spec that asks for 15.
+    pub plan_hash: String,
+}
+
+/// Where a cached measurement came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CacheHit {
+    /// The run that measured it.
+    pub from_run: String,
+    /// The measurement key in that run.
+    pub from_key: String,
+    /// When it was measured (Unix seconds).
+    pub measured_unix_s: f64,
 }
 
 fn one() -> u32 {
@@ -401,6 +441,8 @@ mod tests {
             error: None,
             notes: Vec::new(),
             engine_version: None,
+            fingerprints: None,
+            cache_hit: None,
         };
         let handles: Vec<_> = (0..8)
             .map(|_| {

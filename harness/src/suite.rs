@@ -896,6 +896,8 @@ fn new_record(
         error,
         notes: Vec::new(),
         engine_version: None,
+        fingerprints: None,
+        cache_hit: None,
     }
 }
 

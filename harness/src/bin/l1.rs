@@ -988,6 +988,8 @@ mod tests {
             error: None,
             notes: Vec::new(),
             engine_version: engine_version.map(Into::into),
+            fingerprints: None,
+            cache_hit: None,
         }
     }
 
