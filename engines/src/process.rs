@@ -289,6 +289,15 @@ fn die_with_parent(command: &mut std::process::Command) {
     }
 }
 
+/// Set once a SIGINT/SIGTERM handler started tearing engines down.
+static TERMINATING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the harness is being terminated by a signal: a measurement whose engine is being torn
+/// down now must not be recorded as the engine's failure (result writers check this).
+pub fn terminating() -> bool {
+    TERMINATING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// On SIGINT/SIGTERM: tear down every live engine, then die of the signal as if unhandled.
 fn install_signal_handlers() {
     SIGNALS.call_once(|| {
@@ -300,6 +309,7 @@ fn install_signal_handlers() {
         };
         std::thread::spawn(move || {
             if let Some(sig) = signals.forever().next() {
+                TERMINATING.store(true, std::sync::atomic::Ordering::SeqCst);
                 let groups: Vec<(i32, Option<PathBuf>)> = LIVE
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())

@@ -172,6 +172,19 @@ pub fn start(
     Ok(Box::new(launch))
 }
 
+/// The installed version of engine `name`, as the engine itself reports it (the server's
+/// `--version`, ONNX Runtime's library), without launching it: part of the cache key.
+pub fn installed_version(name: &str, engines_dir: &std::path::Path) -> Result<String, String> {
+    if name == "onnxruntime" {
+        let library = crate::onnxruntime::library_from_env(engines_dir);
+        return crate::onnxruntime::library_version(&library).map_err(|e| e.to_string());
+    }
+    let server = server_engine(name)
+        .ok_or_else(|| format!("engine `{name}`: this build has no launcher for it"))?;
+    let program = server.program(engines_dir)?;
+    server.detect_version(&program)
+}
+
 /// Another executable that serves an engine when its `binary` is absent: a normal vLLM install's
 /// `vllm` (run as `vllm serve`) instead of the setup script's `vllm-serve` wrapper.
 fn fallback_binary(engine: &str) -> Option<&'static str> {

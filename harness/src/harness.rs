@@ -69,12 +69,27 @@ pub fn main(default_root: &Path) -> ExitCode {
         if let Err(e) = record::write_json_atomic(&run.path.join("summary.json"), &summary) {
             eprintln!("l1: {e}");
         }
+        if run.path.is_dir()
+            && let Err(e) = finish_in_store(&settings, &run, summary.trials_failed == 0)
+        {
+            eprintln!("l1: {e}");
+        }
     }
     if conclusion.has_failed() {
         ExitCode::from(101)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Ingest whatever the run's trials wrote but did not store (a trial killed between its record
+/// and its insert), and mark the run finished with its verdict.
+pub fn finish_in_store(settings: &Settings, run: &RunDir, passed: bool) -> Result<(), String> {
+    let mode = crate::results::cache_mode()?;
+    crate::results::with_store(&settings.target_dir, |s| {
+        crate::results::ingest(run, s, mode)?;
+        s.finish_run(&run.run_id, passed)
+    })
 }
 
 /// Build the run summary from the trial records of a run.

@@ -381,6 +381,14 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T
 /// Write JSON to a temporary file in the same directory, flush it to disk, then rename it over
 /// the destination: readers see the old file or the whole new one, never a partial write.
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    // A signal is tearing the engines down: whatever was being measured ends with the engine's
+    // death, which is not the engine's failure. Nothing is written that would read as a result.
+    if l1_engines::process::terminating() {
+        return Err(format!(
+            "the harness is terminating (signal): {} not written",
+            path.display()
+        ));
+    }
     create_parent(path)?;
     let tmp = path.with_extension(
         format!(

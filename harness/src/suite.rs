@@ -111,6 +111,10 @@ struct SpecPlan {
     measure: Measure,
     gates: Vec<Gate>,
     snapshot: String,
+    /// The spec file, its source and rendered text (recorded with the run in the store).
+    path: PathBuf,
+    source: String,
+    rendered: String,
 }
 
 /// One target, shared by its trials.
@@ -130,6 +134,44 @@ pub struct TargetPlan {
     engines_dir: PathBuf,
     /// The hardware fingerprint calibrations are recorded under.
     fingerprint: String,
+    /// The cache key's parts common to every combo, computed on first use (the model hash reads
+    /// model files, and real engines report their version): never while listing.
+    parts: std::sync::OnceLock<Result<crate::fingerprint::TargetParts, String>>,
+}
+
+impl TargetPlan {
+    /// The cache key's target-wide parts, or why they could not be computed (then nothing is
+    /// looked up in or offered to the cache).
+    fn parts(&self) -> Result<&crate::fingerprint::TargetParts, String> {
+        self.parts
+            .get_or_init(|| {
+                let id = &self.target.id;
+                let simulated = id.engine == "sim";
+                let engine_version = if simulated {
+                    id.version.clone()
+                } else {
+                    l1_engines::registry::installed_version(&id.engine, &self.engines_dir)?
+                };
+                let (hardware_fingerprint, hardware) =
+                    crate::fingerprint::hardware(&id.hardware, &self.hardware, simulated);
+                Ok(crate::fingerprint::TargetParts {
+                    catalog_version: self.cats.kernels.catalog.version,
+                    engine: id.engine.clone(),
+                    engine_version,
+                    model_hash: crate::fingerprint::model(
+                        &id.model,
+                        &self.model,
+                        (!simulated).then_some(self.engines_dir.as_path()),
+                    )?,
+                    hardware_fingerprint,
+                    hardware,
+                    workload_fingerprint: crate::fingerprint::workload(&self.workload),
+                    plan_hash: crate::fingerprint::plan(&self.spec.measure),
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
 }
 
 /// A trial before it becomes a libtest-mimic `Trial`.
@@ -422,6 +464,9 @@ fn plan_spec(file: &Path, env: &PlanEnv<'_>) -> Result<Vec<PlannedTrial>, Diagno
             None => ls.spec.gates.clone(),
         },
         snapshot: cats.kernels.snapshot.clone(),
+        path: file.to_path_buf(),
+        source: ls.source.clone(),
+        rendered: ls.rendered.text.clone(),
     });
     let mut out = Vec::new();
     for target in ex.targets {
@@ -448,6 +493,7 @@ fn plan_spec(file: &Path, env: &PlanEnv<'_>) -> Result<Vec<PlannedTrial>, Diagno
             settings_target_dir: settings.target_dir.clone(),
             engines_dir: settings.engines_dir.clone(),
             fingerprint,
+            parts: std::sync::OnceLock::new(),
         });
         let prefix = format!("{class}::{}::{}", sp.name, plan.target.id);
         for combo in &plan.target.combos {
@@ -499,18 +545,23 @@ impl PlannedTrial {
                 return Err(format!("{reason}; {err}").into());
             }
         }
+        // The store: the run (and this spec) recorded once per process; a cancelled run stops.
+        if let Err(e) = self.enter_store() {
+            return Err(format!("{}: {e}", self.name).into());
+        }
         let (kind, result) = match &self.leaf {
             Leaf::Combo(c) => ("combo", self.measured(c)),
             Leaf::Baseline => ("baseline", self.measured(&p.target.baseline)),
             Leaf::Gate => ("gate", self.gate()),
         };
-        let (passed, message, measurement, verdicts, simulated) = match &result {
+        let (passed, message, measurement, verdicts, simulated, cache_hit) = match &result {
             Ok(o) => (
                 o.passed,
                 o.message.clone(),
                 o.measurement.clone(),
                 o.verdicts.clone(),
                 o.simulated,
+                o.cache_hit,
             ),
             Err(e) => (
                 false,
@@ -518,6 +569,7 @@ impl PlannedTrial {
                 None,
                 Vec::new(),
                 p.target.id.engine == "sim",
+                false,
             ),
         };
         let rec = TrialRecord {
@@ -537,8 +589,115 @@ impl PlannedTrial {
         if let Err(e) = p.run.write_trial(&rec) {
             return Err(format!("{message}\nfailed to write the trial record: {e}").into());
         }
+        if let Err(e) = crate::results::with_store(&p.settings_target_dir, |s| {
+            s.insert_trial(&crate::results::trial_row(&rec, cache_hit))
+        }) {
+            return Err(format!(
+                "{message}\nfailed to store the trial: {e} (its record is kept at {}; `l1 report` ingests it)",
+                p.run.trial_path(&rec.name).display()
+            )
+            .into());
+        }
         eprintln!("{message}");
         if passed { Ok(()) } else { Err(message.into()) }
+    }
+
+    /// Record the run, the catalog snapshot and this trial's spec in the store (once per
+    /// process), and refuse to run when `l1 runs cancel` stopped the run.
+    fn enter_store(&self) -> Result<(), String> {
+        static ENTERED: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+        let p = &self.plan;
+        let dir = &p.settings_target_dir;
+        let run_id = &p.run.run_id;
+        crate::results::cache_mode()?;
+        let first = ENTERED
+            .lock()
+            .map(|mut e| e.insert(format!("{run_id}|{}", p.spec.name)))
+            .unwrap_or(true);
+        if first {
+            let catalog = std::fs::read_to_string(&p.cats.kernels.path).unwrap_or_default();
+            crate::results::with_store(dir, |s| {
+                s.begin_run(&crate::results::new_run(run_id, &p.spec.snapshot))?;
+                s.record_catalog_snapshot(
+                    &p.spec.snapshot,
+                    i64::from(p.cats.kernels.catalog.version),
+                    &catalog,
+                )?;
+                s.record_spec(
+                    run_id,
+                    &p.spec.name,
+                    &display_path(&p.spec.path),
+                    &p.spec.source,
+                    &p.spec.rendered,
+                )
+            })?;
+        }
+        if let Some(at) = crate::results::with_store(dir, |s| s.cancel_requested(run_id))? {
+            return Err(format!(
+                "run `{run_id}` was cancelled with `l1 runs cancel` at {}: this trial did not run (what the run measured before is kept)",
+                record::utc_stamp(at.max(0.0) as u64)
+            ));
+        }
+        Ok(())
+    }
+
+    /// This run's record of `combo` from the cache, when caching reads and the store has a
+    /// valid entry under its key. The sim is never cached: simulating costs less than a lookup.
+    fn cached(&self, combo: &Combo, key: &str) -> Result<Option<MeasurementRecord>, String> {
+        let p = &self.plan;
+        if p.target.id.engine == "sim" || !crate::results::cache_mode()?.reads() {
+            return Ok(None);
+        }
+        // Without its parts (an engine that is not installed) there is no key: measure, and let
+        // the launch report what is wrong.
+        let Ok(parts) = p.parts() else {
+            return Ok(None);
+        };
+        let fp = parts.for_combo(combo);
+        let not_before = record::now_unix() - l1_store::CACHE_TTL_S;
+        let Some(hit) = crate::results::with_store(&p.settings_target_dir, |s| {
+            s.cache_lookup(&fp.cache_key, not_before)
+        })?
+        else {
+            return Ok(None);
+        };
+        let template = new_record(p, combo, key, &self.name, Vec::new(), None, None, 1);
+        crate::results::from_cache(&hit, &template).map(Some)
+    }
+
+    fn measure_or_reuse(
+        &self,
+        combo: &Combo,
+        key: &str,
+        stopper: Option<&Stopper>,
+    ) -> MeasurementRecord {
+        match self.cached(combo, key) {
+            Ok(Some(rec)) => return rec,
+            Ok(None) => {}
+            Err(e) => eprintln!("{}: cache lookup failed, measuring instead: {e}", self.name),
+        }
+        measure(&self.plan, combo, key, &self.name, stopper)
+    }
+
+    /// Insert a measurement this trial produced into the store.
+    fn store_measurement(&self, rec: &MeasurementRecord) -> Result<(), String> {
+        let p = &self.plan;
+        let mode = crate::results::cache_mode()?;
+        crate::results::with_store(&p.settings_target_dir, |s| {
+            s.insert_measurement(&crate::results::measurement_row(
+                rec,
+                crate::results::cacheable(rec, mode),
+            ))
+        })
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "{}: failed to store measurement {}: {e} (the record is kept at {}; `l1 report` ingests it)",
+                self.name,
+                rec.key,
+                p.run.measurement_path(&rec.key).display()
+            )
+        })
     }
 
     fn key(&self, combo: &Combo) -> String {
@@ -575,14 +734,27 @@ impl PlannedTrial {
             }
             _ => None,
         };
-        self.plan.run.obtain(&key, || {
-            measure(&self.plan, combo, &key, &self.name, stopper.as_ref())
-        })
+        let (rec, how) = self.plan.run.obtain(&key, || {
+            self.measure_or_reuse(combo, &key, stopper.as_ref())
+        })?;
+        if how == Obtained::Measured {
+            self.store_measurement(&rec)?;
+        }
+        Ok((rec, how))
     }
 
     fn measured(&self, combo: &Combo) -> Result<Outcome, String> {
         let (rec, how) = self.obtain(combo)?;
+        let hit;
         let how = match how {
+            Obtained::Measured if rec.cache_hit.is_some() => {
+                hit = rec
+                    .notes
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "cache hit".into());
+                hit.as_str()
+            }
             Obtained::Measured => "measured",
             Obtained::Waited => "waited for another trial's measurement",
             Obtained::Recorded => "reused this run's recorded measurement",
@@ -655,6 +827,7 @@ impl PlannedTrial {
             rec.started_unix_s = started;
             rec.duration_s = elapsed;
             lock.finish(&rec)?;
+            self.store_measurement(&rec)?;
         }
         Ok(())
     }
@@ -773,6 +946,7 @@ impl PlannedTrial {
             measurement: None,
             verdicts,
             simulated: base.simulated,
+            cache_hit: false,
         })
     }
 }
@@ -783,6 +957,8 @@ struct Outcome {
     measurement: Option<String>,
     verdicts: Vec<gates::GateVerdict>,
     simulated: bool,
+    /// The measurement came from the cache.
+    cache_hit: bool,
 }
 
 impl Outcome {
@@ -793,6 +969,7 @@ impl Outcome {
             measurement: Some(rec.key.clone()),
             verdicts: Vec::new(),
             simulated: rec.simulated,
+            cache_hit: rec.cache_hit.is_some(),
         }
     }
 
@@ -803,6 +980,7 @@ impl Outcome {
             measurement: Some(rec.key.clone()),
             verdicts: Vec::new(),
             simulated: rec.simulated,
+            cache_hit: rec.cache_hit.is_some(),
         }
     }
 }
@@ -896,7 +1074,7 @@ fn new_record(
         error,
         notes: Vec::new(),
         engine_version: None,
-        fingerprints: None,
+        fingerprints: p.parts().ok().map(|parts| parts.for_combo(combo)),
         cache_hit: None,
     }
 }

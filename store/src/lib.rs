@@ -54,7 +54,7 @@ pub fn schema_version() -> i64 {
 }
 
 /// A lock id for PostgreSQL's advisory lock around migrations (any constant; "l1 store").
-const PG_MIGRATION_LOCK: i64 = 0x6c31_7374_6f72_65;
+const PG_MIGRATION_LOCK: i64 = 0x006c_3173_746f_7265;
 
 /// Where a store lives.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -61,6 +61,29 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         reps: usize,
     },
+    /// Runs in the results store (`L1_STORE`): list, show, cancel, delete.
+    Runs {
+        #[command(subcommand)]
+        action: store_cmds::RunsAction,
+    },
+    /// The measurement cache: stats, flush.
+    Cache {
+        #[command(subcommand)]
+        action: store_cmds::CacheAction,
+    },
+    /// Write each target's winning combo of a stored run as the engine's launch artifact
+    /// (argv, env, config files) with provenance, for a deployment pipeline.
+    Apply {
+        run: String,
+        /// Where to write (default: `target/l1/apply/<run>/`).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// The results store itself: ingest a run directory, check integrity.
+    Store {
+        #[command(subcommand)]
+        action: store_cmds::StoreAction,
+    },
     /// Summarize a run's records (default: the newest run) and write its JUnit XML.
     Report {
         run: Option<String>,
@@ -102,6 +125,11 @@ enum CatalogAction {
     Show,
     /// Record the current catalog as the snapshot of its version (after bumping `version`).
     Snapshot,
+    /// The recorded snapshots: files under catalogs/snapshots/ and those results refer to.
+    Snapshots,
+    /// A line diff of two catalogs: snapshot ids (`v2`, `v3-…`), `current`, or files. Exit 1
+    /// when they differ.
+    Diff { a: String, b: String },
     /// Print the engine table (translator and catalog versions, values per dimension) as
     /// Markdown, as README.md carries it.
     Engines,
@@ -116,6 +144,9 @@ macro_rules! out {
         }
     }};
 }
+
+#[path = "l1/store_cmds.rs"]
+mod store_cmds;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -222,13 +253,34 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                                 .or_default() += 1;
                         }
                     }
+                    // The sim engine's prediction for each combo on the target's declared
+                    // hardware, model and workload: what the sweep would find, before it runs.
+                    let sim_target = l1_engines::sim::SimTarget {
+                        model: &cats.models[&t.id.model],
+                        hardware: &cats.hardware[&t.id.hardware],
+                        workload: &cats.workloads[&t.id.workload],
+                    };
+                    let predicted: Vec<serde_json::Value> = t
+                        .combos
+                        .iter()
+                        .map(|c| {
+                            let m = l1_engines::sim::truth(&sim_target, c).ok();
+                            let get = |k: &str| m.as_ref().and_then(|m| m.get(k).copied());
+                            serde_json::json!({
+                                "combo": combo_slug(&cats, c),
+                                "baseline": *c == t.baseline,
+                                "predicted_output_tokens_per_s": get("output_tokens_per_s"),
+                                "predicted_ttft_p95_ms": get("ttft_p95_ms"),
+                            })
+                        })
+                        .collect();
                     out.push(serde_json::json!({
                         "mode": format!("{mode:?}").to_lowercase(),
                         "target": t.id.to_string(),
                         "selected": t.combos.len(),
                         "legal": t.legal,
                         "rejected": rejected,
-                        "combos": t.combos.iter().map(|c| combo_slug(&cats, c)).collect::<Vec<_>>(),
+                        "combos": predicted,
                     }));
                 }
             }
@@ -249,14 +301,50 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                         }
                     }
                     if *combos {
+                        out!(
+                            "           {:>14} {:>14}  combo (sim prediction on the declared hardware)",
+                            "tok/s",
+                            "ttft p95 ms"
+                        );
                         for c in o["combos"].as_array().into_iter().flatten() {
-                            out!("           {}", c.as_str().unwrap_or(""));
+                            let num = |k: &str| {
+                                c[k].as_f64().map_or("-".to_string(), |v| format!("{v:.1}"))
+                            };
+                            out!(
+                                "           {:>14} {:>14}  {}{}",
+                                num("predicted_output_tokens_per_s"),
+                                num("predicted_ttft_p95_ms"),
+                                c["combo"].as_str().unwrap_or(""),
+                                if c["baseline"].as_bool() == Some(true) {
+                                    " (baseline)"
+                                } else {
+                                    ""
+                                }
+                            );
                         }
                     }
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Runs { action } => store_cmds::runs(cli.json, &Settings::from_env(root), action),
+        Command::Cache { action } => store_cmds::cache(cli.json, &Settings::from_env(root), action),
+        Command::Store { action } => {
+            store_cmds::store_cmd(cli.json, &Settings::from_env(root), action)
+        }
+        Command::Apply { run, out } => store_cmds::apply(
+            cli.json,
+            root,
+            &Settings::from_env(root),
+            run,
+            out.as_deref(),
+        ),
+        Command::Catalog {
+            action: CatalogAction::Snapshots,
+        } => store_cmds::catalog_snapshots(cli.json, root, &Settings::from_env(root)),
+        Command::Catalog {
+            action: CatalogAction::Diff { a, b },
+        } => store_cmds::catalog_diff(cli.json, root, &Settings::from_env(root), a, b),
         Command::Catalog { action } => {
             let path = root.join("catalogs").join("kernels.yaml");
             let text = std::fs::read_to_string(&path)
@@ -269,6 +357,9 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 }
             };
             match action {
+                CatalogAction::Snapshots | CatalogAction::Diff { .. } => {
+                    unreachable!("handled above")
+                }
                 CatalogAction::Engines => {
                     out!("{}", l1_harness::engine_table::render(&loaded));
                     Ok(ExitCode::SUCCESS)
@@ -584,8 +675,28 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     .with_context(|| format!("no runs under {}", runs_dir.display()))?,
             };
             let dir = RunDir::new(&settings.target_dir, &id);
+            // A run measured elsewhere (a shared PostgreSQL store) is restored from the store.
             if !dir.path.is_dir() {
-                bail!("unknown run `{id}` (no directory {})", dir.path.display());
+                let restored = l1_harness::results::with_store(&settings.target_dir, |s| {
+                    Ok(s.run(&id)?.is_some())
+                })
+                .map_err(anyhow::Error::msg)?;
+                if !restored {
+                    bail!(
+                        "unknown run `{id}` (no directory {} and not in the store {})",
+                        dir.path.display(),
+                        l1_harness::results::location(&settings.target_dir).display()
+                    );
+                }
+                let n = l1_harness::results::with_store(&settings.target_dir, |s| {
+                    Ok(l1_harness::results::restore(&dir, s))
+                })
+                .map_err(anyhow::Error::msg)?
+                .map_err(anyhow::Error::msg)?;
+                eprintln!(
+                    "run {id}: restored {n} records from the store into {}",
+                    dir.path.display()
+                );
             }
             // Ignored trials write no records; nextest's list phase recorded their reasons.
             let ignored: BTreeMap<String, usize> =
@@ -593,6 +704,13 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     .map_err(anyhow::Error::msg)?
                     .unwrap_or_default();
             let summary = harness::summarize(&dir, &ignored);
+            // The store gets every record of the run (idempotent) and the run's verdict.
+            harness::finish_in_store(
+                &settings,
+                &dir,
+                summary.trials_failed == 0 && summary.unreadable.is_empty(),
+            )
+            .map_err(anyhow::Error::msg)?;
             record::write_json_atomic(&dir.path.join("summary.json"), &summary)
                 .map_err(anyhow::Error::msg)?;
             let (junit_run, problems) = junit_run(&dir, &ignored);

@@ -1,0 +1,381 @@
+//! The results store and the cache through the whole real-engine path, and the `l1` commands on
+//! the store this populates. `l1-fixture-server` stands in for `llama-server` (same flags and
+//! endpoints), so this runs on every machine. Each run is a child process of this test binary
+//! (`child_run`) with its own `L1_RUN_ID`, as nextest or a nightly job would start them.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use l1_harness::record::{MeasurementRecord, RunDir};
+use l1_harness::suite::{self, Settings};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+const SPEC: &str = "kind: sweep
+name: cached
+targets:
+  engines: [llamacpp@2026.10]
+  models: [tiny-llama]
+  hardware: [cpu]
+  workloads: [cpu-smoke]
+space:
+  mode: exhaustive
+  dims:
+    attention_backend: [flash_attn_v2, native]
+baseline: engine-default
+measure: { reps: 3, startup_timeout_s: 10 }
+gates:
+  - { method: manual }
+";
+
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("l1-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("engines/bin")).unwrap();
+        std::fs::create_dir_all(dir.join("engines/models")).unwrap();
+        std::fs::write(dir.join("engines/models/tiny-llama.gguf"), b"weights v1").unwrap();
+        std::fs::create_dir_all(dir.join("specs")).unwrap();
+        std::fs::write(dir.join("specs/cached.yaml"), SPEC).unwrap();
+        let s = Self { dir };
+        s.engine_version("2026.10.7");
+        s
+    }
+
+    /// (Re)write the fake `llama-server`, reporting `version`.
+    fn engine_version(&self, version: &str) {
+        let bin = self.dir.join("engines/bin/llama-server");
+        std::fs::write(
+            &bin,
+            format!(
+                "#!/bin/sh\nexport L1_FIXTURE_VERSION={version}\nexec '{}' \"$@\"\n",
+                env!("CARGO_BIN_EXE_l1-fixture-server")
+            ),
+        )
+        .unwrap();
+        let mut perms = std::fs::metadata(&bin).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&bin, perms).unwrap();
+    }
+
+    fn target(&self) -> PathBuf {
+        self.dir.join("target")
+    }
+
+    /// One run in a child process: (trial, passed, message) per trial.
+    fn run(&self, run_id: &str, env: &[(&str, &str)]) -> Vec<(String, bool, String)> {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "child_run", "--nocapture", "--test-threads", "1"])
+            .env("L1_STORE_TEST_DIR", &self.dir)
+            .env("L1_RUN_ID", run_id)
+            .env_remove("L1_STORE")
+            .env_remove("L1_CACHE")
+            .env_remove("NEXTEST_RUN_ID");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "child run {run_id} failed: {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text.lines()
+            .filter_map(|l| l.strip_prefix("TRIAL\t"))
+            .map(|l| {
+                let mut f = l.splitn(3, '\t');
+                let name = f.next().unwrap_or("").to_string();
+                let passed = f.next() == Some("pass");
+                let msg = f.next().unwrap_or("").replace("\\n", "\n");
+                (name, passed, msg)
+            })
+            .collect()
+    }
+
+    fn records(&self, run_id: &str) -> Vec<MeasurementRecord> {
+        let run = RunDir::new(&self.target(), run_id);
+        std::fs::read_dir(run.path.join("measurements"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .map(|e| l1_harness::record::read_json(&e.path()).unwrap().unwrap())
+            .collect()
+    }
+
+    /// `l1 <args>` against this scratch directory's store: (exit code, stdout, stderr).
+    fn l1(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_l1"))
+            .args(["--root", root().to_str().unwrap()])
+            .args(args)
+            .env("CARGO_TARGET_DIR", self.target())
+            .env("L1_ENGINES_DIR", self.dir.join("engines"))
+            .env_remove("L1_STORE")
+            .env_remove("L1_CACHE")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn l1_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let (code, out, err) = self.l1(&all);
+        assert_eq!(code, 0, "l1 {args:?}: {out}\n{err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("l1 {args:?}: {e}: {out}"))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The child side of [`Scratch::run`]: plan and run every trial of the scratch spec.
+#[test]
+fn child_run() {
+    let Ok(dir) = std::env::var("L1_STORE_TEST_DIR") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let mut settings = Settings::new(&root(), dir.join("specs"), dir.join("target"));
+    settings.engines_dir = dir.join("engines");
+    let (trials, errors) = suite::plan(&settings, None);
+    assert!(errors.is_empty(), "{errors:?}");
+    for t in trials {
+        let name = t.name.clone();
+        let r = t.execute();
+        let (ok, msg) = match &r {
+            Ok(()) => ("pass", String::new()),
+            Err(e) => ("fail", e.replace('\n', "\\n")),
+        };
+        println!("TRIAL\t{name}\t{ok}\t{msg}");
+    }
+}
+
+fn hits(records: &[MeasurementRecord]) -> usize {
+    records.iter().filter(|r| r.cache_hit.is_some()).count()
+}
+
+#[test]
+fn the_cache_skips_launches_until_something_in_its_key_changes() {
+    let s = Scratch::new("cache");
+    let first = s.run("r1", &[]);
+    assert!(first.iter().all(|(_, ok, _)| *ok), "{first:?}");
+    let r1 = s.records("r1");
+    assert_eq!(
+        r1.len(),
+        2,
+        "two combos; the baseline is one of them (the engine default)"
+    );
+    assert_eq!(hits(&r1), 0);
+    assert!(r1.iter().all(|r| r.fingerprints.is_some()));
+    assert!(RunDir::new(&s.target(), "r1").path.join("engines").is_dir());
+
+    // Nothing changed: every measurement is a hit, no engine is launched, the test output says so.
+    let second = s.run("r2", &[]);
+    assert!(second.iter().all(|(_, ok, _)| *ok), "{second:?}");
+    let r2 = s.records("r2");
+    assert_eq!(hits(&r2), 2, "{r2:?}");
+    assert!(
+        !RunDir::new(&s.target(), "r2").path.join("engines").exists(),
+        "a cached run launches no engine"
+    );
+    for r in &r2 {
+        let hit = r.cache_hit.as_ref().unwrap();
+        assert_eq!(hit.from_run, "r1");
+        let orig = r1.iter().find(|o| o.key == hit.from_key).unwrap();
+        assert_eq!(r.reps, orig.reps, "the cached reps are the measured ones");
+        assert!(r.notes[0].starts_with("cache hit: reps measured by run r1"));
+    }
+
+    // L1_CACHE=off and write: no lookup. read: lookups, but its own measurements are not offered.
+    for mode in ["off", "write"] {
+        let id = format!("r-{mode}");
+        s.run(&id, &[("L1_CACHE", mode)]);
+        assert_eq!(hits(&s.records(&id)), 0, "L1_CACHE={mode}");
+    }
+    let id = "r-read";
+    s.run(id, &[("L1_CACHE", "read")]);
+    assert_eq!(hits(&s.records(id)), 2, "L1_CACHE=read takes hits");
+    // A bad mode fails the trials with the choices.
+    let bad = s.run("r-bad", &[("L1_CACHE", "sometimes")]);
+    assert!(
+        bad.iter()
+            .filter(|(n, _, _)| !n.ends_with("::gate"))
+            .all(|(_, ok, m)| !ok && m.contains("off, read, write, readwrite")),
+        "{bad:?}"
+    );
+
+    // Invalidation: an engine version bump measures again; so does a changed model file.
+    s.engine_version("2026.10.8");
+    s.run("r3", &[]);
+    let r3 = s.records("r3");
+    assert_eq!(hits(&r3), 0, "engine version bump");
+    assert!(
+        r3.iter()
+            .all(|r| r.fingerprints.as_ref().unwrap().engine_version == "2026.10.8")
+    );
+    s.run("r4", &[]);
+    assert_eq!(
+        hits(&s.records("r4")),
+        2,
+        "r3's measurements are cached in turn"
+    );
+    std::fs::write(s.dir.join("engines/models/tiny-llama.gguf"), b"weights v2").unwrap();
+    s.run("r5", &[]);
+    assert_eq!(hits(&s.records("r5")), 0, "model change");
+
+    // The l1 commands on the store this made.
+    let list = s.l1_json(&["runs", "list"]);
+    let runs = list["runs"].as_array().unwrap();
+    let ids: Vec<&str> = runs.iter().map(|r| r["run_id"].as_str().unwrap()).collect();
+    for id in ["r1", "r2", "r3", "r4", "r5", "r-off"] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+    let r2row = runs.iter().find(|r| r["run_id"] == "r2").unwrap();
+    assert_eq!(r2row["cache_hits"], 2);
+    assert_eq!(r2row["trials_passed"], 4);
+    let page = s.l1_json(&["runs", "list", "--limit", "2", "--offset", "1"]);
+    assert_eq!(page["runs"].as_array().unwrap().len(), 2);
+    let filtered = s.l1_json(&["runs", "list", "--engine", "vllm"]);
+    assert!(filtered["runs"].as_array().unwrap().is_empty());
+    let (code, _, err) = s.l1(&["runs", "list", "--status", "sleeping"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("running, passed, failed, cancelled"), "{err}");
+    let (code, _, err) = s.l1(&["runs", "list", "--since", "last tuesday"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`7d`"), "{err}");
+
+    let show = s.l1_json(&["runs", "show", "r1"]);
+    assert_eq!(show["measurements"].as_array().unwrap().len(), 2);
+    assert!(
+        show["measurements"][0]["metrics"]["output_tokens_per_s"]["trimmed_mean_10"].is_number()
+    );
+    let (code, text, _) = s.l1(&["runs", "show", "r2"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("[cache hit]"), "{text}");
+    let (code, _, err) = s.l1(&["runs", "show", "r9"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown run `r9`"), "{err}");
+
+    let stats = s.l1_json(&["cache", "stats"]);
+    assert_eq!(
+        stats["hits"].as_i64().unwrap(),
+        6,
+        "r2, r-read and r4: {stats}"
+    );
+    assert_eq!(
+        stats["valid"].as_i64().unwrap(),
+        8,
+        "r1, r-write, r3, r5: {stats}"
+    );
+
+    // apply: the manual gate names no winner, so the baseline's launch is written.
+    let out = s.dir.join("apply");
+    let applied = s.l1_json(&["apply", "r1", "--out", out.to_str().unwrap()]);
+    let written = applied["written"].as_array().unwrap();
+    assert_eq!(written.len(), 1, "{applied}");
+    let dir = PathBuf::from(written[0]["dir"].as_str().unwrap());
+    let launch: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("launch.json")).unwrap()).unwrap();
+    let args: Vec<&str> = launch["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        args.contains(&"--port") && args.contains(&"8000"),
+        "{args:?}"
+    );
+    assert_eq!(launch["provenance"]["run_id"], "r1");
+    assert!(launch["provenance"]["hardware_fingerprint"].is_string());
+    let sh = std::fs::read_to_string(dir.join("launch.sh")).unwrap();
+    assert!(sh.starts_with("#!/bin/sh") && sh.contains("exec "), "{sh}");
+
+    // Flushing empties the cache for the engine: the next run measures.
+    let flushed = s.l1_json(&["cache", "flush", "--engine", "llamacpp"]);
+    assert_eq!(flushed["flushed"].as_u64().unwrap(), 8);
+    let (code, _, err) = s.l1(&["cache", "flush"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--all"), "{err}");
+    s.run("r6", &[]);
+    assert_eq!(hits(&s.records("r6")), 0, "flushed");
+
+    // Soft delete hides a run from listings, not from `--deleted`.
+    let _ = s.l1_json(&["runs", "delete", "r6"]);
+    let list = s.l1_json(&["runs", "list"]);
+    assert!(
+        !list["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["run_id"] == "r6")
+    );
+    let list = s.l1_json(&["runs", "list", "--deleted"]);
+    assert!(
+        list["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["run_id"] == "r6")
+    );
+    // A deleted run's entries no longer answer: r7 measures again.
+    s.run("r7", &[]);
+    assert_eq!(hits(&s.records("r7")), 0, "r6 was deleted");
+
+    // Cancel: the run's remaining trials fail with the reason and run nothing.
+    let _ = s.l1_json(&["runs", "cancel", "r7"]);
+    let cancelled = s.run("r7", &[]);
+    assert!(
+        cancelled
+            .iter()
+            .all(|(_, ok, m)| !ok && m.contains("was cancelled with `l1 runs cancel`")),
+        "{cancelled:?}"
+    );
+    let list = s.l1_json(&["runs", "list", "--status", "cancelled"]);
+    assert_eq!(list["runs"][0]["run_id"], "r7");
+
+    // The store holds the run dir's records, and `store check` finds every measurement whole.
+    let check = s.l1_json(&["store", "check"]);
+    assert!(
+        check["incomplete_measurements"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn report_restores_a_run_measured_elsewhere_from_the_store() {
+    let s = Scratch::new("restore");
+    s.run("elsewhere", &[]);
+    // The run directory is gone (another runner measured it; the store is shared).
+    std::fs::remove_dir_all(RunDir::new(&s.target(), "elsewhere").path).unwrap();
+    let (code, out, err) = s.l1(&["report", "elsewhere"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("restored 6 records from the store"), "{err}");
+    assert!(out.contains("4 trials passed"), "{out}");
+    let (code, _, err) = s.l1(&["report", "nowhere"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not in the store"), "{err}");
+}
