@@ -59,6 +59,11 @@ pub fn main(default_root: &Path) -> ExitCode {
         trials.push(Trial::test(name, move || Err(text.into())));
     }
     trials.extend(planned.into_iter().map(suite::PlannedTrial::into_trial));
+    crate::progress::set_total(
+        (trials.iter())
+            .filter(|t| !args.is_filtered_out(t) && !args.is_ignored(t))
+            .count(),
+    );
     let listing = args.list;
     let nextest = std::env::var_os("NEXTEST").is_some();
     let conclusion = libtest_mimic::run(&args, trials);
@@ -73,6 +78,25 @@ pub fn main(default_root: &Path) -> ExitCode {
             && let Err(e) = finish_in_store(&settings, &run, summary.trials_failed == 0)
         {
             eprintln!("l1: {e}");
+        }
+        let sources = crate::report_model::Sources {
+            specs: Some(settings.specs.clone()),
+            root: Some(settings.root.clone()),
+            ignored: ignored.clone(),
+            now_unix_s: None,
+        };
+        match crate::report_model::write_all(&run, &settings.target_dir, &sources) {
+            Ok((_, w)) => eprintln!(
+                "l1: HTML report {}\nl1: JSON results {}\nl1: metrics {}{}",
+                w.html.display(),
+                w.json.display(),
+                w.metrics.display(),
+                w.warnings
+                    .iter()
+                    .map(|x| format!("\nl1: {x}"))
+                    .collect::<String>()
+            ),
+            Err(e) => eprintln!("l1: failed to write the reports: {e}"),
         }
     }
     if conclusion.has_failed() {

@@ -538,6 +538,7 @@ impl PlannedTrial {
     fn run(self) -> Result<(), Failed> {
         let start = Instant::now();
         let p = &self.plan;
+        crate::progress::trial_started(&p.run, &self.name);
         if let Some(reason) = &p.ignore {
             // Forced with --include-ignored / --ignored: run only if the engine can run.
             let info = engine_info(&p.target.id.engine);
@@ -598,6 +599,7 @@ impl PlannedTrial {
             )
             .into());
         }
+        crate::progress::trial_finished(&p.run, &rec);
         eprintln!("{message}");
         if passed { Ok(()) } else { Err(message.into()) }
     }
@@ -672,7 +674,10 @@ impl PlannedTrial {
         stopper: Option<&Stopper>,
     ) -> MeasurementRecord {
         match self.cached(combo, key) {
-            Ok(Some(rec)) => return rec,
+            Ok(Some(rec)) => {
+                crate::progress::cache_hit(&self.plan.run, key);
+                return rec;
+            }
             Ok(None) => {}
             Err(e) => eprintln!("{}: cache lookup failed, measuring instead: {e}", self.name),
         }
@@ -1350,6 +1355,7 @@ fn accept_rep(
     }
     let err_rate = r.get("error_rate").copied().unwrap_or(0.0);
     reps.push(r);
+    crate::progress::rep_done(&p.run, i + 1, p.spec.measure.full_reps());
     if err_rate > p.workload.max_error_rate {
         return Err(format!(
             "rep {}: error rate {:.3} exceeds the workload's max_error_rate {:.3}",

@@ -1,9 +1,16 @@
-//! Reports for l1. For now: the end-of-run summary table (winners and gate verdicts per target)
-//! and the run summary JSON; [`junit`] renders a run as JUnit XML.
+//! Reports for l1: the end-of-run summary table (winners and gate verdicts per target) and the
+//! run summary JSON here; [`junit`] renders a run as JUnit XML, [`html`] as a self-contained HTML
+//! page, [`model`] is the report model that is also the versioned `results.json`, and
+//! [`prometheus`] writes the metrics exposition. Every format renders a plain model and can be
+//! tested alone; the harness builds the models from a run directory.
 
 use std::fmt::Write as _;
 
+pub mod checks;
+pub mod html;
 pub mod junit;
+pub mod model;
+pub mod prometheus;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +41,32 @@ pub struct RunSummary {
     pub gates: Vec<GateRow>,
     /// Records that could not be read (file and why): reported, never silently skipped.
     pub unreadable: Vec<String>,
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for Unix seconds (no time-zone database needed).
+pub fn utc_text(unix_s: f64) -> String {
+    if !unix_s.is_finite() || unix_s < 0.0 {
+        return "unknown time".into();
+    }
+    let secs = unix_s as u64;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Render the summary as a plain-text table for the terminal.

@@ -741,6 +741,27 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 }
                 out!("  JUnit XML: {}", junit_path.display());
             }
+            let sources = l1_harness::report_model::Sources {
+                specs: Some(settings.specs.clone()),
+                root: Some(settings.root.clone()),
+                ignored: ignored.clone(),
+                now_unix_s: None,
+            };
+            let (_, written) =
+                l1_harness::report_model::write_all(&dir, &settings.target_dir, &sources)
+                    .map_err(anyhow::Error::msg)?;
+            for w in &written.warnings {
+                eprintln!("l1: {w}");
+            }
+            let html_json_prom = [&written.html, &written.json, &written.metrics];
+            if !cli.json {
+                for (what, p) in ["HTML report", "JSON results", "metrics"]
+                    .iter()
+                    .zip(html_json_prom)
+                {
+                    out!("  {what}: {}", p.display());
+                }
+            }
             Ok(
                 if summary.trials_failed > 0 || !summary.unreadable.is_empty() || !extra.is_empty()
                 {
@@ -827,6 +848,7 @@ fn junit_run(
         engine_versions: BTreeSet<String>,
         snapshots: BTreeSet<String>,
         harness_versions: BTreeSet<String>,
+        hardware_fingerprints: BTreeSet<String>,
         simulated: bool,
     }
     fn first_line(s: &str) -> String {
@@ -891,6 +913,16 @@ fn junit_run(
                     t.simulated |= m.simulated;
                     if let Some(e) = &m.error {
                         props.push((format!("{case}.error"), e.clone()));
+                    }
+                    props.push((
+                        format!("{case}.cache_hit"),
+                        m.cache_hit.as_ref().map_or("false".into(), |h| {
+                            format!("true (run {}, {})", h.from_run, h.from_key)
+                        }),
+                    ));
+                    if let Some(f) = &m.fingerprints {
+                        t.hardware_fingerprints
+                            .insert(f.hardware_fingerprint.clone());
                     }
                 }
                 unreadable => {
@@ -982,6 +1014,12 @@ fn junit_run(
         }
         if !t.harness_versions.is_empty() {
             head.push(("harness_version".into(), joined(&t.harness_versions)));
+        }
+        if !t.hardware_fingerprints.is_empty() {
+            head.push((
+                "hardware_fingerprint".into(),
+                joined(&t.hardware_fingerprints),
+            ));
         }
         let mut suite = t.suite;
         head.append(&mut suite.properties);
@@ -1154,8 +1192,19 @@ mod tests {
             dir.write_trial(t).expect("write trial");
         }
         for (k, v) in [("m0", None), ("m1", None), ("m2", Some("0.32.0"))] {
-            record::write_json_atomic(&dir.measurement_path(k), &measurement(k, v))
-                .expect("write measurement");
+            let mut m = measurement(k, v);
+            m.fingerprints = Some(record::Fingerprints {
+                hardware_fingerprint: "hw-0123abcd".into(),
+                ..Default::default()
+            });
+            if k == "m1" {
+                m.cache_hit = Some(record::CacheHit {
+                    from_run: "nightly-1".into(),
+                    from_key: "m1".into(),
+                    measured_unix_s: 0.0,
+                });
+            }
+            record::write_json_atomic(&dir.measurement_path(k), &m).expect("write measurement");
         }
         let trials = dir.path.join("trials");
         std::fs::write(
@@ -1193,6 +1242,9 @@ mod tests {
         assert!(xml.contains("<failure message=\"topk5 failed: the winner &lt;attn=flash&gt;"));
         assert!(xml.contains("<skipped message=\"3 trial(s) ignored: hardware `l4`"));
         assert!(!xml.contains('\u{1b}'));
+        assert!(xml.contains("name=\"attn=flash.cache_hit\" value=\"true (run nightly-1, m1)\""));
+        assert!(xml.contains("name=\"baseline.cache_hit\" value=\"false\""));
+        assert!(xml.contains("name=\"hardware_fingerprint\" value=\"hw-0123abcd\""));
         l1_reports::junit::assert_snapshot(
             &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../reports/tests/snapshots/run-dir.junit.xml"),

@@ -47,6 +47,14 @@ pub enum RunsAction {
     Cancel { id: String },
     /// Soft-delete a run: hidden from listings and from the cache, kept in the database.
     Delete { id: String },
+    /// Follow a run's progress events (`target/l1/runs/<id>/events.jsonl`) as they happen: the
+    /// events so far, then new ones, until the run finishes.
+    Follow {
+        id: String,
+        /// Stop after this many seconds without a new event.
+        #[arg(long, value_name = "SECONDS")]
+        idle_timeout: Option<f64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -172,6 +180,22 @@ fn run_json(r: &RunRow) -> serde_json::Value {
 }
 
 pub fn runs(json: bool, settings: &Settings, action: &RunsAction) -> Result<ExitCode> {
+    if let RunsAction::Follow { id, idle_timeout } = action {
+        let dir = RunDir::new(&settings.target_dir, id);
+        let opts = l1_harness::progress::FollowOptions {
+            stop_when_finished: true,
+            idle_timeout: idle_timeout.map(std::time::Duration::from_secs_f64),
+            json,
+            ..Default::default()
+        };
+        let n = l1_harness::progress::follow(&dir.path, &mut std::io::stdout(), opts)
+            .with_context(|| format!("failed to follow {}", dir.path.display()))?;
+        if n == 0 {
+            eprintln!("no events for run {id} under {}", dir.path.display());
+            return Ok(ExitCode::from(1));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut store = open(settings)?;
     let now = l1_store::now_unix();
     match action {
@@ -259,6 +283,7 @@ pub fn runs(json: bool, settings: &Settings, action: &RunsAction) -> Result<Exit
             Ok(ExitCode::SUCCESS)
         }
         RunsAction::Show { id } => show(json, &mut store, id),
+        RunsAction::Follow { .. } => unreachable!("handled above"),
         RunsAction::Cancel { id } => {
             store
                 .request_cancel(id)

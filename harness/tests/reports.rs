@@ -1,0 +1,224 @@
+//! Reports built from a real (simulated) run: the sim engine measures a quick sweep whose
+//! combos include crashing ones; the run directory then gets what a real run can hold besides:
+//! a cached measurement (as the store writes them), a truncated and a foreign record, a stray
+//! file, ignored trials, and hostile text in a gate message. The report model must name every
+//! bad file, `results.json` must validate against its schema (Python `jsonschema`), and the HTML
+//! page must load in headless Chromium without console errors, with sortable tables and the
+//! hostile text shown as text. The page and its screenshot are kept under
+//! `target/l1-test-artifacts/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use l1_harness::record::{self, CacheHit, MeasurementRecord, RunDir, TrialRecord};
+use l1_harness::report_model::{self, Sources};
+use l1_harness::suite::{self, Settings};
+use l1_reports::checks;
+
+const SPEC: &str = "# A quick sweep for the report tests.
+kind: sweep
+name: report-check
+targets:
+  engines: [sim@1.0]
+  models: [llama-3.1-8b]
+  hardware: [h100-sxm]
+  workloads: [interactive-single]
+space:
+  mode: quick
+  dims:
+    attention_backend: [flash_attn_v3, flash_attn_v2, paged_attention]
+    activation_dtype: [bf16, fp8_e4m3]
+    cuda_graph: [\"off\", per-shape]
+  knobs:
+    fault: [none, crash]
+measure: { reps: 7, trim: 0.15 }
+gates:
+  - { method: topk5 }
+  - { method: pareto }
+";
+
+const HOSTILE: &str = "<script>console.error('injected')</script><img src=x \
+                       onerror=\"console.error('xss')\" data-injected=1>";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn artifacts() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+        .join("l1-test-artifacts")
+}
+
+/// Run the spec with the sim engine into a fresh directory and doctor the run directory.
+fn sim_run() -> (PathBuf, RunDir) {
+    let dir = std::env::temp_dir().join(format!("l1-reports-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("specs")).unwrap();
+    std::fs::write(dir.join("specs/report-check.yaml"), SPEC).unwrap();
+    let settings = Settings::new(&repo_root(), dir.join("specs"), dir.join("target"));
+    let (trials, errors) = suite::plan(&settings, None);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(trials.len() > 6, "{}", trials.len());
+    // Combos and baseline first, the gate last (as a run usually ends).
+    let (gates, others): (Vec<_>, Vec<_>) =
+        trials.into_iter().partition(|t| t.name.ends_with("::gate"));
+    for t in others.into_iter().chain(gates) {
+        let _ = t.execute();
+    }
+    let run = RunDir::new(&dir.join("target"), &record::run_id());
+    // One measurement came from the cache (what the store writes into a run).
+    let (records, bad) = run.trials();
+    assert!(bad.is_empty(), "{bad:?}");
+    let cached: &TrialRecord = records
+        .iter()
+        .find(|t| t.kind == "combo" && t.passed)
+        .unwrap();
+    let key = cached.measurement.clone().unwrap();
+    let mut m: MeasurementRecord = run.read_measurement(&key).unwrap().unwrap();
+    m.cache_hit = Some(CacheHit {
+        from_run: "nightly-20260101".into(),
+        from_key: key.clone(),
+        measured_unix_s: 1_767_225_600.0,
+    });
+    record::write_json_atomic(&run.measurement_path(&key), &m).unwrap();
+    // Hostile text where a gate explains itself.
+    let mut gate = records.iter().find(|t| t.kind == "gate").unwrap().clone();
+    if let Some(v) = gate.gates.first_mut() {
+        v.message = format!("{HOSTILE}\n{}", v.message);
+    }
+    gate.message = format!("{HOSTILE} {}", gate.message);
+    run.write_trial(&gate).unwrap();
+    // Bad files.
+    std::fs::write(
+        run.path.join("trials/truncated.json"),
+        "{\"schema_version\": 1, \"na",
+    )
+    .unwrap();
+    std::fs::write(
+        run.path.join("measurements/foreign.json"),
+        "{\"hello\": \"world\"}",
+    )
+    .unwrap();
+    std::fs::write(run.path.join("trials/notes.txt"), "not a record").unwrap();
+    (dir, run)
+}
+
+#[test]
+fn reports_from_a_real_sim_run_name_bad_files_validate_and_render_in_a_browser() {
+    let (dir, run) = sim_run();
+    let sources = Sources {
+        specs: Some(dir.join("specs")),
+        root: Some(dir.clone()),
+        ignored: BTreeMap::from([("hardware `l4` is not present here".to_string(), 3)]),
+        now_unix_s: None,
+    };
+    let report = report_model::build(&run, &sources);
+
+    // Nothing skipped silently.
+    let files: Vec<&str> = report.unreadable.iter().map(|u| u.file.as_str()).collect();
+    for f in [
+        "trials/truncated.json",
+        "measurements/foreign.json",
+        "trials/notes.txt",
+    ] {
+        assert!(files.contains(&f), "{f} not reported: {files:?}");
+    }
+    assert_eq!(report.totals.unreadable, report.unreadable.len());
+    assert_eq!(report.totals.ignored, 3);
+    assert!(report.simulated);
+    assert_eq!(report.targets.len(), 1);
+    let t = &report.targets[0];
+    assert_eq!(t.trim, 0.15, "the spec's trim is used: {:?}", t.notes);
+    assert_eq!(t.mode, "quick");
+    assert!(
+        t.provenance
+            .spec_text
+            .as_deref()
+            .is_some_and(|s| s.contains("report-check"))
+    );
+    assert_eq!(
+        t.provenance.spec_file.as_deref(),
+        Some("specs/report-check.yaml")
+    );
+    assert!(!t.gates.is_empty());
+    assert_eq!(report.totals.cache_hits, 1);
+    assert_eq!(t.combos.iter().filter(|c| c.cache_hit.is_some()).count(), 1);
+    // Crashing combos fail with their error; the others are compared with the baseline.
+    assert!(
+        t.combos.iter().any(|c| !c.passed && c.error.is_some()),
+        "no failed combo"
+    );
+    for c in t
+        .combos
+        .iter()
+        .filter(|c| !c.is_baseline && c.error.is_none())
+    {
+        let v = c
+            .vs_baseline
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no comparison", c.label));
+        assert!(v.improvement_pct.is_finite());
+        assert!(c.trimmed_mean.is_some() && c.interval.is_some());
+        // 7 reps, trim 0.15: one trimmed at each end.
+        assert_eq!((c.reps, c.reps_used), (7, 5), "{}", c.label);
+        assert_eq!(c.trimmed.iter().filter(|x| **x).count(), 2);
+        let [lo, hi] = c.interval.unwrap();
+        let tm = c.trimmed_mean.unwrap();
+        assert!(lo <= tm && tm <= hi, "{lo} {tm} {hi}");
+    }
+    assert!(t.combos[0].is_baseline, "baseline first");
+    assert!(t.combos.iter().any(|c| c.on_frontier));
+    assert!(!t.main_effects.is_empty());
+
+    // results.json validates against the published schema.
+    let json = report.to_json();
+    checks::require_or_skip(
+        "results.json schema validation",
+        checks::validate_json_schema(&json, Path::new(checks::RESULTS_SCHEMA_PATH)),
+    );
+    let back: l1_reports::model::RunReport = serde_json::from_str(&json).unwrap();
+    // (Floats may differ in the last bit: serde_json parses without exact round-trips.)
+    assert_eq!(
+        back.targets[0].combos.len(),
+        t.combos.len(),
+        "results.json reads back"
+    );
+    assert_eq!(back.unreadable, report.unreadable);
+
+    // HTML: hostile text stays text.
+    let html = l1_reports::html::render_html(&report).unwrap();
+    assert!(!html.contains("<script>console.error"), "unescaped script");
+    assert!(!html.contains("<img src=x"), "unescaped img");
+    assert!(
+        html.contains("&lt;script&gt;console.error("),
+        "escaped text missing"
+    );
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no network references"
+    );
+    let out = artifacts();
+    std::fs::create_dir_all(&out).unwrap();
+    let page = out.join("report-sim.html");
+    std::fs::write(&page, &html).unwrap();
+    std::fs::write(out.join("results-sim.json"), &json).unwrap();
+    let shot = out.join("report-sim.png");
+    let _ = std::fs::remove_file(&shot);
+    let outcome = checks::check_in_browser(&page, &shot, true);
+    if let Ok(r) = &outcome {
+        eprintln!("browser checks: {}", r["checks"]);
+        assert!(r["checks"]["trimmed_points"].as_u64().unwrap_or(0) > 0);
+        assert_eq!(r["checks"]["unreadable_items"].as_u64(), Some(3));
+        assert!(shot.is_file(), "screenshot written");
+        eprintln!("screenshot: {}", shot.display());
+    }
+    checks::require_or_skip("the browser check", outcome.map(|_| ()));
+    let _ = std::fs::remove_dir_all(&dir);
+}

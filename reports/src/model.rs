@@ -1,0 +1,253 @@
+//! The report model: everything the HTML report, `results.json` and the metrics exposition show
+//! about one run, as plain serde data.
+//!
+//! The harness builds it from a run directory (`l1_harness::report_model`); this crate only
+//! renders it, so every format can be tested alone from a fixed model. Serialized as is, it *is*
+//! the JSON results file: its shape is described by `reports/schema/results-v1.schema.json`, and
+//! any breaking change bumps [`RESULTS_SCHEMA_VERSION`] (adding optional fields does not).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the `results.json` format ([`RunReport`]). Bumped on breaking changes only:
+/// removed or renamed fields, changed types or meanings. New optional fields keep it.
+pub const RESULTS_SCHEMA_VERSION: u32 = 1;
+
+/// The JSON Schema of [`RunReport`] at [`RESULTS_SCHEMA_VERSION`].
+pub const RESULTS_SCHEMA: &str = include_str!("../schema/results-v1.schema.json");
+
+/// One run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub schema_version: u32,
+    pub run_id: String,
+    /// When the report was built (Unix seconds).
+    pub generated_unix_s: f64,
+    /// The harness that built the report.
+    pub harness_version: String,
+    /// True when any result in the run comes from the simulated engine.
+    pub simulated: bool,
+    pub totals: Totals,
+    /// One per spec target, ordered by spec then target.
+    pub targets: Vec<TargetReport>,
+    /// Trials listed as ignored, grouped by reason.
+    pub ignored: Vec<IgnoredGroup>,
+    /// Files that could not be read, with why: reported, never skipped silently.
+    pub unreadable: Vec<Unreadable>,
+    /// Everything the run's results depend on, across targets.
+    pub provenance: Provenance,
+}
+
+/// Counts over the run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Trial records read (combo, baseline and gate trials).
+    pub trials: usize,
+    pub passed: usize,
+    pub failed: usize,
+    /// Trials listed as ignored (they write no records).
+    pub ignored: usize,
+    pub unreadable: usize,
+    /// Measurement records read.
+    pub measurements: usize,
+    /// Measurements taken from the cache instead of measured in this run.
+    pub cache_hits: usize,
+    /// Sum of the trials' wall-clock durations.
+    pub duration_s: f64,
+}
+
+/// Trials ignored for one reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IgnoredGroup {
+    pub reason: String,
+    pub count: usize,
+}
+
+/// A file that could not be read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Unreadable {
+    /// Path relative to the run directory.
+    pub file: String,
+    pub error: String,
+}
+
+/// Provenance: the values seen in the measurement records, deduplicated and sorted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub catalog_snapshots: Vec<String>,
+    /// `engine version` as the installed engine reported it (`sim` for the simulator).
+    pub engine_versions: Vec<String>,
+    pub hardware_fingerprints: Vec<String>,
+    /// Human-readable hardware descriptions the fingerprints were computed from.
+    pub hardware: Vec<String>,
+    pub harness_versions: Vec<String>,
+}
+
+/// One spec target: `<spec>::<engine@version>::<model>::<hardware>::<workload>`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetReport {
+    /// `<spec>::<engine@version>::<model>::<hardware>::<workload>`.
+    pub id: String,
+    pub spec: String,
+    pub engine: String,
+    /// The version the spec asked for (`vllm@0.11` → `0.11`).
+    pub engine_version: String,
+    pub model: String,
+    pub hardware: String,
+    pub workload: String,
+    pub simulated: bool,
+    /// The spec's sweep mode (`exhaustive`, `quick`), `tune` for tune specs, `unknown` when
+    /// the spec file could not be read.
+    pub mode: String,
+    /// The gate trial's verdict; `None` when the run holds no gate trial for the target (e.g.
+    /// a partition that did not run it).
+    pub passed: Option<bool>,
+    /// The metric the table, intervals and comparisons are about (the first gate's metric).
+    pub metric: MetricRef,
+    /// The latency metric of the pareto plot.
+    pub latency_metric: String,
+    /// Fraction trimmed from each end of the reps.
+    pub trim: f64,
+    /// Label of the baseline combo.
+    pub baseline: Option<String>,
+    /// The first gate's winner.
+    pub winner: Option<String>,
+    pub gates: Vec<GateReport>,
+    /// The baseline first, then the combos by label.
+    pub combos: Vec<ComboReport>,
+    /// Mean improvement over the baseline per value of each dimension that varies.
+    pub main_effects: Vec<MainEffect>,
+    pub provenance: TargetProvenance,
+    /// Notes about how the report was built for this target (assumptions, recomputations).
+    pub notes: Vec<String>,
+}
+
+/// A metric with its unit and direction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricRef {
+    pub name: String,
+    pub unit: String,
+    pub higher_is_better: bool,
+}
+
+/// One gate's verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GateReport {
+    pub method: String,
+    pub passed: bool,
+    /// The gate's explanation, with its numbers.
+    pub message: String,
+    pub winner: Option<String>,
+    /// Probability that the winner is the true best within the noise floor.
+    pub p_best: Option<f64>,
+}
+
+/// One combo (or the baseline) of a target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComboReport {
+    /// The combo's name as in test names (`attn=flash_attn_v3,kv=paged,…`), or `baseline`.
+    pub label: String,
+    /// The full trial name.
+    pub trial: String,
+    pub is_baseline: bool,
+    pub is_winner: bool,
+    /// The combo trial's verdict (false when the measurement failed).
+    pub passed: bool,
+    /// The trial's message, first line.
+    pub message: String,
+    /// Catalog dimension -> value.
+    pub dims: BTreeMap<String, String>,
+    /// Engine-specific knobs.
+    pub knobs: BTreeMap<String, String>,
+    /// The measurement record's key.
+    pub measurement: Option<String>,
+    /// Why the measurement failed.
+    pub error: Option<String>,
+    pub simulated: bool,
+    pub engine_version: Option<String>,
+    pub duration_s: f64,
+    /// Reps measured (all kept in `values`).
+    pub reps: usize,
+    /// Reps left after trimming (used for the trimmed mean).
+    pub reps_used: usize,
+    /// The metric per rep, in measurement order.
+    pub values: Vec<f64>,
+    /// Whether each rep of `values` was trimmed off.
+    pub trimmed: Vec<bool>,
+    /// Trimmed mean of the metric and its 95 % interval.
+    pub trimmed_mean: Option<f64>,
+    pub interval: Option<[f64; 2]>,
+    /// Comparison with the baseline (absent for the baseline and for failed measurements).
+    pub vs_baseline: Option<VsBaseline>,
+    /// Trimmed means of throughput (output tok/s) and p95 latency, for the pareto plot.
+    pub throughput: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    /// On the throughput/latency pareto frontier of the target.
+    pub on_frontier: bool,
+    pub cache_hit: Option<CacheHitReport>,
+    /// Engine log files named by the measurement's notes.
+    pub logs: Vec<String>,
+}
+
+/// A combo against the baseline, direction-aware: positive `improvement_pct` is better.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VsBaseline {
+    /// (ratio − 1) · 100, where the ratio is candidate/baseline for higher-is-better metrics and
+    /// baseline/candidate for lower-is-better ones.
+    pub improvement_pct: f64,
+    /// 95 % interval of `improvement_pct`.
+    pub interval_pct: Option<[f64; 2]>,
+    /// Yuen's two-sided p-value.
+    pub p: Option<f64>,
+    /// Holm-adjusted p-value (from the gate).
+    pub adjusted_p: Option<f64>,
+    /// Hedges' g.
+    pub effect_size: Option<f64>,
+    /// `gate` (the gate's own numbers) or `recomputed` (from the reps, by the report).
+    pub source: String,
+}
+
+/// Where a cached measurement came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CacheHitReport {
+    pub from_run: String,
+    pub from_key: String,
+    pub measured_unix_s: f64,
+}
+
+/// The effect of one dimension.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MainEffect {
+    pub dimension: String,
+    pub levels: Vec<EffectLevel>,
+}
+
+/// One value of a dimension: the mean improvement over the baseline of the combos having it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EffectLevel {
+    pub value: String,
+    pub mean_improvement_pct: f64,
+    pub combos: usize,
+}
+
+/// What a target's results depend on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetProvenance {
+    pub catalog_snapshots: Vec<String>,
+    pub engine_versions: Vec<String>,
+    pub hardware_fingerprints: Vec<String>,
+    pub harness_versions: Vec<String>,
+    /// The spec file, relative to the repository root, when it was found.
+    pub spec_file: Option<String>,
+    /// The spec's source text as it is now (it may have changed since the run).
+    pub spec_text: Option<String>,
+}
+
+impl RunReport {
+    /// The model as pretty JSON (the `results.json` file).
+    pub fn to_json(&self) -> String {
+        // Serializing plain data with string keys cannot fail; NaN/inf become null.
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}
