@@ -19,6 +19,11 @@ pub trait Launch {
     fn notes(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Answer the fidelity probes greedily (after the reps, never inside a measured window).
+    /// Engines without a probe protocol say so in the run instead of answering.
+    fn probe(&mut self, set: &crate::probe::ProbeSet) -> crate::probe::ProbeRun {
+        crate::probe::ProbeRun::unsupported(set, "none", "this engine has no probe protocol in l1")
+    }
 }
 
 impl Launch for crate::sim::SimLaunch {
@@ -203,6 +208,7 @@ mod tests {
             max_error_rate: 0.0,
             request_timeout_s: 1.0,
             dataset,
+            probes: None,
         }
     }
 

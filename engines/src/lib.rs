@@ -10,6 +10,7 @@ pub mod launch;
 pub mod llamacpp;
 pub mod metrics;
 pub mod onnxruntime;
+pub mod probe;
 pub mod process;
 pub mod profile;
 pub mod registry;

@@ -171,7 +171,7 @@ impl ServerEngine for LlamaCpp {
             "-c".into(),
             (per_slot * slots).to_string(),
         ]);
-        Ok(ServerRecipe::openai(
+        let mut recipe = ServerRecipe::openai(
             program,
             args,
             Default::default(),
@@ -180,7 +180,10 @@ impl ServerEngine for LlamaCpp {
             "llamacpp:",
             "content",
             Duration::from_secs(60),
-        ))
+        );
+        // Fidelity probes: the native endpoint gives token ids, logprobs and top-k (`n_probs`).
+        recipe.probe = crate::probe::ProbeApi::LlamaCpp;
+        Ok(recipe)
     }
 }
 

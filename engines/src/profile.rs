@@ -267,6 +267,9 @@ pub struct Workload {
     /// Prompts from a JSONL file instead of synthetic ones (see [`Dataset`]).
     #[serde(default)]
     pub dataset: Option<Dataset>,
+    /// The fidelity probe set (see [`crate::probe::ProbeSpec`]); absent, the bundled default.
+    #[serde(default)]
+    pub probes: Option<crate::probe::ProbeSpec>,
 }
 
 /// A JSONL prompt file: one JSON object per line with a string `prompt` and optionally
@@ -369,6 +372,9 @@ impl Workload {
         }
         fraction("max_error_rate", self.max_error_rate)?;
         positive("request_timeout_s", self.request_timeout_s)?;
+        if let Some(p) = &self.probes {
+            p.validate()?;
+        }
         Ok(())
     }
 }

@@ -36,6 +36,8 @@ pub struct ServerRecipe {
     /// Whether the server honours `ignore_eos` (exact output lengths).
     pub ignore_eos: bool,
     pub startup_timeout: Duration,
+    /// How fidelity probes are sent (see [`crate::probe`]).
+    pub probe: crate::probe::ProbeApi,
 }
 
 impl ServerRecipe {
@@ -69,6 +71,7 @@ impl ServerRecipe {
             tokenize: Some(("/tokenize".into(), tokenize_field)),
             ignore_eos: true,
             startup_timeout,
+            probe: crate::probe::ProbeApi::OpenAi { token_ids: false },
         }
     }
 }
@@ -350,6 +353,24 @@ impl Launch for ServerLaunch {
 
     fn notes(&self) -> Vec<String> {
         self.notes.clone()
+    }
+
+    fn probe(&mut self, set: &crate::probe::ProbeSet) -> crate::probe::ProbeRun {
+        let run = crate::probe::run_http(
+            &self.rt,
+            &self.base,
+            &self.recipe.probe,
+            &self.recipe.served_model,
+            set,
+            self.recipe.ignore_eos,
+            timeout_of(&self.workload),
+        );
+        if let Err(e) = self.process.check_alive() {
+            let mut run = run;
+            run.unsupported = Some(format!("the engine died while answering probes: {e}"));
+            return run;
+        }
+        run
     }
 }
 

@@ -92,6 +92,7 @@
 //! shape of that noise.
 
 mod cost;
+pub mod fidelity;
 mod queue;
 #[cfg(test)]
 mod tests;

@@ -303,6 +303,7 @@ impl ServerEngine for Tgi {
         Ok(ServerRecipe {
             // TGI has no `ignore_eos`: answers may end early at end-of-sequence.
             ignore_eos: false,
+            probe: crate::probe::ProbeApi::OpenAi { token_ids: false },
             ..ServerRecipe::openai(
                 program,
                 a.argv,

@@ -242,6 +242,9 @@ impl ServerEngine for Triton {
             // Not sent (the KServe body has no such field): the toy never stops before
             // `max_tokens`, so output lengths are exact.
             ignore_eos: true,
+            probe: crate::probe::ProbeApi::Unsupported(
+                "Triton's KServe generate_stream returns text without token logprobs, and the toy model has no greedy-probe endpoint".into(),
+            ),
             startup_timeout: Duration::from_secs(120),
         })
     }
@@ -353,6 +356,9 @@ fn gpu_recipe(
         tokenize: None,
         // The ensemble stops at the end id; no ignore_eos in KServe's generate body.
         ignore_eos: false,
+        probe: crate::probe::ProbeApi::Unsupported(
+            "Triton's KServe generate_stream returns text without token logprobs".into(),
+        ),
         // Loading a TensorRT-LLM engine onto the GPU; unconfirmed (reference §9).
         startup_timeout: Duration::from_secs(600),
     })

@@ -721,6 +721,7 @@ impl ServerEngine for TrtLlm {
             metrics: Some(("/prometheus/metrics".into(), "trtllm_")),
             tokenize: None,
             ignore_eos: true,
+            probe: crate::probe::ProbeApi::OpenAi { token_ids: false },
             startup_timeout: startup,
         })
     }

@@ -392,7 +392,7 @@ impl ServerEngine for Vllm {
         args.extend(["--max-model-len".into(), max_len.to_string()]);
 
         // Startup: a first torch.compile on a busy 2-core machine (52 s measured when idle).
-        Ok(ServerRecipe::openai(
+        let mut recipe = ServerRecipe::openai(
             program,
             args,
             env,
@@ -401,7 +401,10 @@ impl ServerEngine for Vllm {
             "vllm:",
             "prompt",
             Duration::from_secs(300),
-        ))
+        );
+        // Fidelity probes compare token ids, not detokenized text (two ids can print alike).
+        recipe.probe = crate::probe::ProbeApi::OpenAi { token_ids: true };
+        Ok(recipe)
     }
 }
 

@@ -359,7 +359,7 @@ pub fn expand_only(
         return Err(ls
             .diag_find("no gates listed", "gates", "gates")
             .field("gates")
-            .expected("at least one gate: topk5, pareto, regression, manual"));
+            .expected("at least one gate: topk5, pareto, regression, manual, drift, fidelity"));
     }
     for (i, g) in spec.gates.iter().enumerate() {
         let names = g
@@ -435,6 +435,7 @@ pub fn expand_only(
         if g.k == Some(0) {
             return bad("k", "needs k >= 1");
         }
+        crate::fidelity::validate_gate(ls, i, g)?;
     }
 
     // Baseline dims.

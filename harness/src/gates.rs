@@ -41,6 +41,8 @@ impl Arm {
 pub struct Row {
     pub combo: String,
     pub metric: String,
+    /// NaN where there is none (a fidelity row); JSON writes NaN as `null`, read back as NaN.
+    #[serde(deserialize_with = "nan_if_null")]
     pub trimmed_mean: f64,
     /// Direction-aware improvement ratio over the baseline (> 1 is better) and its interval.
     pub improvement: Option<f64>,
@@ -53,6 +55,14 @@ pub struct Row {
     pub reps: usize,
     pub on_frontier: bool,
     pub note: String,
+    /// The combo's output fidelity against the baseline, where it was compared.
+    #[serde(default)]
+    pub fidelity: Option<crate::fidelity::ComboFidelity>,
+}
+
+/// `null` (how serde_json writes a non-finite number) as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// A gate's verdict.
@@ -164,6 +174,7 @@ pub fn evaluate(
             reps: v.len(),
             on_frontier: false,
             note: String::new(),
+            fidelity: None,
         });
         comparisons.push(c);
     }
@@ -188,6 +199,11 @@ pub fn evaluate(
 
     let mut verdict = match gate.method {
         GateMethod::Drift => unreachable!("drift is evaluated before the combos are ranked"),
+        GateMethod::Fidelity => {
+            return Err(
+                "the fidelity gate needs the probe answers: evaluate it with `evaluate_all`".into(),
+            );
+        }
         GateMethod::Manual => {
             let lines: Vec<String> = order.iter().map(|&i| describe(&rows[i])).collect();
             GateVerdict {
@@ -405,6 +421,97 @@ pub fn evaluate(
         .message
         .push_str(&format!("\n  winner {winner}: {selection}"));
     Ok(verdict)
+}
+
+/// Evaluate a target's gates in order, with output fidelity composed in: a `fidelity` gate's
+/// verdict comes from `fidelity`, and the combos it fails are left out of every other gate (they
+/// cannot be the winner; the gate's message says which were left out). `manual` lists the
+/// fidelity numbers of every combo when they exist, without failing on them.
+pub fn evaluate_all(
+    gates: &[Gate],
+    ctx: &GateContext,
+    baseline: &Arm,
+    combos: &[Arm],
+    fidelity: Option<&crate::fidelity::Report>,
+) -> Result<Vec<GateVerdict>, String> {
+    let enforce = gates.iter().any(|g| g.method == GateMethod::Fidelity);
+    let excluded: Vec<String> = match (enforce, fidelity) {
+        (true, Some(r)) => r.failing().into_iter().map(str::to_string).collect(),
+        _ => Vec::new(),
+    };
+    let kept: Vec<Arm> = combos
+        .iter()
+        .filter(|a| !excluded.contains(&a.label))
+        .cloned()
+        .collect();
+    let mut out = Vec::new();
+    for g in gates {
+        if g.method == GateMethod::Fidelity {
+            let report = fidelity.ok_or(
+                "the fidelity gate has no probe answers to compare (internal: no report built)",
+            )?;
+            out.push(crate::fidelity::verdict(report));
+            continue;
+        }
+        if g.method != GateMethod::Drift && !excluded.is_empty() && kept.is_empty() {
+            out.push(GateVerdict {
+                method: format!("{:?}", g.method).to_lowercase(),
+                passed: false,
+                message: format!(
+                    "{} failed: every combo fails output fidelity ({}), so none can be the winner",
+                    format!("{:?}", g.method).to_lowercase(),
+                    excluded.join(", ")
+                ),
+                winner: None,
+                p_best: None,
+                rows: Vec::new(),
+            });
+            continue;
+        }
+        let mut v = evaluate(g, ctx, baseline, &kept)?;
+        if g.method != GateMethod::Drift && !excluded.is_empty() {
+            v.message.push_str(&format!(
+                "\n  left out for failing output fidelity (cannot be the winner): {}",
+                excluded.join(", ")
+            ));
+        }
+        if let Some(r) = fidelity {
+            for row in &mut v.rows {
+                row.fidelity = r.combos.get(&row.combo).cloned();
+            }
+            if g.method == GateMethod::Manual {
+                v.message.push_str(&format!(
+                    "\n  output fidelity against the baseline (reported, not enforced here; reference: {}):",
+                    r.reference
+                ));
+                for c in r.combos.values() {
+                    v.message.push('\n');
+                    v.message.push_str(&crate::fidelity::describe(c));
+                }
+                v.rows = r
+                    .combos
+                    .values()
+                    .map(|c| Row {
+                        combo: c.combo.clone(),
+                        metric: "fidelity".into(),
+                        trimmed_mean: c.measures.exact_match.unwrap_or(f64::NAN),
+                        improvement: None,
+                        improvement_ci: None,
+                        yuen_p: None,
+                        adjusted_p: None,
+                        hedges_g: None,
+                        mde: None,
+                        reps: c.measures.probes,
+                        on_frontier: false,
+                        note: c.failures.join("; "),
+                        fidelity: Some(c.clone()),
+                    })
+                    .collect();
+            }
+        }
+        out.push(v);
+    }
+    Ok(out)
 }
 
 /// Minor drift starts at 5 %, significant drift at 15 % (the origin's calibration thresholds).

@@ -13,6 +13,7 @@ pub mod device;
 pub mod diag;
 pub mod engine_table;
 pub mod expand;
+pub mod fidelity;
 pub mod fingerprint;
 pub mod gates;
 pub mod harness;

@@ -87,6 +87,11 @@ impl Catalogs {
             if let Some(ds) = &mut w.dataset {
                 ds.entries = load_dataset(root, &workloads_path, name, &ds.path)?;
             }
+            if let Some(pr) = &mut w.probes
+                && let Some(rel) = pr.path.clone()
+            {
+                pr.prompts = load_probes(root, &workloads_path, name, &rel)?;
+            }
         }
         Ok(Self {
             root: root.to_path_buf(),
@@ -96,6 +101,39 @@ impl Catalogs {
             workloads,
         })
     }
+}
+
+/// Read and parse a workload's fidelity probe prompts (`probes.path`, JSONL `{"prompt": ...}`).
+fn load_probes(
+    root: &Path,
+    workloads_path: &Path,
+    workload: &str,
+    rel: &str,
+) -> Result<Vec<String>, Diagnostic> {
+    let path = root.join(rel);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        let src = std::fs::read_to_string(workloads_path).unwrap_or_default();
+        let start = find_key_line(&src, workload, 1).unwrap_or(1);
+        let line = find_key_line(&src, "probes", start).unwrap_or(start);
+        Diagnostic::new(
+            workloads_path,
+            format!(
+                "invalid `{workload}`: cannot read the probe prompts {}: {e}",
+                path.display()
+            ),
+        )
+        .at(&src, line, None)
+        .field(format!("{workload}.probes.path"))
+        .expected("a JSONL file of {\"prompt\": ...} lines, relative to the repository root")
+    })?;
+    l1_engines::probe::ProbeSpec::parse_prompts(&text).map_err(|(line, msg)| {
+        Diagnostic::new(
+            &path,
+            format!("probe prompts of workload `{workload}`: {msg}"),
+        )
+        .at(&text, line, None)
+        .field("prompt")
+    })
 }
 
 /// Read and parse a workload's JSONL dataset. A missing file is reported at the workload's

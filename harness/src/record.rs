@@ -75,6 +75,10 @@ pub struct MeasurementRecord {
     /// Set when the reps were not measured in this run but taken from the cache.
     #[serde(default)]
     pub cache_hit: Option<CacheHit>,
+    /// The launch's greedy answers to the workload's fidelity probes, run after the reps (the
+    /// baseline's are the reference combos are compared with; see `crate::fidelity`).
+    #[serde(default)]
+    pub probes: Option<l1_engines::probe::ProbeRun>,
 }
 
 /// The parts of the cache key (the origin's: catalog version, engine, engine version, model
@@ -451,6 +455,7 @@ mod tests {
             engine_version: None,
             fingerprints: None,
             cache_hit: None,
+            probes: None,
         };
         let handles: Vec<_> = (0..8)
             .map(|_| {

@@ -166,6 +166,27 @@ pub enum GateMethod {
     /// The baseline (the deployed combo) measured now against its recorded calibration:
     /// 5–15 % is minor drift (a warning), over 15 % is significant (fails).
     Drift,
+    /// Output fidelity: every combo's greedy answers to the probe set stay within thresholds
+    /// of the baseline's (per precision class); a combo that fails cannot win another gate.
+    Fidelity,
+}
+
+/// Fidelity thresholds (all optional: unset ones keep the precision class's default).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FidelityThresholds {
+    /// Least share of probes whose greedy tokens equal the reference's.
+    #[serde(default)]
+    pub min_exact_match: Option<f64>,
+    /// Least mean matched prefix (first divergence over length).
+    #[serde(default)]
+    pub min_matched_prefix: Option<f64>,
+    /// Largest mean |Δ logprob| of chosen tokens (nats) over identical contexts.
+    #[serde(default)]
+    pub max_logprob_delta: Option<f64>,
+    /// Largest mean top-k Jensen–Shannon divergence (bits) over identical contexts.
+    #[serde(default)]
+    pub max_topk_divergence: Option<f64>,
 }
 
 /// One gate. Fields that do not apply to a method are rejected at validation.
@@ -197,6 +218,21 @@ pub struct Gate {
     /// Family-wise significance level (default 0.05).
     #[serde(default)]
     pub alpha: Option<f64>,
+    /// Fidelity: thresholds for every precision class (override the class defaults).
+    #[serde(default)]
+    pub min_exact_match: Option<f64>,
+    #[serde(default)]
+    pub min_matched_prefix: Option<f64>,
+    #[serde(default)]
+    pub max_logprob_delta: Option<f64>,
+    #[serde(default)]
+    pub max_topk_divergence: Option<f64>,
+    /// Fidelity: thresholds per precision class (`bf16`, `fp8`, `q4`), applied after the flat ones.
+    #[serde(default)]
+    pub per_dtype: Option<BTreeMap<String, FidelityThresholds>>,
+    /// Fidelity: fail combos whose engine returns no logprobs instead of comparing tokens only.
+    #[serde(default)]
+    pub require_logprobs: Option<bool>,
 }
 
 impl Gate {
@@ -212,7 +248,30 @@ impl Gate {
             metrics: None,
             latency_metric: None,
             alpha: None,
+            min_exact_match: None,
+            min_matched_prefix: None,
+            max_logprob_delta: None,
+            max_topk_divergence: None,
+            per_dtype: None,
+            require_logprobs: None,
         }
+    }
+
+    /// The gate's flat fidelity thresholds.
+    pub fn fidelity_thresholds(&self) -> FidelityThresholds {
+        FidelityThresholds {
+            min_exact_match: self.min_exact_match,
+            min_matched_prefix: self.min_matched_prefix,
+            max_logprob_delta: self.max_logprob_delta,
+            max_topk_divergence: self.max_topk_divergence,
+        }
+    }
+
+    /// Whether any fidelity-only field is set.
+    pub fn has_fidelity_fields(&self) -> bool {
+        self.fidelity_thresholds() != FidelityThresholds::default()
+            || self.per_dtype.is_some()
+            || self.require_logprobs.is_some()
     }
 }
 

@@ -243,13 +243,21 @@ pub fn parse_gates(text: &str) -> Result<Vec<GateMethod>, Diagnostic> {
             "regression" => GateMethod::Regression,
             "manual" => GateMethod::Manual,
             "drift" => GateMethod::Drift,
+            "fidelity" => GateMethod::Fidelity,
             other => {
                 return Err(Diagnostic::new(
                     "L1_GATES",
                     format!("unknown gate method `{other}` in L1_GATES={text}"),
                 )
                 .field("L1_GATES")
-                .choices(["topk5", "pareto", "regression", "manual"]));
+                .choices([
+                    "topk5",
+                    "pareto",
+                    "regression",
+                    "manual",
+                    "drift",
+                    "fidelity",
+                ]));
             }
         };
         out.push(method);
@@ -856,9 +864,13 @@ impl PlannedTrial {
         }
         let mut arms = Vec::new();
         let mut failed = Vec::new();
+        let mut probed = Vec::new();
         for combo in &p.target.combos {
             let (rec, _) = self.obtain(combo)?;
             let label = combo_slug(&p.cats, combo);
+            if rec.error.is_none() {
+                probed.push((label.clone(), rec.clone()));
+            }
             match &rec.error {
                 Some(e) => failed.push(format!("{label}: {e}")),
                 None => arms.push(Arm {
@@ -912,13 +924,13 @@ impl PlannedTrial {
                 crate::stats::planned_looks(lo as usize, hi as usize).len()
             }),
         };
-        let mut verdicts = Vec::new();
-        for g in &p.spec.gates {
-            verdicts.push(
-                gates::evaluate(g, &ctx, &baseline, &arms)
-                    .map_err(|e| format!("{}: {e}", self.name))?,
-            );
-        }
+        // Output fidelity against the baseline's probe answers (crate::fidelity).
+        let probed: Vec<(String, &MeasurementRecord)> =
+            probed.iter().map(|(l, r)| (l.clone(), r)).collect();
+        let fidelity = crate::fidelity::report_for(&p.spec.gates, &base, &probed);
+        let verdicts =
+            gates::evaluate_all(&p.spec.gates, &ctx, &baseline, &arms, fidelity.as_ref())
+                .map_err(|e| format!("{}: {e}", self.name))?;
         let passed = verdicts.iter().all(|v| v.passed);
         let sim_tag = if base.simulated { " [simulated]" } else { "" };
         let mut message = format!(
@@ -1012,6 +1024,7 @@ fn measure(
     let mut reps = Vec::new();
     let mut stopped = None;
     let mut notes = Vec::new();
+    let mut probes = None;
     let error = if p.target.id.engine == "sim" {
         match measure_sim(p, combo, seed, &mut reps, stopper) {
             Ok(s) => {
@@ -1023,7 +1036,17 @@ fn measure(
     } else {
         // Real engines hold their device for the whole launch: one engine per device at a time.
         match crate::device::acquire(&p.settings_target_dir, p.hardware.device) {
-            Ok(lock) => measure_real(p, combo, key, seed, &lock, &mut reps, &mut notes).err(),
+            Ok(lock) => measure_real(
+                p,
+                combo,
+                key,
+                seed,
+                &lock,
+                &mut reps,
+                &mut notes,
+                &mut probes,
+            )
+            .err(),
             Err(e) => Some(e),
         }
     };
@@ -1039,6 +1062,9 @@ fn measure(
         Some(v.to_string())
     });
     rec.notes = notes;
+    if probes.is_some() {
+        rec.probes = probes;
+    }
     rec.started_unix_s = started;
     rec.duration_s = t0.elapsed().as_secs_f64();
     rec
@@ -1081,6 +1107,9 @@ fn new_record(
         engine_version: None,
         fingerprints: p.parts().ok().map(|parts| parts.for_combo(combo)),
         cache_hit: None,
+        // The sim answers probes from its divergence model; real launches answer after their reps.
+        probes: (p.target.id.engine == "sim")
+            .then(|| crate::fidelity::sim_probes(&p.workload, combo)),
     }
 }
 
@@ -1242,6 +1271,7 @@ fn measure_sim(
 /// (the workload's warm-up requests, then `warmup_reps` discarded reps) and running reps
 /// `i ≡ l (mod L)`; reps are recorded in measurement order. Real engines run every planned rep
 /// (no early termination: a stop would need reps from every launch at each look).
+#[allow(clippy::too_many_arguments)]
 fn measure_real(
     p: &TargetPlan,
     combo: &Combo,
@@ -1250,6 +1280,7 @@ fn measure_real(
     lock: &crate::device::DeviceLock,
     reps: &mut Vec<l1_engines::Metrics>,
     notes: &mut Vec<String>,
+    probes: &mut Option<l1_engines::probe::ProbeRun>,
 ) -> Result<(), String> {
     let m = &p.spec.measure;
     let n_launches = m.launches.max(1);
@@ -1297,6 +1328,10 @@ fn measure_real(
                     }
                 }
             }
+        }
+        // Fidelity probes: after the last launch's reps, outside every measured window.
+        if result.is_ok() && l + 1 == n_launches {
+            *probes = Some(crate::fidelity::run_probes(launch.as_mut(), &p.workload));
         }
         notes.extend(
             launch

@@ -290,6 +290,84 @@ impl OrtLaunch {
     }
 }
 
+impl OrtLaunch {
+    /// Greedy answers with top-k from one session of the pool (taken while no rep runs).
+    fn answer_probes(&self, set: &crate::probe::ProbeSet) -> crate::probe::ProbeRun {
+        use crate::probe::{ProbeAnswer, ProbeFailure, ProbeRun, Step};
+        const PROTOCOL: &str = "ONNX Runtime in-process greedy decode (log-softmax of the logits)";
+        let t0 = Instant::now();
+        let Some(mut lm) = self
+            .backend
+            .pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+        else {
+            return ProbeRun::unsupported(set, PROTOCOL, "no free session in the pool");
+        };
+        let answers = set
+            .prompts
+            .iter()
+            .enumerate()
+            .map(|(i, prompt)| {
+                // The word hash gives one id per word (see `prompt_ids`).
+                let n = prompt.split_whitespace().count().max(1) as u32;
+                let ids = prompt_ids(prompt, n, lm.vocab_size());
+                match lm.generate_top(&ids, set.max_tokens as usize, set.top_k as usize, &mut |_, _, _| {}) {
+                    Ok((g, tops)) => ProbeAnswer {
+                        index: i,
+                        prompt_tokens: Some(n),
+                        steps: g
+                            .tokens
+                            .iter()
+                            .zip(&g.logprobs)
+                            .enumerate()
+                            .map(|(k, (t, lp))| Step {
+                                token: format!("id:{t}"),
+                                logprob: Some(f64::from(*lp)),
+                                top: tops
+                                    .get(k)
+                                    .map(|v| {
+                                        v.iter()
+                                            .map(|(id, l)| (format!("id:{id}"), f64::from(*l)))
+                                            .collect()
+                                    })
+                                    .unwrap_or_default(),
+                            })
+                            .collect(),
+                        finish_reason: Some("length".into()),
+                        failure: None,
+                        error: None,
+                    },
+                    Err(e) => {
+                        let kind = if matches!(&e, super::OrtError::Input(m) if m.contains("positions")) {
+                            ProbeFailure::ContextExceeded
+                        } else {
+                            ProbeFailure::Engine
+                        };
+                        ProbeAnswer {
+                            index: i,
+                            prompt_tokens: Some(n),
+                            steps: Vec::new(),
+                            finish_reason: None,
+                            failure: Some(kind),
+                            error: Some(e.to_string()),
+                        }
+                    }
+                }
+            })
+            .collect();
+        self.backend
+            .pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(lm);
+        let mut run = ProbeRun::from_answers(set, PROTOCOL, answers);
+        run.duration_s = t0.elapsed().as_secs_f64();
+        run
+    }
+}
+
 /// Kernel time per operator type from ONNX Runtime's profiler: a separate profiling session
 /// (same options) decodes two of the workload's requests before the reps, so profiling never
 /// slows a measured run. Returns the note, e.g. `kernel time (ONNX Runtime profiler, ...):
@@ -390,6 +468,10 @@ impl Launch for OrtLaunch {
         Ok(m)
     }
 
+    fn probe(&mut self, set: &crate::probe::ProbeSet) -> crate::probe::ProbeRun {
+        self.answer_probes(set)
+    }
+
     fn notes(&self) -> Vec<String> {
         self.notes.clone()
     }
@@ -414,6 +496,7 @@ mod tests {
             max_error_rate: 0.0,
             request_timeout_s: 10.0,
             dataset: None,
+            probes: None,
         }
     }
 

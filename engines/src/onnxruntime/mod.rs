@@ -418,6 +418,9 @@ pub struct Generation {
     pub logprobs: Vec<f32>,
 }
 
+/// The top-k (token id, log-softmax) at one position, best first.
+pub type TopK = Vec<(i64, f32)>;
+
 #[derive(Debug)]
 struct KvCache {
     /// (past input name, present output name), in the model's input order.
@@ -623,6 +626,20 @@ impl OrtLm {
         max_new_tokens: usize,
         on_token: &mut dyn FnMut(usize, i64, f32),
     ) -> Result<Generation, OrtError> {
+        self.generate_top(prompt, max_new_tokens, 0, on_token)
+            .map(|(g, _)| g)
+    }
+
+    /// [`Self::generate`], also returning the `top_k` most likely tokens (id, log-softmax) at
+    /// every position (fidelity probes; `top_k` 0 returns empty lists).
+    pub fn generate_top(
+        &mut self,
+        prompt: &[i64],
+        max_new_tokens: usize,
+        top_k: usize,
+        on_token: &mut dyn FnMut(usize, i64, f32),
+    ) -> Result<(Generation, Vec<TopK>), OrtError> {
+        let mut tops: Vec<TopK> = Vec::new();
         if prompt.is_empty() {
             return Err(OrtError::Input("the prompt is empty".into()));
         }
@@ -716,7 +733,11 @@ impl OrtLm {
                         ),
                     });
                 }
-                greedy(&data[data.len() - v..]).ok_or_else(|| OrtError::Run {
+                let last = &data[data.len() - v..];
+                if top_k > 0 {
+                    tops.push(top_logprobs(last, top_k));
+                }
+                greedy(last).ok_or_else(|| OrtError::Run {
                     path: self.path.clone(),
                     step,
                     message: "the logits contain NaN".into(),
@@ -746,8 +767,25 @@ impl OrtLm {
                 feed.clone_from(&sequence);
             }
         }
-        Ok(out)
+        Ok((out, tops))
     }
+}
+
+/// The `k` largest log-softmax values of `logits` with their ids, best first (ties by id).
+fn top_logprobs(logits: &[f32], k: usize) -> Vec<(i64, f32)> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = f64::from(max)
+        + logits
+            .iter()
+            .map(|&x| (f64::from(x) - f64::from(max)).exp())
+            .sum::<f64>()
+            .ln();
+    let mut idx: Vec<usize> = (0..logits.len()).collect();
+    idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+    idx.into_iter()
+        .take(k)
+        .map(|i| (i as i64, (f64::from(logits[i]) - lse) as f32))
+        .collect()
 }
 
 /// The argmax (lowest id on ties) and its log-softmax, computed in f64; `None` on NaN.

@@ -95,6 +95,7 @@ fn workload(input: u32, output: u32, arrival: Arrival, requests: u32) -> Workloa
         max_error_rate: 0.01,
         request_timeout_s: 60.0,
         dataset: None,
+        probes: None,
     }
 }
 

@@ -1146,6 +1146,7 @@ mod tests {
             engine_version: engine_version.map(Into::into),
             fingerprints: None,
             cache_hit: None,
+            probes: None,
         }
     }
 
@@ -1182,6 +1183,7 @@ mod tests {
                 reps: 3,
                 on_frontier: true,
                 note: String::new(),
+                fidelity: None,
             }],
         }];
         let mut real = trial("vllm", "baseline", "baseline", true);
