@@ -185,6 +185,20 @@ pub fn installed_version(name: &str, engines_dir: &std::path::Path) -> Result<St
     server.detect_version(&program)
 }
 
+/// The file that identifies the installed engine `name` (the server's program, ONNX Runtime's
+/// library): when it is unchanged (path, size, modification time), so is the engine's version.
+pub fn installed_program(
+    name: &str,
+    engines_dir: &std::path::Path,
+) -> Result<std::path::PathBuf, String> {
+    if name == "onnxruntime" {
+        return Ok(crate::onnxruntime::library_from_env(engines_dir));
+    }
+    server_engine(name)
+        .ok_or_else(|| format!("engine `{name}`: this build has no launcher for it"))?
+        .program(engines_dir)
+}
+
 /// Another executable that serves an engine when its `binary` is absent: a normal vLLM install's
 /// `vllm` (run as `vllm serve`) instead of the setup script's `vllm-serve` wrapper.
 fn fallback_binary(engine: &str) -> Option<&'static str> {

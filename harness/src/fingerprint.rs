@@ -330,6 +330,45 @@ impl std::io::Write for HashWriter<'_> {
     }
 }
 
+/// The installed version of a real engine, asked of the engine (`--version`, ONNX Runtime's
+/// library) once per installed program: remembered under `<target>/l1/engine-versions/` by the
+/// program's path, size and modification time, so a re-run that takes everything from the cache
+/// does not start the engine's binary at all (`llama-server --version` alone costs 0.15 s).
+pub fn engine_version(
+    engine: &str,
+    engines_dir: &Path,
+    target_dir: &Path,
+) -> Result<String, String> {
+    let program = l1_engines::registry::installed_program(engine, engines_dir)?;
+    let identity = std::fs::metadata(&program).ok().map(|m| {
+        let mtime = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        format!("{engine}|{}|{}|{mtime}", program.display(), m.len())
+    });
+    let memo = identity.as_ref().map(|id| {
+        target_dir
+            .join("l1")
+            .join("engine-versions")
+            .join(format!("{}.txt", short_hash(id, 20)))
+    });
+    if let Some(path) = &memo
+        && let Ok(text) = std::fs::read_to_string(path)
+        && let Some((id, version)) = text.split_once('\n')
+        && Some(id) == identity.as_deref()
+        && !version.trim().is_empty()
+    {
+        return Ok(version.trim().to_string());
+    }
+    let version = l1_engines::registry::installed_version(engine, engines_dir)?;
+    if let (Some(path), Some(id)) = (&memo, &identity) {
+        let _ = crate::record::write_text_atomic(path, &format!("{id}\n{version}\n"));
+    }
+    Ok(version)
+}
+
 /// The measurement plan's hash: what changes the reps a measurement holds.
 pub fn plan(m: &crate::spec::Measure) -> String {
     short_hash(

@@ -382,6 +382,19 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T
     }
 }
 
+/// Write text atomically (temporary file, fsync, rename).
+pub fn write_text_atomic(path: &Path, text: &str) -> Result<(), String> {
+    create_parent(path)?;
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let mut f =
+        File::create(&tmp).map_err(|e| format!("failed to create {}: {e}", tmp.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("failed to write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| format!("failed to rename {} into place: {e}", tmp.display()))
+}
+
 /// Write JSON to a temporary file in the same directory, flush it to disk, then rename it over
 /// the destination: readers see the old file or the whole new one, never a partial write.
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {

@@ -150,7 +150,11 @@ impl TargetPlan {
                 let engine_version = if simulated {
                     id.version.clone()
                 } else {
-                    l1_engines::registry::installed_version(&id.engine, &self.engines_dir)?
+                    crate::fingerprint::engine_version(
+                        &id.engine,
+                        &self.engines_dir,
+                        &self.settings_target_dir,
+                    )?
                 };
                 let (hardware_fingerprint, hardware) =
                     crate::fingerprint::hardware(&id.hardware, &self.hardware, simulated);
