@@ -435,6 +435,29 @@ pub fn expand_only(
         if g.k == Some(0) {
             return bad("k", "needs k >= 1");
         }
+        match g.against.as_deref() {
+            None | Some("baseline") => {}
+            Some("stored") if g.method == GateMethod::Regression => {}
+            Some("stored") => {
+                return bad(
+                    "against",
+                    "does not take `against: stored` (only regression compares with stored results)",
+                );
+            }
+            Some(other) => {
+                return Err(ls
+                    .diag_find(
+                        format!("`against: {other}` is not a comparison"),
+                        "gates",
+                        "against",
+                    )
+                    .field(format!("gates[{i}].against"))
+                    .choices(["baseline", "stored"]));
+            }
+        }
+        if g.label.is_some() && g.against.as_deref() != Some("stored") {
+            return bad("label", "takes `label` only with `against: stored`");
+        }
         crate::fidelity::validate_gate(ls, i, g)?;
     }
 

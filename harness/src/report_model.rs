@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use l1_engines::metrics::{Direction, metric};
 use l1_reports::model::{
-    CacheHitReport, ComboReport, EffectLevel, GateReport, IgnoredGroup, MainEffect, MetricRef,
-    Provenance, RESULTS_SCHEMA_VERSION, RunReport, TargetProvenance, TargetReport, Totals,
-    Unreadable, VsBaseline,
+    CacheHitReport, ComboReport, EffectLevel, FidelityCell, FidelityLimits, GateReport,
+    IgnoredGroup, MainEffect, MetricRef, Provenance, RESULTS_SCHEMA_VERSION, RunReport,
+    TargetProvenance, TargetReport, Totals, Unreadable, VsBaseline,
 };
 
 use crate::record::{self, MeasurementRecord, RunDir, TrialRecord};
@@ -25,6 +25,70 @@ pub const THROUGHPUT_METRIC: &str = "output_tokens_per_s";
 pub const LATENCY_METRICS: &[&str] = &["e2e_p95_ms", "ttft_p95_ms", "itl_p95_ms"];
 /// Trim assumed when the spec (and so its `measure.trim`) cannot be read.
 pub const DEFAULT_TRIM: f64 = 0.10;
+
+/// The metric of a gate row that carries output fidelity instead of a speed comparison.
+pub const FIDELITY_METRIC: &str = "fidelity";
+
+/// A gate row's fidelity verdict as the report shows it; `gate` is the verdict's method.
+pub fn fidelity_cell(c: &crate::fidelity::ComboFidelity, gate: &str) -> FidelityCell {
+    use l1_engines::probe::LogprobSupport;
+    let m = &c.measures;
+    let finite = |x: Option<f64>| x.filter(|v| v.is_finite());
+    FidelityCell {
+        passed: c.passed,
+        gate: gate.to_string(),
+        enforced: gate == "fidelity",
+        precision: c.precision.name().to_string(),
+        probes: m.probes,
+        exact_match: finite(m.exact_match),
+        matched_prefix: finite(m.matched_prefix),
+        mean_first_divergence: finite(m.mean_first_divergence),
+        divergence_positions: m.divergence_positions.clone(),
+        mean_abs_logprob_delta: finite(m.mean_abs_logprob_delta),
+        topk_js_divergence: finite(m.topk_js_divergence),
+        logprobs: m.logprobs.map(|l| {
+            match l {
+                LogprobSupport::TopK => "top_k",
+                LogprobSupport::Chosen => "chosen",
+                LogprobSupport::None => "none",
+            }
+            .to_string()
+        }),
+        limits: FidelityLimits {
+            min_exact_match: c.limits.min_exact_match,
+            min_matched_prefix: c.limits.min_matched_prefix,
+            max_logprob_delta: c.limits.max_logprob_delta,
+            max_topk_divergence: c.limits.max_topk_divergence,
+        },
+        failures: c.failures.clone(),
+        notes: c.notes.clone(),
+        unjudged: m.unjudged.clone(),
+        failed_probes: m.failed_probes.clone(),
+        length_mismatches: m.length_mismatches.clone(),
+    }
+}
+
+/// Per combo, its fidelity from a gate trial's verdicts: the `fidelity` gate's rows first, then
+/// `manual`'s, then any other gate's rows that carry it.
+pub fn fidelity_cells(gates: &[crate::gates::GateVerdict]) -> BTreeMap<String, FidelityCell> {
+    let rank = |m: &str| match m {
+        "fidelity" => 0,
+        "manual" => 1,
+        _ => 2,
+    };
+    let mut ordered: Vec<&crate::gates::GateVerdict> = gates.iter().collect();
+    ordered.sort_by_key(|v| rank(&v.method));
+    let mut out = BTreeMap::new();
+    for v in ordered {
+        for row in &v.rows {
+            if let Some(f) = &row.fidelity {
+                out.entry(row.combo.clone())
+                    .or_insert_with(|| fidelity_cell(f, &v.method));
+            }
+        }
+    }
+    out
+}
 
 /// Where to look for what the records do not hold.
 #[derive(Clone, Debug, Default)]
@@ -93,14 +157,20 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
             .or_insert_with(|| spec_info(spec, src));
         let first = group[0];
         let gate = group.iter().find(|t| t.kind == "gate");
+        // The first gate's metric; fidelity rows (metric `fidelity`) are not a speed metric.
         let metric_name = gate
-            .and_then(|g| g.gates.iter().find_map(|v| v.rows.first()))
+            .and_then(|g| {
+                g.gates
+                    .iter()
+                    .find_map(|v| v.rows.iter().find(|r| r.metric != FIDELITY_METRIC))
+            })
             .map(|r| r.metric.clone())
             .unwrap_or_else(|| THROUGHPUT_METRIC.to_string());
         let info_m = metric(&metric_name);
         let higher = info_m.is_none_or(|m| m.direction == Direction::HigherIsBetter);
         let prefix = format!("{spec}::{target_name}::");
         let winner = gate.and_then(|g| g.gates.iter().find_map(|v| v.winner.clone()));
+        let fidelity = gate.map(|g| fidelity_cells(&g.gates)).unwrap_or_default();
         let mut tprov = ProvSets::default();
         let mut notes: Vec<String> = info.note.iter().cloned().collect();
         let mut combos = Vec::new();
@@ -139,6 +209,7 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
                 on_frontier: false,
                 cache_hit: None,
                 logs: Vec::new(),
+                fidelity: None,
             };
             if let Some(key) = &t.measurement {
                 referenced.insert(key.clone());
@@ -168,6 +239,9 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
                         }
                     }
                 }
+            }
+            if !c.is_baseline {
+                c.fidelity = fidelity.get(&c.label).cloned();
             }
             if !c.values.is_empty() {
                 arms.push((combos.len(), c.values.clone()));
@@ -507,7 +581,11 @@ fn compare_with_baseline(
     notes: &mut Vec<String>,
 ) {
     let rows: BTreeMap<&str, &crate::gates::Row> = gate
-        .and_then(|g| g.gates.iter().find(|v| !v.rows.is_empty()))
+        .and_then(|g| {
+            g.gates
+                .iter()
+                .find(|v| v.rows.iter().any(|r| r.metric != FIDELITY_METRIC))
+        })
         .map(|v| {
             v.rows
                 .iter()

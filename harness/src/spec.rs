@@ -233,6 +233,15 @@ pub struct Gate {
     /// Fidelity: fail combos whose engine returns no logprobs instead of comparing tokens only.
     #[serde(default)]
     pub require_logprobs: Option<bool>,
+    /// Regression: what each combo is compared with: `baseline` (this run's baseline combo, the
+    /// default) or `stored` (the same combo's newest measurement in the results store from a run
+    /// labelled `label`, with the same cache key: same engine version, model, hardware,
+    /// workload and plan).
+    #[serde(default)]
+    pub against: Option<String>,
+    /// Regression against stored results: the run label to compare with (default `main`).
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 impl Gate {
@@ -254,6 +263,8 @@ impl Gate {
             max_topk_divergence: None,
             per_dtype: None,
             require_logprobs: None,
+            against: None,
+            label: None,
         }
     }
 

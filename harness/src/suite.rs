@@ -616,6 +616,92 @@ impl PlannedTrial {
         if passed { Ok(()) } else { Err(message.into()) }
     }
 
+    /// A `regression` gate `against: stored`: each combo (and the baseline) against its own
+    /// newest measurement in a run labelled `label` (default `main`) with the same cache key.
+    /// Passes with a note when nothing is stored to compare with (the first run on main).
+    fn stored_regression(&self, g: &Gate, ctx: &GateContext) -> Result<gates::GateVerdict, String> {
+        let p = &self.plan;
+        let label = g.label.clone().unwrap_or_else(|| "main".into());
+        let parts = p.parts().map_err(|e| {
+            format!(
+                "{}: regression against stored results needs the cache key: {e}",
+                self.name
+            )
+        })?;
+        let mut combos: Vec<&Combo> = vec![&p.target.baseline];
+        combos.extend(p.target.combos.iter().filter(|c| **c != p.target.baseline));
+        let as_baseline = Gate {
+            against: None,
+            label: None,
+            ..g.clone()
+        };
+        let (mut compared, mut missing, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+        let mut rows = Vec::new();
+        for combo in combos {
+            let (rec, _) = self.obtain(combo)?;
+            let slug = combo_slug(&p.cats, combo);
+            if rec.error.is_some() {
+                continue;
+            }
+            let key = parts.for_combo(combo).cache_key;
+            let stored = crate::results::with_store(&p.settings_target_dir, |s| {
+                s.stored_measurement(&label, &key, &p.run.run_id)
+            })?;
+            let Some(stored) = stored else {
+                missing.push(slug);
+                continue;
+            };
+            let base = Arm {
+                launches: 1,
+                label: format!("{label} (run {})", stored.run_id),
+                reps: stored.reps.clone(),
+            };
+            let now = Arm {
+                launches: rec.launches.max(1) as usize,
+                label: slug.clone(),
+                reps: rec.reps.clone(),
+            };
+            let v = gates::evaluate(&as_baseline, ctx, &base, &[now])
+                .map_err(|e| format!("{}: {slug} against {label}: {e}", self.name))?;
+            let detail = v
+                .message
+                .split_once("); ")
+                .map_or(v.message.as_str(), |x| x.1)
+                .to_string();
+            if v.passed {
+                compared.push(format!("{slug} vs run {}: {detail}", stored.run_id));
+            } else {
+                failed.push(format!("{slug} vs run {}: {detail}", stored.run_id));
+            }
+            rows.extend(v.rows);
+        }
+        let passed = failed.is_empty();
+        let mut message = format!(
+            "regression against stored `{label}` results {}: {} combos compared, {} regressed, {} without a stored measurement of the same key",
+            if passed { "passed" } else { "FAILED" },
+            compared.len() + failed.len(),
+            failed.len(),
+            missing.len()
+        );
+        for l in failed.iter().chain(&compared) {
+            message.push_str(&format!("\n    {l}"));
+        }
+        if !missing.is_empty() {
+            message.push_str(&format!(
+                "\n    nothing stored for: {} (no run labelled `{label}` measured them with this engine version, model, hardware, workload and plan; set L1_RUN_LABEL={label} on the runs that serve as the reference)",
+                missing.join(", ")
+            ));
+        }
+        Ok(gates::GateVerdict {
+            method: "regression".into(),
+            passed,
+            message,
+            winner: None,
+            p_best: None,
+            rows,
+        })
+    }
+
     /// Record the run, the catalog snapshot and this trial's spec in the store (once per
     /// process), and refuse to run when `l1 runs cancel` stopped the run.
     fn enter_store(&self) -> Result<(), String> {
@@ -932,9 +1018,22 @@ impl PlannedTrial {
         let probed: Vec<(String, &MeasurementRecord)> =
             probed.iter().map(|(l, r)| (l.clone(), r)).collect();
         let fidelity = crate::fidelity::report_for(&p.spec.gates, &base, &probed);
-        let verdicts =
-            gates::evaluate_all(&p.spec.gates, &ctx, &baseline, &arms, fidelity.as_ref())
-                .map_err(|e| format!("{}: {e}", self.name))?;
+        // `regression` gates `against: stored` compare with the results store, not the baseline.
+        let (stored, here): (Vec<Gate>, Vec<Gate>) = p
+            .spec
+            .gates
+            .iter()
+            .cloned()
+            .partition(|g| g.against.as_deref() == Some("stored"));
+        let mut verdicts = if here.is_empty() {
+            Vec::new()
+        } else {
+            gates::evaluate_all(&here, &ctx, &baseline, &arms, fidelity.as_ref())
+                .map_err(|e| format!("{}: {e}", self.name))?
+        };
+        for g in &stored {
+            verdicts.push(self.stored_regression(g, &ctx)?);
+        }
         let passed = verdicts.iter().all(|v| v.passed);
         let sim_tag = if base.simulated { " [simulated]" } else { "" };
         let mut message = format!(

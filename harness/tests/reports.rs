@@ -2,7 +2,8 @@
 //! combos include crashing ones; the run directory then gets what a real run can hold besides:
 //! a cached measurement (as the store writes them), a truncated and a foreign record, a stray
 //! file, ignored trials, and hostile text in a gate message. The report model must name every
-//! bad file, `results.json` must validate against its schema (Python `jsonschema`), and the HTML
+//! bad file, carry every measured combo's output fidelity (the spec has a `fidelity` gate),
+//! `results.json` must validate against its schema (Python `jsonschema`), and the HTML
 //! page must load in headless Chromium without console errors, with sortable tables and the
 //! hostile text shown as text. The page and its screenshot are kept under
 //! `target/l1-test-artifacts/`.
@@ -37,6 +38,7 @@ measure: { reps: 7, trim: 0.15 }
 gates:
   - { method: topk5 }
   - { method: pareto }
+  - { method: fidelity }
 ";
 
 const HOSTILE: &str = "<script>console.error('injected')</script><img src=x \
@@ -173,6 +175,30 @@ fn reports_from_a_real_sim_run_name_bad_files_validate_and_render_in_a_browser()
         let tm = c.trimmed_mean.unwrap();
         assert!(lo <= tm && tm <= hi, "{lo} {tm} {hi}");
     }
+    // Output fidelity (the sim's divergence model, against the baseline's probe answers): every
+    // measured combo has it, from the `fidelity` gate; the metric stays the speed metric.
+    assert_eq!(t.metric.name, "output_tokens_per_s");
+    for c in t
+        .combos
+        .iter()
+        .filter(|c| !c.is_baseline && c.error.is_none())
+    {
+        let f = c
+            .fidelity
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no fidelity", c.label));
+        assert_eq!((f.gate.as_str(), f.enforced), ("fidelity", true));
+        assert!(
+            f.probes > 0 && f.exact_match.is_some(),
+            "{}: {f:?}",
+            c.label
+        );
+        assert_eq!(f.logprobs.as_deref(), Some("top_k"), "{}", c.label);
+    }
+    assert!(
+        t.combos[0].fidelity.is_none(),
+        "the baseline is the reference"
+    );
     assert!(t.combos[0].is_baseline, "baseline first");
     assert!(t.combos.iter().any(|c| c.on_frontier));
     assert!(!t.main_effects.is_empty());
@@ -204,6 +230,7 @@ fn reports_from_a_real_sim_run_name_bad_files_validate_and_render_in_a_browser()
         !html.contains("http://") && !html.contains("https://"),
         "no network references"
     );
+    assert!(html.contains(">fidelity</th>"), "no fidelity column");
     let out = artifacts();
     std::fs::create_dir_all(&out).unwrap();
     let page = out.join("report-sim.html");

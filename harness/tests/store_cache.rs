@@ -55,11 +55,16 @@ impl Scratch {
 
     /// (Re)write the fake `llama-server`, reporting `version`.
     fn engine_version(&self, version: &str) {
+        self.engine(version, "");
+    }
+
+    /// (Re)write the fake `llama-server` with extra shell lines (fixture timing).
+    fn engine(&self, version: &str, extra: &str) {
         let bin = self.dir.join("engines/bin/llama-server");
         std::fs::write(
             &bin,
             format!(
-                "#!/bin/sh\nexport L1_FIXTURE_VERSION={version}\nexec '{}' \"$@\"\n",
+                "#!/bin/sh\nexport L1_FIXTURE_VERSION={version}\n{extra}exec '{}' \"$@\"\n",
                 env!("CARGO_BIN_EXE_l1-fixture-server")
             ),
         )
@@ -378,4 +383,63 @@ fn report_restores_a_run_measured_elsewhere_from_the_store() {
     let (code, _, err) = s.l1(&["report", "nowhere"]);
     assert_eq!(code, 2);
     assert!(err.contains("not in the store"), "{err}");
+}
+
+#[test]
+fn regression_against_stored_main_results_fails_a_slower_change() {
+    let s = Scratch::new("stored");
+    // The spec gates each combo against its own measurement on main (a 50 % regression allowed,
+    // an honest margin on a shared machine; the slow engine is several times slower).
+    std::fs::write(
+        s.dir.join("specs/cached.yaml"),
+        SPEC.replace(
+            "  - { method: manual }",
+            "  - { method: regression, against: stored, label: main, epsilon: 0.5, metrics: [output_tokens_per_s] }",
+        ),
+    )
+    .unwrap();
+    // The gate trial's verdict and message, from its record.
+    let gate = |run_id: &str| -> (String, bool, String) {
+        let (trials, bad) = RunDir::new(&s.target(), run_id).trials();
+        assert!(bad.is_empty(), "{bad:?}");
+        let g = trials.into_iter().find(|t| t.kind == "gate").unwrap();
+        (g.name, g.passed, g.message)
+    };
+    // The first run on main has nothing to compare with: it passes and says so.
+    s.run("main-1", &[("L1_RUN_LABEL", "main")]);
+    let (_, ok, msg) = gate("main-1");
+    assert!(ok, "{msg}");
+    assert!(
+        msg.contains("0 combos compared") && msg.contains("nothing stored for"),
+        "{msg}"
+    );
+    // A pull request with the same engine: compared combo by combo, passes.
+    s.run("pr-same", &[("L1_CACHE", "write")]);
+    let (_, ok, msg) = gate("pr-same");
+    assert!(ok, "{msg}");
+    assert!(msg.contains("2 combos compared, 0 regressed"), "{msg}");
+    // A pull request whose engine got slower (same version, so the same cache key): fails.
+    s.engine("2026.10.7", "export L1_FIXTURE_ITL_MS=12\n");
+    s.run("pr-slow", &[("L1_CACHE", "write")]);
+    let (_, ok, msg) = gate("pr-slow");
+    assert!(!ok, "{msg}");
+    assert!(msg.contains("regressed: output_tokens_per_s"), "{msg}");
+    assert!(msg.contains("vs run main-1"), "{msg}");
+    // A bad `against` is a spec error with the choices.
+    std::fs::write(
+        s.dir.join("specs/cached.yaml"),
+        SPEC.replace(
+            "  - { method: manual }",
+            "  - { method: regression, against: yesterday }",
+        ),
+    )
+    .unwrap();
+    let mut settings = Settings::new(&root(), s.dir.join("specs"), s.dir.join("target"));
+    settings.engines_dir = s.dir.join("engines");
+    let (_, errors) = suite::plan(&settings, None);
+    let text = format!("{:?}", errors);
+    assert!(
+        text.contains("baseline") && text.contains("stored"),
+        "{text}"
+    );
 }

@@ -10,7 +10,7 @@ use minijinja::value::Serde;
 use minijinja::{Environment, UndefinedBehavior, Value, context};
 use serde::Serialize;
 
-use crate::model::{ComboReport, RunReport, TargetReport};
+use crate::model::{ComboReport, FidelityCell, RunReport, TargetReport};
 
 const TEMPLATE: &str = include_str!("../templates/report.html");
 const STYLE: &str = include_str!("../templates/report.css");
@@ -81,6 +81,8 @@ struct TargetView {
     index: usize,
     anchor: String,
     pareto: Option<Pareto>,
+    /// Whether a point on the pareto plot fails output fidelity (shows the legend entry).
+    pareto_fidelity_failed: bool,
     dist: Option<Dist>,
     effects: Vec<EffectView>,
     /// Per combo (aligned with the model's combos): its label without the `key=value` parts
@@ -88,6 +90,27 @@ struct TargetView {
     short: Vec<String>,
     /// The shared parts.
     common: String,
+    /// Per combo (aligned with the model's combos): its fidelity cell, `None` without one.
+    fidelity: Vec<Option<FidelityView>>,
+    /// Whether any combo of the target has fidelity numbers (shows the column).
+    has_fidelity: bool,
+}
+
+/// How the table and the plot show one combo's output fidelity.
+#[derive(Debug, Serialize)]
+struct FidelityView {
+    /// `pass`, `fail` or `unjudged` (a CSS class).
+    class: String,
+    /// `✓`, `✗`.
+    mark: String,
+    /// `exact 0.875 · prefix 0.953`, `not judged`, …
+    text: String,
+    /// `tokens only` when the engine returned no logprobs.
+    extra: Option<String>,
+    /// Every measure, threshold, failure and note (the cell's tooltip).
+    title: String,
+    /// Sort key: not judged 0, failures 1–2, passes 3–4 (by exact match and matched prefix).
+    sort: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,6 +126,8 @@ struct Point {
     label: String,
     class: String,
     tip: String,
+    /// Fails output fidelity: drawn with a red ring.
+    fidelity_failed: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -163,10 +188,21 @@ struct EffectBar {
 
 fn target_view((index, t): (usize, &TargetReport)) -> TargetView {
     let (short, common) = short_labels(t);
+    let fidelity: Vec<Option<FidelityView>> = t
+        .combos
+        .iter()
+        .map(|c| c.fidelity.as_ref().map(fidelity_view))
+        .collect();
+    let pareto = pareto(t);
     TargetView {
         index,
         anchor: format!("t{index}"),
-        pareto: pareto(t),
+        pareto_fidelity_failed: pareto
+            .as_ref()
+            .is_some_and(|p| p.points.iter().any(|pt| pt.fidelity_failed)),
+        pareto,
+        has_fidelity: fidelity.iter().any(Option::is_some),
+        fidelity,
         dist: dist(t),
         effects: effects(t),
         short,
@@ -220,6 +256,105 @@ fn short_of(t: &TargetReport, label: &str) -> String {
         .position(|c| c.label == label)
         .and_then(|i| short.get(i).cloned())
         .unwrap_or_else(|| label.to_string())
+}
+
+fn opt_num(x: Option<f64>, digits: usize) -> String {
+    match x.filter(|v| v.is_finite()) {
+        Some(v) => format!("{v:.digits$}"),
+        None => "–".into(),
+    }
+}
+
+fn fidelity_view(f: &FidelityCell) -> FidelityView {
+    let tokens_only = f.logprobs.as_deref() == Some("none");
+    let score = f.exact_match.unwrap_or(0.0) * 0.5 + f.matched_prefix.unwrap_or(0.0) * 0.5;
+    let (class, mark, text, sort) = if let Some(why) = &f.unjudged {
+        ("unjudged", "✗", format!("not judged: {why}"), 0.0)
+    } else {
+        (
+            if f.passed { "pass" } else { "fail" },
+            if f.passed { "✓" } else { "✗" },
+            format!(
+                "exact {} · prefix {}",
+                opt_num(f.exact_match, 3),
+                opt_num(f.matched_prefix, 3)
+            ),
+            if f.passed { 3.0 } else { 1.0 } + score,
+        )
+    };
+    let l = &f.limits;
+    let mut title = vec![
+        format!(
+            "output fidelity: {} ({} gate, {}; precision class {})",
+            if f.unjudged.is_some() {
+                "not judged (fails)"
+            } else if f.passed {
+                "pass"
+            } else {
+                "FAIL"
+            },
+            f.gate,
+            if f.enforced {
+                "enforced"
+            } else {
+                "reported only"
+            },
+            f.precision
+        ),
+        format!("probes compared: {}", f.probes),
+        format!(
+            "exact match: {} (min {})",
+            opt_num(f.exact_match, 3),
+            l.min_exact_match
+        ),
+        format!(
+            "matched prefix: {} (min {}); mean first divergence {} tokens",
+            opt_num(f.matched_prefix, 3),
+            l.min_matched_prefix,
+            opt_num(f.mean_first_divergence, 2)
+        ),
+        format!(
+            "mean |Δ logprob|: {} nats (max {})",
+            opt_num(f.mean_abs_logprob_delta, 4),
+            l.max_logprob_delta
+        ),
+        format!(
+            "top-k JS divergence: {} bits (max {})",
+            opt_num(f.topk_js_divergence, 4),
+            l.max_topk_divergence
+        ),
+        format!(
+            "logprobs: {}",
+            match f.logprobs.as_deref() {
+                Some("none") => "none (compared by tokens only)",
+                Some(s) => s,
+                None => "unknown",
+            }
+        ),
+    ];
+    if !f.divergence_positions.is_empty() {
+        let p: Vec<String> = f.divergence_positions.iter().map(u32::to_string).collect();
+        title.push(format!("diverged at tokens: {}", p.join(", ")));
+    }
+    if let Some(u) = &f.unjudged {
+        title.push(format!("not judged: {u}"));
+    }
+    title.extend(f.failures.iter().map(|x| format!("failure: {x}")));
+    title.extend(f.failed_probes.iter().map(|x| format!("failed probe: {x}")));
+    title.extend(
+        f.length_mismatches
+            .iter()
+            .map(|x| format!("different token counts: {x}")),
+    );
+    title.extend(f.notes.iter().map(|x| format!("note: {x}")));
+    FidelityView {
+        class: class.into(),
+        mark: mark.into(),
+        text,
+        extra: tokens_only.then(|| "tokens only".to_string()),
+        title: title.join("\n"),
+        sort,
+    }
 }
 
 /// Round "nice" tick positions covering `[lo, hi]`.
@@ -313,12 +448,9 @@ fn pareto(t: &TargetReport) -> Option<Pareto> {
     }
     let mut points: Vec<Point> = pts
         .iter()
-        .map(|(c, x, y)| Point {
-            x: sx(*x),
-            y: sy(*y),
-            label: c.label.clone(),
-            class: combo_class(c).into(),
-            tip: format!(
+        .map(|(c, x, y)| {
+            let fidelity_failed = c.fidelity.as_ref().is_some_and(|f| !f.passed);
+            let mut tip = format!(
                 "{}\n{} {}: {}\n{}: {} ms",
                 short_of(t, &c.label),
                 t.metric.name,
@@ -326,7 +458,25 @@ fn pareto(t: &TargetReport) -> Option<Pareto> {
                 short(*y),
                 t.latency_metric,
                 short(*x)
-            ),
+            );
+            if let Some(f) = &c.fidelity {
+                tip.push_str(&format!(
+                    "\noutput fidelity: {}",
+                    match (&f.unjudged, f.passed) {
+                        (Some(u), _) => format!("not judged ({u})"),
+                        (None, true) => "pass".into(),
+                        (None, false) => format!("FAILS ({})", f.failures.join("; ")),
+                    }
+                ));
+            }
+            Point {
+                x: sx(*x),
+                y: sy(*y),
+                label: c.label.clone(),
+                class: combo_class(c).into(),
+                tip,
+                fidelity_failed,
+            }
         })
         .collect();
     // Draw baseline and winner last, so they are on top.

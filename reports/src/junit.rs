@@ -75,6 +75,38 @@ pub enum Outcome {
     },
 }
 
+/// A combo's output-fidelity properties: `<combo>.fidelity` (`pass`/`FAIL`), and where measured
+/// `<combo>.fidelity.exact_match`, `.matched_prefix`, `.logprob_delta` (mean |Δ logprob|, nats),
+/// `.topk_js` (bits); `.unjudged` with the reason when nothing could be compared, `.failures`
+/// with the failed checks, `.logprobs` = `none` when compared by tokens only.
+pub fn fidelity_properties(combo: &str, f: &crate::model::FidelityCell) -> Vec<(String, String)> {
+    let k = format!("{combo}.fidelity");
+    let mut out = vec![(
+        k.clone(),
+        if f.passed { "pass" } else { "FAIL" }.to_string(),
+    )];
+    for (name, v) in [
+        ("exact_match", f.exact_match),
+        ("matched_prefix", f.matched_prefix),
+        ("logprob_delta", f.mean_abs_logprob_delta),
+        ("topk_js", f.topk_js_divergence),
+    ] {
+        if let Some(x) = v.filter(|x| x.is_finite()) {
+            out.push((format!("{k}.{name}"), format!("{x:.6}")));
+        }
+    }
+    if f.logprobs.as_deref() == Some("none") {
+        out.push((format!("{k}.logprobs"), "none (tokens only)".into()));
+    }
+    if let Some(u) = &f.unjudged {
+        out.push((format!("{k}.unjudged"), u.clone()));
+    }
+    if !f.failures.is_empty() {
+        out.push((format!("{k}.failures"), f.failures.join("; ")));
+    }
+    out
+}
+
 /// Render the run as JUnit XML (UTF-8, with an XML declaration).
 pub fn render_junit(run: &JunitRun) -> Result<String, quick_junit::SerializeError> {
     let mut report = Report::new(clean(&format!("l1 run {}", run.run_id)));

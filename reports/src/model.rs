@@ -188,6 +188,61 @@ pub struct ComboReport {
     pub cache_hit: Option<CacheHitReport>,
     /// Engine log files named by the measurement's notes.
     pub logs: Vec<String>,
+    /// Output fidelity against the baseline's answers to the probes, where a gate compared them
+    /// (the `fidelity` gate, else `manual`); `None` for the baseline and when no gate did.
+    #[serde(default)]
+    pub fidelity: Option<FidelityCell>,
+}
+
+/// One combo's output fidelity against the baseline (see README "The `fidelity` gate").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FidelityCell {
+    /// Within every threshold of its precision class (false when not judged).
+    pub passed: bool,
+    /// The gate whose table it comes from: `fidelity` (enforced) or `manual` (reported only).
+    pub gate: String,
+    /// True when the gate enforces it: a failing combo cannot be the winner.
+    pub enforced: bool,
+    /// Precision class the thresholds were chosen by: `bf16`, `fp8` or `q4`.
+    pub precision: String,
+    /// Probes compared (both sides answered).
+    pub probes: usize,
+    /// Share of probes whose generated tokens equal the reference's.
+    pub exact_match: Option<f64>,
+    /// Mean of first divergence over length (1: nothing diverged).
+    pub matched_prefix: Option<f64>,
+    /// Mean first-divergence position (tokens).
+    pub mean_first_divergence: Option<f64>,
+    /// First-divergence positions of the probes that diverged, sorted.
+    pub divergence_positions: Vec<u32>,
+    /// Mean |Δ logprob| of the chosen tokens over identical-context positions (nats).
+    pub mean_abs_logprob_delta: Option<f64>,
+    /// Mean top-k Jensen–Shannon divergence (bits) over identical-context positions.
+    pub topk_js_divergence: Option<f64>,
+    /// The weaker logprob support of the two sides: `top_k`, `chosen`, `none` (tokens only).
+    pub logprobs: Option<String>,
+    /// The thresholds applied.
+    pub limits: FidelityLimits,
+    /// Each failed check: `measure observed vs threshold`.
+    pub failures: Vec<String>,
+    /// What was not checked and why.
+    pub notes: Vec<String>,
+    /// Why nothing could be compared ("not judged", which fails), when nothing could.
+    pub unjudged: Option<String>,
+    /// Probes that could not be compared, with why.
+    pub failed_probes: Vec<String>,
+    /// Probes whose token count differs from the reference's.
+    pub length_mismatches: Vec<String>,
+}
+
+/// Fidelity thresholds of a combo (its class defaults with the gate's overrides).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FidelityLimits {
+    pub min_exact_match: f64,
+    pub min_matched_prefix: f64,
+    pub max_logprob_delta: f64,
+    pub max_topk_divergence: f64,
 }
 
 /// A combo against the baseline, direction-aware: positive `improvement_pct` is better.

@@ -64,6 +64,35 @@ fn combo(label: &str, values: &[f64], vs: Option<f64>) -> ComboReport {
         on_frontier: false,
         cache_hit: None,
         logs: Vec::new(),
+        fidelity: None,
+    }
+}
+
+fn fidelity(passed: bool, exact: f64, prefix: f64) -> FidelityCell {
+    FidelityCell {
+        passed,
+        gate: "fidelity".into(),
+        enforced: true,
+        precision: "fp8".into(),
+        probes: 8,
+        exact_match: Some(exact),
+        matched_prefix: Some(prefix),
+        mean_first_divergence: Some(prefix * 16.0),
+        divergence_positions: if exact < 1.0 { vec![0, 11] } else { vec![] },
+        mean_abs_logprob_delta: Some(if passed { 0.0032 } else { 0.2184 }),
+        topk_js_divergence: Some(if passed { 0.0001 } else { 0.0412 }),
+        logprobs: Some("top_k".into()),
+        limits: FidelityLimits {
+            min_exact_match: 0.5,
+            min_matched_prefix: 0.75,
+            max_logprob_delta: 0.15,
+            max_topk_divergence: 0.03,
+        },
+        failures: Vec::new(),
+        notes: Vec::new(),
+        unjudged: None,
+        failed_probes: Vec::new(),
+        length_mismatches: Vec::new(),
     }
 }
 
@@ -82,6 +111,7 @@ fn fixed_report() -> RunReport {
     );
     fast.is_winner = true;
     fast.on_frontier = true;
+    fast.fidelity = Some(fidelity(true, 1.0, 1.0));
     let mut cached = combo(
         "attn=flash_attn_v2,kv=paged",
         &[104.0, 105.0, 103.5, 104.5, 102.0, 107.0, 104.2],
@@ -92,12 +122,34 @@ fn fixed_report() -> RunReport {
         from_key: "abc123".into(),
         measured_unix_s: 1_767_225_600.0,
     });
+    // Passes by tokens alone: the engine returned no logprobs.
+    let mut tokens_only = fidelity(true, 0.875, 0.953);
+    tokens_only.logprobs = Some("none".into());
+    tokens_only.mean_abs_logprob_delta = None;
+    tokens_only.topk_js_divergence = None;
+    tokens_only.notes =
+        vec!["not measured: the engine returned no logprobs; compared by tokens only".into()];
+    cached.fidelity = Some(tokens_only);
     let mut hostile = combo(HOSTILE, &[90.0, 91.0, 89.0, 90.5, 88.0], Some(-10.0));
     hostile.message = format!("{HOSTILE}</td></tr><script>alert(2)</script>");
+    let mut bad = fidelity(false, 0.125, 0.359);
+    bad.precision = "q4".into();
+    bad.failures = vec![
+        "exact_match 0.125 < 0.500".into(),
+        "matched_prefix 0.359 < 0.750 \"><script>alert(4)</script>".into(),
+    ];
+    hostile.fidelity = Some(bad);
     let mut failed = combo("attn=xformers,kv=paged", &[95.0, 80.0], None);
     failed.passed = false;
     failed.error = Some("rep 3: engine crashed (SIGSEGV)".into());
     failed.logs = vec!["/tmp/l1/engine-logs/x.log".into()];
+    failed.fidelity = Some(FidelityCell {
+        passed: false,
+        unjudged: Some("the baseline record has no reference answers <i>cached</i>".into()),
+        ..fidelity(false, 0.0, 0.0)
+    });
+    failed.fidelity.as_mut().unwrap().exact_match = None;
+    failed.fidelity.as_mut().unwrap().matched_prefix = None;
     let sim = TargetReport {
         id: "s::sim@1.0::m::h100-sxm::chat".into(),
         spec: "s".into(),
@@ -268,6 +320,7 @@ fn html_escapes_everything_and_shows_what_matters() {
         "<script>alert",
         "<b>2 of 3</b>",
         "</pre><script>",
+        "<i>cached",
     ] {
         assert!(!html.contains(bad), "unescaped `{bad}`");
     }
@@ -280,6 +333,21 @@ fn html_escapes_everything_and_shows_what_matters() {
     assert!(html.contains("hit · nightly-20260101"));
     assert!(html.contains("class=\"frontier\"") || html.contains("path class=\"frontier\""));
     assert!(!html.contains("http://") && !html.contains("https://"));
+    // Output fidelity: the column, its cells with their tooltips, and the pareto marker.
+    assert!(html.contains(">fidelity</th>"), "no fidelity column");
+    assert!(html.contains("<span class=\"mark\">✓</span> exact 1.000 · prefix 1.000"));
+    assert!(html.contains("<span class=\"mark\">✗</span> exact 0.125 · prefix 0.359"));
+    assert!(html.contains("tokens only</span>"));
+    assert!(html.contains("not judged: the baseline record has no reference answers &lt;i&gt;"));
+    assert!(html.contains("mean |Δ logprob|: 0.2184 nats (max 0.15)"));
+    assert!(html.contains("failure: matched_prefix 0.359 &lt; 0.750 &quot;&gt;&lt;script&gt;"));
+    assert!(
+        html.contains("<span class=\"tag base\">baseline</span>")
+            && html.contains(">reference</span>")
+    );
+    // The failing combos (hostile, and the unjudged one) are ringed on the plot, with a legend.
+    assert_eq!(html.matches("<circle class=\"fidelity-ring\"").count(), 2);
+    assert!(html.contains("fails output fidelity</div>"));
     // Exactly one script element: ours.
     assert_eq!(html.matches("<script").count(), 1);
     let out = std::env::var_os("CARGO_TARGET_DIR")

@@ -4,8 +4,10 @@
 use std::path::Path;
 
 use l1_reports::junit::{
-    JunitCase, JunitRun, JunitSuite, Outcome, assert_snapshot, assert_valid_junit, render_junit,
+    JunitCase, JunitRun, JunitSuite, Outcome, assert_snapshot, assert_valid_junit,
+    fidelity_properties, render_junit,
 };
+use l1_reports::model::FidelityCell;
 
 fn case(name: &str, classname: &str, duration_s: f64, outcome: Outcome) -> JunitCase {
     JunitCase {
@@ -15,6 +17,37 @@ fn case(name: &str, classname: &str, duration_s: f64, outcome: Outcome) -> Junit
         outcome,
         system_out: None,
         system_err: None,
+    }
+}
+
+fn fidelity_pass() -> FidelityCell {
+    FidelityCell {
+        passed: true,
+        gate: "fidelity".into(),
+        enforced: true,
+        precision: "bf16".into(),
+        probes: 8,
+        exact_match: Some(1.0),
+        matched_prefix: Some(1.0),
+        mean_abs_logprob_delta: Some(0.0032),
+        topk_js_divergence: Some(0.0001),
+        logprobs: Some("top_k".into()),
+        ..FidelityCell::default()
+    }
+}
+
+/// Fails, by tokens only (no logprobs), with markup in its failure text.
+fn fidelity_fail() -> FidelityCell {
+    FidelityCell {
+        passed: false,
+        precision: "q4".into(),
+        exact_match: Some(0.5),
+        matched_prefix: Some(0.695),
+        logprobs: Some("none".into()),
+        mean_abs_logprob_delta: None,
+        topk_js_divergence: None,
+        failures: vec!["matched_prefix 0.695 < 0.750 <kv=\"q4_0\">".into()],
+        ..fidelity_pass()
     }
 }
 
@@ -46,10 +79,14 @@ fn fixed_run() -> JunitRun {
         suites: vec![
             JunitSuite {
                 name: t.into(),
-                properties: vec![
-                    ("simulated".into(), "true".into()),
+                properties: [
+                    ("simulated".to_string(), "true".to_string()),
                     ("winner".into(), "attn=flash".into()),
-                ],
+                ]
+                .into_iter()
+                .chain(fidelity_properties("attn=flash", &fidelity_pass()))
+                .chain(fidelity_properties("kv=q4_0", &fidelity_fail()))
+                .collect(),
                 cases: vec![passed, gate, unread],
                 system_err: None,
             },
@@ -75,6 +112,19 @@ fn junit_for_fixed_input_matches_snapshot_and_schema() {
     let xml = render_junit(&fixed_run()).expect("render");
     assert!(!xml.contains('\u{1b}') && !xml.contains('\u{0}') && !xml.contains('\u{7}'));
     assert!(xml.contains("&lt;attn=flash&gt; &amp; baseline"), "{xml}");
+    for p in [
+        "name=\"attn=flash.fidelity\" value=\"pass\"",
+        "name=\"attn=flash.fidelity.exact_match\" value=\"1.000000\"",
+        "name=\"attn=flash.fidelity.matched_prefix\" value=\"1.000000\"",
+        "name=\"attn=flash.fidelity.logprob_delta\" value=\"0.003200\"",
+        "name=\"attn=flash.fidelity.topk_js\" value=\"0.000100\"",
+        "name=\"kv=q4_0.fidelity\" value=\"FAIL\"",
+        "name=\"kv=q4_0.fidelity.logprobs\" value=\"none (tokens only)\"",
+        "value=\"matched_prefix 0.695 &lt; 0.750 &lt;kv=&quot;q4_0&quot;&gt;\"",
+    ] {
+        assert!(xml.contains(p), "{p} missing:\n{xml}");
+    }
+    assert!(!xml.contains("kv=q4_0.fidelity.logprob_delta"), "{xml}");
     assert!(
         !xml.contains("<testsuites name=\"l1 run fixed-1\" tests=\"4\" skipped"),
         "{xml}"

@@ -510,12 +510,13 @@ impl Store {
         &mut self,
         label: &str,
         cache_key: &str,
+        exclude_run: &str,
     ) -> Result<Option<MeasurementRow>, StoreError> {
         let sql = format!(
-            "SELECT {MEASUREMENT_COLUMNS} FROM measurements m JOIN runs r ON r.run_id = m.run_id WHERE r.label = ?1 AND m.cache_key = ?2 AND m.error IS NULL AND r.deleted_unix_s IS NULL ORDER BY r.started_unix_s DESC, m.started_unix_s DESC LIMIT 1"
+            "SELECT {MEASUREMENT_COLUMNS} FROM measurements m JOIN runs r ON r.run_id = m.run_id WHERE r.label = ?1 AND m.cache_key = ?2 AND m.run_id <> ?3 AND m.error IS NULL AND r.deleted_unix_s IS NULL ORDER BY r.started_unix_s DESC, m.started_unix_s DESC LIMIT 1"
         );
         self.db.tx(|tx| {
-            let rows = tx.query(&sql, &[label.into(), cache_key.into()])?;
+            let rows = tx.query(&sql, &[label.into(), cache_key.into(), exclude_run.into()])?;
             match rows.first() {
                 Some(r) => Ok(Some(measurement_from_row(tx, r)?)),
                 None => Ok(None),

@@ -956,9 +956,14 @@ fn junit_run(
             }
         }
         // Comparisons with the baseline: the first gate's table (every gate tabulates the same
-        // measurements).
-        if let Some(g) = r.gates.iter().find(|g| !g.rows.is_empty()) {
-            for row in &g.rows {
+        // measurements); fidelity rows are listed below, not as a speed metric.
+        let fidelity_metric = l1_harness::report_model::FIDELITY_METRIC;
+        if let Some(g) = r
+            .gates
+            .iter()
+            .find(|g| g.rows.iter().any(|row| row.metric != fidelity_metric))
+        {
+            for row in g.rows.iter().filter(|row| row.metric != fidelity_metric) {
                 let k = format!("{}.{}", row.combo, row.metric);
                 props.push((format!("{k}.trimmed_mean"), num(row.trimmed_mean)));
                 if let Some(x) = row.improvement {
@@ -980,6 +985,10 @@ fn junit_run(
                     props.push((format!("{k}.hedges_g"), num(x)));
                 }
             }
+        }
+        // Output fidelity per combo (the `fidelity` gate's table, else `manual`'s).
+        for (combo, f) in l1_harness::report_model::fidelity_cells(&r.gates) {
+            props.extend(l1_reports::junit::fidelity_properties(&combo, &f));
         }
         // A failure or error carries the trial's message as its text already.
         let system_out = matches!(outcome, Outcome::Passed).then(|| r.message.clone());
@@ -1186,6 +1195,65 @@ mod tests {
                 fidelity: None,
             }],
         }];
+        // Output fidelity: one combo passes, one fails by tokens only (no logprobs).
+        let fid = |combo: &str, passed: bool| {
+            use l1_harness::fidelity::{ComboFidelity, Measures, Precision};
+            let precision = if passed {
+                Precision::Bf16
+            } else {
+                Precision::Q4
+            };
+            ComboFidelity {
+                combo: combo.into(),
+                precision,
+                limits: precision.defaults(),
+                measures: Measures {
+                    probes: 8,
+                    exact_match: Some(if passed { 1.0 } else { 0.5 }),
+                    matched_prefix: Some(if passed { 1.0 } else { 0.695 }),
+                    mean_abs_logprob_delta: passed.then_some(0.0032),
+                    topk_js_divergence: passed.then_some(0.0001),
+                    logprobs: Some(if passed {
+                        l1_engines::probe::LogprobSupport::TopK
+                    } else {
+                        l1_engines::probe::LogprobSupport::None
+                    }),
+                    ..Measures::default()
+                },
+                passed,
+                failures: if passed {
+                    Vec::new()
+                } else {
+                    vec!["matched_prefix 0.695 < 0.750".into()]
+                },
+                notes: Vec::new(),
+            }
+        };
+        gate.gates.push(GateVerdict {
+            method: "fidelity".into(),
+            passed: false,
+            message: "fidelity failed: 1 of 2 combos change the model's answers".into(),
+            winner: None,
+            p_best: None,
+            rows: [("attn=flash", true), ("kv=q4_0", false)]
+                .into_iter()
+                .map(|(c, ok)| Row {
+                    combo: c.into(),
+                    metric: "fidelity".into(),
+                    trimmed_mean: if ok { 1.0 } else { 0.5 },
+                    improvement: None,
+                    improvement_ci: None,
+                    yuen_p: None,
+                    adjusted_p: None,
+                    hedges_g: None,
+                    mde: None,
+                    reps: 8,
+                    on_frontier: false,
+                    note: String::new(),
+                    fidelity: Some(fid(c, ok)),
+                })
+                .collect(),
+        });
         let mut real = trial("vllm", "baseline", "baseline", true);
         real.measurement = Some("m2".into());
         let mut lost = trial("vllm", "kv=paged", "combo", true);
@@ -1247,6 +1315,19 @@ mod tests {
         assert!(xml.contains("name=\"attn=flash.cache_hit\" value=\"true (run nightly-1, m1)\""));
         assert!(xml.contains("name=\"baseline.cache_hit\" value=\"false\""));
         assert!(xml.contains("name=\"hardware_fingerprint\" value=\"hw-0123abcd\""));
+        // Fidelity: per combo pass/FAIL and its measures; fidelity rows are not a speed metric.
+        for p in [
+            "name=\"attn=flash.fidelity\" value=\"pass\"",
+            "name=\"attn=flash.fidelity.exact_match\" value=\"1.000000\"",
+            "name=\"attn=flash.fidelity.logprob_delta\" value=\"0.003200\"",
+            "name=\"attn=flash.fidelity.topk_js\" value=\"0.000100\"",
+            "name=\"kv=q4_0.fidelity\" value=\"FAIL\"",
+            "name=\"kv=q4_0.fidelity.matched_prefix\" value=\"0.695000\"",
+            "name=\"kv=q4_0.fidelity.failures\" value=\"matched_prefix 0.695 &lt; 0.750\"",
+        ] {
+            assert!(xml.contains(p), "{p} missing:\n{xml}");
+        }
+        assert!(!xml.contains(".fidelity.trimmed_mean"), "{xml}");
         l1_reports::junit::assert_snapshot(
             &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../reports/tests/snapshots/run-dir.junit.xml"),
