@@ -354,6 +354,9 @@ pub fn expand_only(
             .expected("seconds in (0, 86400], e.g. 600 for a large model"));
     }
 
+    // Tune fields: validated for tune specs, refused on sweeps.
+    crate::tuning::validate_spec(ls)?;
+
     // Gates.
     if spec.gates.is_empty() {
         return Err(ls
@@ -573,7 +576,13 @@ pub fn expand_only(
                         return Err(d.field("space").expected("a space with at least one combo legal on the target's declared hardware"));
                     }
                     let n_legal = legal.len();
-                    let combos = match spec.space.mode {
+                    // A tune spec's search space is every legal combo.
+                    let mode = if spec.kind == crate::spec::SpecKind::Tune {
+                        Mode::Exhaustive
+                    } else {
+                        spec.space.mode
+                    };
+                    let combos = match mode {
                         Mode::Exhaustive => legal,
                         Mode::Quick => {
                             let keep = covering(&legal);

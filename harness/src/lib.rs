@@ -27,4 +27,5 @@ pub mod selection;
 pub mod spec;
 pub mod stats;
 pub mod suite;
+pub mod tuning;
 pub mod yaml;

@@ -18,6 +18,8 @@ use crate::yaml;
 pub enum SpecKind {
     /// Tier 1: every (or a covering set of) legal combo(s) of each target.
     Sweep,
+    /// Tier 2: Bayesian optimisation over the legal combos of each target, within a budget.
+    Tune,
 }
 
 /// How the space is covered.
@@ -286,6 +288,47 @@ impl Gate {
     }
 }
 
+/// A tune spec's objective: the metric optimised and its direction.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuneObjective {
+    pub metric: Spanned<String>,
+    pub direction: l1_tune::Direction,
+}
+
+/// A tune spec's constraint: `{ metric, at_most: X }` or `{ metric, at_least: X }`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuneConstraint {
+    pub metric: Spanned<String>,
+    #[serde(default)]
+    pub at_most: Option<f64>,
+    #[serde(default)]
+    pub at_least: Option<f64>,
+}
+
+/// A tune spec's budget: at least one limit, each positive.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuneBudget {
+    /// Wall-clock minutes (measurement time; cache hits are free).
+    #[serde(default)]
+    pub minutes: Option<f64>,
+    /// Device-hours (devices of the target's hardware × measurement time).
+    #[serde(default)]
+    pub gpu_hours: Option<f64>,
+    #[serde(default)]
+    pub max_trials: Option<u32>,
+}
+
+/// A tune spec's gate: the recommended point must beat the baseline by `margin` (relative).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuneGate {
+    #[serde(default)]
+    pub margin: Option<f64>,
+}
+
 fn default_gates() -> Vec<Gate> {
     vec![Gate::new(GateMethod::Topk5)]
 }
@@ -308,6 +351,21 @@ pub struct Spec {
     pub measure: Measure,
     #[serde(default = "default_gates")]
     pub gates: Vec<Gate>,
+    /// Tune specs: the objective (metric and direction).
+    #[serde(default)]
+    pub objective: Option<TuneObjective>,
+    /// Tune specs: constraints every recommended point must meet.
+    #[serde(default)]
+    pub constraints: Vec<TuneConstraint>,
+    /// Tune specs: the budget.
+    #[serde(default)]
+    pub budget: Option<TuneBudget>,
+    /// Tune specs: the sweep spec whose stored results seed the search (its pareto/best points).
+    #[serde(default)]
+    pub seed_from: Option<Spanned<String>>,
+    /// Tune specs: the gate (`{ margin }`).
+    #[serde(default)]
+    pub gate: Option<TuneGate>,
 }
 
 /// A spec with where it came from.

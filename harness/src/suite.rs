@@ -102,14 +102,18 @@ enum Leaf {
     Combo(Combo),
     Baseline,
     Gate,
+    /// A tune spec's target: one Tier-2 session.
+    Tune,
 }
 
 /// One spec's settings, shared by its trials.
 #[derive(Debug)]
-struct SpecPlan {
-    name: String,
-    measure: Measure,
+pub(crate) struct SpecPlan {
+    pub(crate) name: String,
+    pub(crate) measure: Measure,
     gates: Vec<Gate>,
+    /// A tune spec's validated settings.
+    pub(crate) tune: Option<Arc<crate::tuning::TuneSpec>>,
     snapshot: String,
     /// The spec file, its source and rendered text (recorded with the run in the store).
     path: PathBuf,
@@ -120,17 +124,17 @@ struct SpecPlan {
 /// One target, shared by its trials.
 #[derive(Debug)]
 pub struct TargetPlan {
-    spec: Arc<SpecPlan>,
+    pub(crate) spec: Arc<SpecPlan>,
     pub target: ExpandedTarget,
     pub class: &'static str,
     /// Why its trials are listed as ignored, if they are.
     pub ignore: Option<String>,
-    hardware: HardwareProfile,
+    pub(crate) hardware: HardwareProfile,
     model: ModelProfile,
     workload: Workload,
-    run: RunDir,
-    cats: Arc<Catalogs>,
-    settings_target_dir: PathBuf,
+    pub(crate) run: RunDir,
+    pub(crate) cats: Arc<Catalogs>,
+    pub(crate) settings_target_dir: PathBuf,
     engines_dir: PathBuf,
     /// The hardware fingerprint calibrations are recorded under.
     fingerprint: String,
@@ -183,7 +187,7 @@ impl TargetPlan {
 pub struct PlannedTrial {
     pub name: String,
     pub ignored: Option<String>,
-    plan: Arc<TargetPlan>,
+    pub(crate) plan: Arc<TargetPlan>,
     leaf: Leaf,
 }
 
@@ -344,6 +348,16 @@ pub fn plan_only(
     only: Option<&str>,
     only_target: Option<&str>,
 ) -> (Vec<PlannedTrial>, Vec<(String, Diagnostic)>) {
+    plan_in_run(settings, only, only_target, &record::run_id())
+}
+
+/// [`plan_only`] into the run `run_id` instead of this process's run (`l1 tune resume`).
+pub fn plan_in_run(
+    settings: &Settings,
+    only: Option<&str>,
+    only_target: Option<&str>,
+    run_id: &str,
+) -> (Vec<PlannedTrial>, Vec<(String, Diagnostic)>) {
     let cats = match Catalogs::load(&settings.root) {
         Ok(c) => Arc::new(c),
         Err(d) => return (Vec::new(), vec![("invalid::catalogs".into(), d)]),
@@ -373,7 +387,7 @@ pub fn plan_only(
             .collect(),
         env: RenderContext::env_from_process(),
     };
-    let run = RunDir::new(&settings.target_dir, &record::run_id());
+    let run = RunDir::new(&settings.target_dir, run_id);
     let mut trials = Vec::new();
     let mut errors = Vec::new();
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -475,6 +489,7 @@ fn plan_spec(file: &Path, env: &PlanEnv<'_>) -> Result<Vec<PlannedTrial>, Diagno
             Some(methods) => override_gates(&ls.spec.gates, methods),
             None => ls.spec.gates.clone(),
         },
+        tune: crate::tuning::TuneSpec::from_spec(&ls.spec).map(Arc::new),
         snapshot: cats.kernels.snapshot.clone(),
         path: file.to_path_buf(),
         source: ls.source.clone(),
@@ -508,6 +523,15 @@ fn plan_spec(file: &Path, env: &PlanEnv<'_>) -> Result<Vec<PlannedTrial>, Diagno
             parts: std::sync::OnceLock::new(),
         });
         let prefix = format!("{class}::{}::{}", sp.name, plan.target.id);
+        if sp.tune.is_some() {
+            out.push(PlannedTrial {
+                name: format!("{prefix}::tune"),
+                ignored: ignore.clone(),
+                plan: plan.clone(),
+                leaf: Leaf::Tune,
+            });
+            continue;
+        }
         for combo in &plan.target.combos {
             out.push(PlannedTrial {
                 name: format!("{prefix}::{}", combo_slug(cats, combo)),
@@ -566,6 +590,7 @@ impl PlannedTrial {
             Leaf::Combo(c) => ("combo", self.measured(c)),
             Leaf::Baseline => ("baseline", self.measured(&p.target.baseline)),
             Leaf::Gate => ("gate", self.gate()),
+            Leaf::Tune => ("tune", crate::tuning::run_trial(&self)),
         };
         let (passed, message, measurement, verdicts, simulated, cache_hit) = match &result {
             Ok(o) => (
@@ -822,7 +847,7 @@ impl PlannedTrial {
         )
     }
 
-    fn obtain(&self, combo: &Combo) -> Result<(MeasurementRecord, Obtained), String> {
+    pub(crate) fn obtain(&self, combo: &Combo) -> Result<(MeasurementRecord, Obtained), String> {
         let key = self.key(combo);
         // Early termination compares with the baseline at each look, so the baseline comes
         // first (its lock is never held while waiting for a combo's, so no trial deadlocks).
@@ -1071,14 +1096,14 @@ impl PlannedTrial {
     }
 }
 
-struct Outcome {
-    passed: bool,
-    message: String,
-    measurement: Option<String>,
-    verdicts: Vec<gates::GateVerdict>,
-    simulated: bool,
+pub(crate) struct Outcome {
+    pub(crate) passed: bool,
+    pub(crate) message: String,
+    pub(crate) measurement: Option<String>,
+    pub(crate) verdicts: Vec<gates::GateVerdict>,
+    pub(crate) simulated: bool,
     /// The measurement came from the cache.
-    cache_hit: bool,
+    pub(crate) cache_hit: bool,
 }
 
 impl Outcome {

@@ -66,6 +66,11 @@ enum Command {
         #[command(subcommand)]
         action: store_cmds::RunsAction,
     },
+    /// Tier-2 tune sessions in the results store: list, status, resume, cancel.
+    Tune {
+        #[command(subcommand)]
+        action: tune_cmds::TuneAction,
+    },
     /// The measurement cache: stats, flush.
     Cache {
         #[command(subcommand)]
@@ -147,6 +152,8 @@ macro_rules! out {
 
 #[path = "l1/store_cmds.rs"]
 mod store_cmds;
+#[path = "l1/tune_cmds.rs"]
+mod tune_cmds;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -328,6 +335,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Runs { action } => store_cmds::runs(cli.json, &Settings::from_env(root), action),
+        Command::Tune { action } => tune_cmds::tune(cli.json, &Settings::from_env(root), action),
         Command::Cache { action } => store_cmds::cache(cli.json, &Settings::from_env(root), action),
         Command::Store { action } => {
             store_cmds::store_cmd(cli.json, &Settings::from_env(root), action)

@@ -1,0 +1,443 @@
+//! Tier 2 through the harness: the bundled sim tune spec's generated test passes with its
+//! session in the store; a tune process SIGKILLed at random points resumes with the same
+//! proposals as an uninterrupted run; bad tune specs give clear errors before any engine starts;
+//! `l1 tune status | cancel | resume` work on a populated store. Each run is a child process of
+//! this test binary (`child_run`) with its own `L1_RUN_ID`, as nextest would start it.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use l1_harness::suite::{self, Settings};
+use l1_store::{Location, Store, TuneTrialRow};
+
+const SPEC: &str = "sim-tune-llama-8b-h100";
+const TARGET: &str = "sim@1.0::llama-3.1-8b::h100-sxm::chat-short";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("l1-tune-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("specs")).unwrap();
+        std::fs::copy(
+            root().join(format!("specs/sim/{SPEC}.yaml")),
+            dir.join(format!("specs/{SPEC}.yaml")),
+        )
+        .unwrap();
+        Self { dir }
+    }
+
+    fn target(&self) -> PathBuf {
+        self.dir.join("target")
+    }
+
+    fn child(&self, run_id: &str, env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "child_run", "--nocapture", "--test-threads", "1"])
+            .env("L1_TUNE_TEST_DIR", &self.dir)
+            .env("L1_RUN_ID", run_id)
+            .env_remove("L1_STORE")
+            .env_remove("L1_CACHE")
+            .env_remove("L1_TUNE_TRIAL_DELAY_MS")
+            .env_remove("NEXTEST_RUN_ID");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// One complete run in a child process: (trial, passed, message) per trial.
+    fn run(&self, run_id: &str) -> Vec<(String, bool, String)> {
+        let out = self.child(run_id, &[]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "child run {run_id} failed: {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text.lines()
+            .filter_map(|l| l.strip_prefix("TRIAL\t"))
+            .map(|l| {
+                let mut f = l.splitn(3, '\t');
+                let name = f.next().unwrap_or("").to_string();
+                let passed = f.next() == Some("pass");
+                let msg = f.next().unwrap_or("").replace("\\n", "\n");
+                (name, passed, msg)
+            })
+            .collect()
+    }
+
+    /// Start a run and SIGKILL it once it has reported trial `after` (plus a few milliseconds,
+    /// so the kill lands anywhere in the next trial: measuring, persisting, or sleeping).
+    fn run_killed(&self, run_id: &str, after: usize, jitter_ms: u64) {
+        let mut child = self
+            .child(run_id, &[("L1_TUNE_TRIAL_DELAY_MS", "15")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let needle = format!("tune trial {after} ");
+        let mut seen = false;
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.contains(&needle) {
+                seen = true;
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(jitter_ms));
+        child.kill().unwrap(); // SIGKILL
+        let status = child.wait().unwrap();
+        assert!(seen, "run {run_id} never reached trial {after}");
+        assert!(!status.success(), "run {run_id} finished before the kill");
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&Location::Sqlite(self.target().join("l1/store.sqlite"))).unwrap()
+    }
+
+    fn trials(&self, run_id: &str) -> Vec<TuneTrialRow> {
+        let sid = l1_harness::tuning::session_id(run_id, SPEC, TARGET);
+        self.store().tune_trials(&sid).unwrap()
+    }
+
+    /// `l1 <args>` against this scratch directory: (exit code, stdout, stderr).
+    fn l1(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_l1"))
+            .args(["--root", root().to_str().unwrap()])
+            .args(args)
+            .env("CARGO_TARGET_DIR", self.target())
+            .env("L1_SPECS", self.dir.join("specs"))
+            .env_remove("L1_STORE")
+            .env_remove("L1_CACHE")
+            .env_remove("L1_TUNE_TRIAL_DELAY_MS")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn l1_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let (code, out, err) = self.l1(&all);
+        assert_eq!(code, 0, "l1 {args:?}: {out}\n{err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("l1 {args:?}: {e}: {out}"))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The child side of [`Scratch::run`]: plan and run every trial of the scratch specs.
+#[test]
+fn child_run() {
+    let Ok(dir) = std::env::var("L1_TUNE_TEST_DIR") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let settings = Settings::new(&root(), dir.join("specs"), dir.join("target"));
+    let (trials, errors) = suite::plan(&settings, None);
+    assert!(errors.is_empty(), "{errors:?}");
+    for t in trials {
+        let name = t.name.clone();
+        let r = t.execute();
+        let (ok, msg) = match &r {
+            Ok(()) => ("pass", String::new()),
+            Err(e) => ("fail", e.replace('\n', "\\n")),
+        };
+        // A newline first: libtest printed `test child_run ... ` without one.
+        println!("\nTRIAL\t{name}\t{ok}\t{msg}");
+    }
+}
+
+fn sequence(rows: &[TuneTrialRow]) -> Vec<(i64, String, String, Option<f64>)> {
+    rows.iter()
+        .map(|r| (r.n, r.combo.clone(), r.outcome.clone(), r.value))
+        .collect()
+}
+
+#[test]
+fn the_bundled_sim_tune_spec_passes_and_its_session_is_in_the_store() {
+    let s = Scratch::new("bundled");
+    let out = s.run("t1");
+    assert_eq!(out.len(), 1, "one tune test per target: {out:?}");
+    let (name, passed, msg) = &out[0];
+    assert_eq!(name, &format!("sim::{SPEC}::{TARGET}::tune"));
+    assert!(passed, "{msg}");
+
+    let sid = l1_harness::tuning::session_id("t1", SPEC, TARGET);
+    let mut store = s.store();
+    let row = store.tune_session(&sid).unwrap().expect("session stored");
+    assert_eq!(row.status, "finished");
+    assert_eq!(row.run_id.as_deref(), Some("t1"));
+    let state: l1_tune::TuneState = serde_json::from_str(&row.bayesian_state).unwrap();
+    assert_eq!(state.usage.trials, 25, "max_trials 25");
+    assert_eq!(
+        state.observations.len() + state.failures.len(),
+        25,
+        "every trial is in the state"
+    );
+    assert!(row.best_trial.is_some());
+    let trials = store.tune_trials(&sid).unwrap();
+    assert_eq!(trials.len(), 25);
+    let mut combos: Vec<&String> = trials.iter().map(|t| &t.combo).collect();
+    combos.sort();
+    combos.dedup();
+    assert_eq!(combos.len(), 25, "no combo is evaluated twice");
+    // The tune test's verdict is a trial row of the run, like every other test.
+    let tr = store.trials("t1").unwrap();
+    assert!(tr.iter().any(|t| t.kind == "tune" && t.passed), "{tr:?}");
+    // Progress events: one TuneTrial per trial.
+    let events = std::fs::read_to_string(s.target().join("l1/runs/t1/events.jsonl")).unwrap();
+    assert_eq!(
+        events.matches("\"event\":\"tune_trial\"").count(),
+        25,
+        "{events}"
+    );
+}
+
+#[test]
+fn a_tune_run_killed_at_random_points_resumes_with_the_same_proposals() {
+    let s = Scratch::new("kill");
+    // The uninterrupted reference (another run id: the sim's measurements depend only on the
+    // spec's seed, the target and the combo, so both runs see the same values).
+    let reference = s.run("ref");
+    assert!(reference[0].1, "{reference:?}");
+    let want = sequence(&s.trials("ref"));
+    assert_eq!(want.len(), 25);
+
+    // Kill points: three, spread over the run, jittered by this process's id.
+    let pid = u64::from(std::process::id());
+    let points = [
+        (2 + pid % 3) as usize,
+        (8 + (pid / 3) % 4) as usize,
+        (15 + (pid / 7) % 5) as usize,
+    ];
+    let mut last = 0;
+    for (i, &after) in points.iter().enumerate() {
+        s.run_killed("k", after, (pid / (i as u64 + 1)) % 41);
+        let got = sequence(&s.trials("k"));
+        assert!(
+            got.len() > after && got.len() >= last,
+            "progress is kept: {got:?}"
+        );
+        assert_eq!(
+            got[..],
+            want[..got.len()],
+            "after kill {i} (trial {after}) the persisted trials are a prefix of the reference"
+        );
+        last = got.len();
+    }
+    // Finish it: the test re-run continues the same session (same run id, spec and target).
+    let out = s.run("k");
+    assert!(out[0].1, "{out:?}");
+    let got = sequence(&s.trials("k"));
+    assert_eq!(got, want, "same proposals, same values, nothing repeated");
+    let sid = l1_harness::tuning::session_id("k", SPEC, TARGET);
+    let row = s.store().tune_session(&sid).unwrap().unwrap();
+    let state: l1_tune::TuneState = serde_json::from_str(&row.bayesian_state).unwrap();
+    assert_eq!(state.usage.trials, 25, "no trial counted twice");
+}
+
+#[test]
+fn l1_tune_status_cancel_and_resume_on_a_populated_store() {
+    let s = Scratch::new("cmds");
+    // A session killed part-way, then continued with `l1 tune resume`.
+    s.run_killed("c1", 4, 3);
+    let sid = l1_harness::tuning::session_id("c1", SPEC, TARGET);
+    let list = s.l1_json(&["tune", "list"]);
+    assert_eq!(list[0]["session_id"], sid.as_str(), "{list}");
+
+    let st = s.l1_json(&["tune", "status", &sid]);
+    assert_eq!(st["spec"], SPEC);
+    assert_eq!(st["target"], TARGET);
+    assert_eq!(st["status"], "running", "killed: never finished");
+    let done = st["trials"].as_u64().unwrap();
+    assert!(done >= 5, "{st}");
+    assert!(st["best"]["interval95"].is_array(), "{st}");
+    assert!(st["budget_used"].as_f64().unwrap() > 0.0, "{st}");
+    assert_eq!(st["legal_combos"], 480, "{st}");
+
+    // Cancel: marked, and a re-run of the test stops at once (no new trial) and fails saying so.
+    let c = s.l1_json(&["tune", "cancel", &sid]);
+    assert_eq!(c["status"], "cancelled");
+    let out = s.run("c1");
+    assert!(!out[0].1, "a cancelled session's test fails: {out:?}");
+    assert!(out[0].2.contains("cancelled"), "{}", out[0].2);
+    assert_eq!(
+        s.trials("c1").len() as u64,
+        done,
+        "no trial after the cancel"
+    );
+    let st = s.l1_json(&["tune", "status", &sid]);
+    assert_eq!(st["status"], "cancelled");
+
+    // Resume: continues in-process to the budget and passes.
+    let (code, out, err) = s.l1(&["tune", "resume", &sid]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let st = s.l1_json(&["tune", "status", &sid]);
+    assert_eq!(st["status"], "finished", "{st}");
+    assert_eq!(st["trials"], 25);
+    let (code, text, _) = s.l1(&["tune", "status", &sid]);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("best so far") && text.contains("95 %"),
+        "{text}"
+    );
+
+    // Unknown ids are clear errors.
+    let (code, _, err) = s.l1(&["tune", "status", "tune-nope"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("unknown tune session"), "{err}");
+}
+
+fn plan_error(name: &str, body: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("l1-tune-bad-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, format!("kind: tune\nname: {name}\n{body}")).unwrap();
+    let settings = Settings::new(&root(), file, dir.join("target"));
+    let (trials, errors) = suite::plan(&settings, None);
+    assert!(trials.is_empty(), "{name}: no trial may be planned");
+    assert_eq!(errors.len(), 1, "{name}: {errors:?}");
+    assert!(
+        !dir.join("target/l1").exists(),
+        "{name}: nothing ran, nothing was stored"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    errors[0].1.to_string()
+}
+
+const TARGETS: &str = "targets:
+  engines: [sim@1.0]
+  models: [llama-3.1-8b]
+  hardware: [h100-sxm]
+  workloads: [chat-short]
+space:
+  dims: { attention_backend: all }
+";
+
+#[test]
+fn zero_budget_unknown_metric_and_impossible_constraint_are_clear_errors() {
+    let e = plan_error(
+        "zero-budget",
+        &format!(
+            "{TARGETS}objective: {{ metric: output_tokens_per_s, direction: maximize }}\nbudget: {{ max_trials: 0 }}\n"
+        ),
+    );
+    assert!(e.contains("maximum trials must be at least 1"), "{e}");
+    assert!(
+        e.contains("zero-budget.yaml") && e.contains("budget"),
+        "{e}"
+    );
+
+    let e = plan_error(
+        "empty-budget",
+        &format!(
+            "{TARGETS}objective: {{ metric: output_tokens_per_s, direction: maximize }}\nbudget: {{}}\n"
+        ),
+    );
+    assert!(e.contains("no limit set"), "{e}");
+
+    let e = plan_error(
+        "no-budget",
+        &format!("{TARGETS}objective: {{ metric: output_tokens_per_s, direction: maximize }}\n"),
+    );
+    assert!(e.contains("needs a budget"), "{e}");
+
+    let e = plan_error(
+        "bad-metric",
+        &format!(
+            "{TARGETS}objective: {{ metric: tokens_per_sec, direction: maximize }}\nbudget: {{ max_trials: 5 }}\n"
+        ),
+    );
+    assert!(e.contains("unknown metric `tokens_per_sec`"), "{e}");
+    assert!(e.contains("objective.metric"), "{e}");
+    assert!(
+        e.contains("output_tokens_per_s") && e.contains("ttft_p95_ms"),
+        "lists the valid metrics: {e}"
+    );
+    assert!(e.contains("bad-metric.yaml:10:"), "points at the line: {e}");
+
+    let e = plan_error(
+        "bad-direction",
+        &format!(
+            "{TARGETS}objective: {{ metric: output_tokens_per_s, direction: upward }}\nbudget: {{ max_trials: 5 }}\n"
+        ),
+    );
+    assert!(e.contains("upward") && e.contains("maximize"), "{e}");
+
+    let e = plan_error(
+        "impossible",
+        &format!(
+            "{TARGETS}objective: {{ metric: output_tokens_per_s, direction: maximize }}\nconstraints:\n  - {{ metric: ttft_p95_ms, at_most: -1 }}\nbudget: {{ max_trials: 5 }}\n"
+        ),
+    );
+    assert!(e.contains("no legal point can meet the constraint"), "{e}");
+
+    let e = plan_error(
+        "with-gates",
+        &format!(
+            "{TARGETS}objective: {{ metric: output_tokens_per_s, direction: maximize }}\nbudget: {{ max_trials: 5 }}\ngates: [{{ method: manual }}]\n"
+        ),
+    );
+    assert!(e.contains("not `gates`"), "{e}");
+
+    let e = plan_error(
+        "typo",
+        &format!(
+            "{TARGETS}objective: {{ metric: output_tokens_per_s, direction: maximize }}\nbudget: {{ max_trial: 5 }}\n"
+        ),
+    );
+    assert!(e.contains("max_trial"), "unknown fields are rejected: {e}");
+}
+
+#[test]
+fn seed_from_seeds_the_session_with_the_stored_sweep_points() {
+    let s = Scratch::new("seeded");
+    std::fs::copy(
+        root().join("specs/sim/sim-llama-8b-h100.yaml"),
+        s.dir.join("specs/sim-llama-8b-h100.yaml"),
+    )
+    .unwrap();
+    // Specs run in name order: the sweep first, so its measurements are in the store when the
+    // tune test starts.
+    let out = s.run("s1");
+    let tune = out.iter().find(|t| t.0.ends_with("::tune")).unwrap();
+    assert!(tune.1, "{tune:?}");
+    let sid = l1_harness::tuning::session_id("s1", SPEC, TARGET);
+    let row = s.store().tune_session(&sid).unwrap().unwrap();
+    let state: l1_tune::TuneState = serde_json::from_str(&row.bayesian_state).unwrap();
+    assert_eq!(
+        state.seeds.len(),
+        4,
+        "the baseline plus the sweep's 3 best points: {:?}",
+        state.seeds
+    );
+    let trials = s.trials("s1");
+    assert!(trials.len() == 25);
+}
