@@ -128,17 +128,7 @@ fn to_landscape(
     noise: Noise,
 ) -> Landscape {
     let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let pairs = |c: &Combo| -> Vec<(String, String)> {
-        c.dims
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .chain(
-                c.knobs
-                    .iter()
-                    .map(|(k, v)| (format!("knob.{k}"), v.clone())),
-            )
-            .collect()
-    };
+    let pairs = l1_harness::tuning::named_values;
     for c in combos {
         for (k, v) in pairs(c) {
             let e = values.entry(k).or_default();

@@ -606,29 +606,31 @@ pub fn verdict(report: &Report) -> crate::gates::GateVerdict {
         message,
         winner: None,
         p_best: None,
-        rows: report
-            .combos
-            .values()
-            .map(|c| crate::gates::Row {
-                combo: c.combo.clone(),
-                metric: "fidelity".into(),
-                trimmed_mean: c.measures.exact_match.unwrap_or(f64::NAN),
-                improvement: None,
-                improvement_ci: None,
-                yuen_p: None,
-                adjusted_p: None,
-                hedges_g: None,
-                mde: None,
-                reps: c.measures.probes,
-                on_frontier: false,
-                note: if c.passed {
-                    "fidelity ok".into()
-                } else {
-                    c.failures.join("; ")
-                },
-                fidelity: Some(c.clone()),
-            })
-            .collect(),
+        rows: report.combos.values().map(row).collect(),
+    }
+}
+
+/// A combo's fidelity as a gate-table row (metric `fidelity`; the exact-match rate in the
+/// trimmed-mean column, the probe count as reps).
+pub fn row(c: &ComboFidelity) -> crate::gates::Row {
+    crate::gates::Row {
+        combo: c.combo.clone(),
+        metric: "fidelity".into(),
+        trimmed_mean: c.measures.exact_match.unwrap_or(f64::NAN),
+        improvement: None,
+        improvement_ci: None,
+        yuen_p: None,
+        adjusted_p: None,
+        hedges_g: None,
+        mde: None,
+        reps: c.measures.probes,
+        on_frontier: false,
+        note: if c.passed {
+            "fidelity ok".into()
+        } else {
+            c.failures.join("; ")
+        },
+        fidelity: Some(c.clone()),
     }
 }
 

@@ -492,19 +492,8 @@ pub fn evaluate_all(
                     .combos
                     .values()
                     .map(|c| Row {
-                        combo: c.combo.clone(),
-                        metric: "fidelity".into(),
-                        trimmed_mean: c.measures.exact_match.unwrap_or(f64::NAN),
-                        improvement: None,
-                        improvement_ci: None,
-                        yuen_p: None,
-                        adjusted_p: None,
-                        hedges_g: None,
-                        mde: None,
-                        reps: c.measures.probes,
-                        on_frontier: false,
                         note: c.failures.join("; "),
-                        fidelity: Some(c.clone()),
+                        ..crate::fidelity::row(c)
                     })
                     .collect();
             }

@@ -232,21 +232,25 @@ pub fn session_id(run_id: &str, spec: &str, target: &str) -> String {
     )
 }
 
+/// A combo as (name, value) pairs over the tuner's dimensions: each catalog dimension, then each
+/// knob as `knob.<name>`.
+pub fn named_values(c: &Combo) -> Vec<(String, String)> {
+    c.dims
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .chain(
+            c.knobs
+                .iter()
+                .map(|(k, v)| (format!("knob.{k}"), v.clone())),
+        )
+        .collect()
+}
+
 /// The optimiser's space for a target's legal combos: one dimension per catalog dimension and
 /// per knob, values sorted; combo `i` of the space is `combos[i]`.
 pub fn space_of(combos: &[Combo]) -> Result<Space, TuneError> {
     let mut names: Vec<String> = Vec::new();
-    let named = |c: &Combo| -> Vec<(String, String)> {
-        c.dims
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .chain(
-                c.knobs
-                    .iter()
-                    .map(|(k, v)| (format!("knob.{k}"), v.clone())),
-            )
-            .collect()
-    };
+    let named = named_values;
     for c in combos {
         for (k, _) in named(c) {
             if !names.contains(&k) {
