@@ -39,10 +39,11 @@ struct Cli {
 enum Command {
     /// Check specs exactly as the harness would (default: every spec under specs/).
     Validate { specs: Vec<PathBuf> },
-    /// How many combos each mode would run for a spec, which ones, and what the rules rejected.
+    /// How many combos each mode would run for a spec, which ones (with the sim engine's
+    /// predicted metrics), and what the rules rejected.
     Preview {
         spec: PathBuf,
-        /// List every selected combo.
+        /// List every selected combo with its sim-predicted throughput and p95 TTFT.
         #[arg(long)]
         combos: bool,
     },
@@ -61,7 +62,7 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         reps: usize,
     },
-    /// Runs in the results store (`L1_STORE`): list, show, cancel, delete.
+    /// Runs in the results store (`L1_STORE`): list, show, cancel, delete, follow.
     Runs {
         #[command(subcommand)]
         action: store_cmds::RunsAction,
@@ -89,7 +90,8 @@ enum Command {
         #[command(subcommand)]
         action: store_cmds::StoreAction,
     },
-    /// Summarize a run's records (default: the newest run) and write its JUnit XML.
+    /// Summarize a run (default: the newest run): JUnit XML, HTML, results.json and metrics;
+    /// ingest it into the store and mark it finished (a run only in the store is restored first).
     Report {
         run: Option<String>,
         /// Where to write the JUnit XML (default: `target/l1/runs/<run>/junit.xml`).
