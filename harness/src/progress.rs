@@ -69,6 +69,15 @@ pub enum Event {
         pid: u32,
         trial: String,
         outcome: String,
+        /// The combo's label.
+        #[serde(default)]
+        combo: String,
+        /// The objective value (none for a failed trial).
+        #[serde(default)]
+        value: Option<f64>,
+        /// Share of the session's budget used after this trial, in [0, 1].
+        #[serde(default)]
+        budget_used: f64,
     },
     RunFinished {
         ts: f64,
@@ -326,7 +335,18 @@ pub fn describe(ev: &Event) -> String {
             message,
             ..
         } => format!("gate {method} {}: {message}", ok(*passed)),
-        Event::TuneTrial { trial, outcome, .. } => format!("tune      {trial}: {outcome}"),
+        Event::TuneTrial {
+            trial,
+            outcome,
+            combo,
+            value,
+            budget_used,
+            ..
+        } => format!(
+            "tune      {trial}: {outcome} {combo}{} [budget {:.0} % used]",
+            value.map(|v| format!(" = {v:.4}")).unwrap_or_default(),
+            budget_used * 100.0
+        ),
         Event::RunFinished { passed, failed, .. } => {
             format!("run finished: {passed} passed, {failed} failed")
         }

@@ -739,6 +739,30 @@ fn relative(run: &RunDir, p: &Path) -> String {
     p.strip_prefix(&run.path).unwrap_or(p).display().to_string()
 }
 
+/// The run's tune sessions in the store: trials per outcome, and the share of each session's
+/// budget used (`spec::target` -> [0, 1]).
+type TuneMetrics = (BTreeMap<String, u64>, BTreeMap<String, f64>);
+
+fn tune_metrics(target_dir: &Path, run_id: &str) -> Result<TuneMetrics, String> {
+    crate::results::with_store(target_dir, |s| {
+        let mut trials = BTreeMap::new();
+        let mut burn = BTreeMap::new();
+        for sess in s.tune_sessions()? {
+            if sess.run_id.as_deref() != Some(run_id) {
+                continue;
+            }
+            for t in s.tune_trials(&sess.session_id)? {
+                *trials.entry(t.outcome).or_insert(0u64) += 1;
+            }
+            if let Ok(state) = serde_json::from_str::<l1_tune::TuneState>(&sess.bayesian_state) {
+                let used = 1.0 - state.budget.remaining(&state.usage).fraction;
+                burn.insert(format!("{}::{}", sess.spec, sess.target), used);
+            }
+        }
+        Ok((trials, burn))
+    })
+}
+
 /// The files [`write_all`] wrote.
 #[derive(Clone, Debug)]
 pub struct Written {
@@ -767,11 +791,19 @@ pub fn write_all(
     let json = run.path.join("results.json");
     prometheus::write_atomic(&json, &report.to_json()).map_err(|e| e.to_string())?;
     let metrics = prometheus::textfile_path(target_dir);
-    let contribution = prometheus::RunContribution::from_report(
+    let mut contribution = prometheus::RunContribution::from_report(
         &report,
         &run_mode(&report),
         run_wall_time(run, &report),
     );
+    let mut warnings = Vec::new();
+    match tune_metrics(target_dir, &run.run_id) {
+        Ok((trials, burn)) => {
+            contribution.tune_trials = trials;
+            contribution.tune_budget_used = burn;
+        }
+        Err(e) => warnings.push(format!("tune metrics left out: {e}")),
+    }
     let exposition = prometheus::update_textfile(&metrics, &run.run_id, contribution)
         .map_err(|e| e.to_string())?;
     crate::progress::emit(
@@ -783,7 +815,6 @@ pub fn write_all(
             failed: report.totals.failed,
         },
     );
-    let mut warnings = Vec::new();
     let pushed_to = std::env::var("L1_PUSHGATEWAY")
         .ok()
         .filter(|g| !g.is_empty());

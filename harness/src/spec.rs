@@ -321,6 +321,16 @@ pub struct TuneBudget {
     pub max_trials: Option<u32>,
 }
 
+/// A tune spec's final phase: the last `share` of the budget re-measures the `top` candidates.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuneRemeasure {
+    #[serde(default)]
+    pub top: Option<usize>,
+    #[serde(default)]
+    pub share: Option<f64>,
+}
+
 /// A tune spec's gate: the recommended point must beat the baseline by `margin` (relative).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -366,6 +376,9 @@ pub struct Spec {
     /// Tune specs: the gate (`{ margin }`).
     #[serde(default)]
     pub gate: Option<TuneGate>,
+    /// Tune specs: the final re-measurement of the top candidates (`{ top, share }`).
+    #[serde(default)]
+    pub remeasure: Option<TuneRemeasure>,
 }
 
 /// A spec with where it came from.

@@ -804,7 +804,7 @@ impl PlannedTrial {
             Ok(None) => {}
             Err(e) => eprintln!("{}: cache lookup failed, measuring instead: {e}", self.name),
         }
-        measure(&self.plan, combo, key, &self.name, stopper)
+        measure(&self.plan, combo, key, &self.name, stopper, 0)
     }
 
     /// Insert a measurement this trial produced into the store.
@@ -845,6 +845,25 @@ impl PlannedTrial {
             ),
             24,
         )
+    }
+
+    /// A fresh measurement of `combo` (a tune session's final re-measurement): replicate `r`
+    /// (1, 2, …) has its own record key and rep seeds, never comes from the cache, and is
+    /// stored like any measurement. Like [`Self::obtain`], a replicate this run already recorded
+    /// (before a kill) is reused, not measured twice.
+    pub(crate) fn obtain_replicate(
+        &self,
+        combo: &Combo,
+        replicate: u32,
+    ) -> Result<(MeasurementRecord, Obtained), String> {
+        let key = record::short_hash(&format!("{}|replicate={replicate}", self.key(combo)), 24);
+        let (rec, how) = self.plan.run.obtain(&key, || {
+            measure(&self.plan, combo, &key, &self.name, None, replicate)
+        })?;
+        if how == Obtained::Measured {
+            self.store_measurement(&rec)?;
+        }
+        Ok((rec, how))
     }
 
     pub(crate) fn obtain(&self, combo: &Combo) -> Result<(MeasurementRecord, Obtained), String> {
@@ -1145,10 +1164,12 @@ fn measure(
     key: &str,
     trial: &str,
     stopper: Option<&Stopper>,
+    replicate: u32,
 ) -> MeasurementRecord {
     let started = record::now_unix();
     let t0 = Instant::now();
-    let seed = seed_of(p, combo);
+    // A replicate draws other rep seeds (prompts, and the sim's noise), as a new launch would.
+    let seed = seed_of(p, combo) ^ u64::from(replicate).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let mut reps = Vec::new();
     let mut stopped = None;
     let mut notes = Vec::new();

@@ -50,6 +50,10 @@ impl TuneSpec {
         let b = spec.budget.clone().unwrap_or_default();
         let mut config = TuneConfig::new(o.metric.value.clone(), o.direction);
         config.seed = spec.measure.seed;
+        if let Some(r) = &spec.remeasure {
+            config.remeasure.top = r.top.unwrap_or(config.remeasure.top);
+            config.remeasure.share = r.share.unwrap_or(config.remeasure.share);
+        }
         config.constraints = spec
             .constraints
             .iter()
@@ -93,6 +97,7 @@ pub fn validate_spec(ls: &LoadedSpec) -> Result<(), Diagnostic> {
             ("budget", spec.budget.is_some()),
             ("seed_from", spec.seed_from.is_some()),
             ("gate", spec.gate.is_some()),
+            ("remeasure", spec.remeasure.is_some()),
         ] {
             if set {
                 return Err(ls
@@ -208,6 +213,18 @@ pub fn validate_spec(ls: &LoadedSpec) -> Result<(), Diagnostic> {
             )
             .field("gate.margin")
             .expected("a relative improvement, e.g. 0.03 for 3 %"));
+    }
+    if let Some(share) = spec.remeasure.as_ref().and_then(|r| r.share)
+        && !(share.is_finite() && (0.0..=0.5).contains(&share))
+    {
+        return Err(ls
+            .diag_find(
+                format!("remeasure share {share} is outside [0, 0.5]"),
+                "remeasure",
+                "share",
+            )
+            .field("remeasure.share")
+            .expected("the share of the budget kept for re-measuring the top candidates, e.g. 0.1 (0: none)"));
     }
     if let Some(s) = &spec.seed_from
         && (s.value.is_empty()
@@ -507,7 +524,18 @@ fn drive(
         let combo = &p.target.combos[prop.combo];
         let label = combo_slug(&p.cats, combo);
         let n = session.trials();
-        let (rec, _) = t.obtain(combo)?;
+        let phase = prop.phase();
+        let (rec, _) = if phase == Phase::Remeasure {
+            let replicate = session
+                .state()
+                .observations
+                .iter()
+                .filter(|o| o.combo == prop.combo)
+                .count();
+            t.obtain_replicate(combo, replicate as u32)?
+        } else {
+            t.obtain(combo)?
+        };
         // A cache hit is a free evaluation; a measurement reused from this run's records (taken
         // before a kill) cost what it cost.
         let elapsed = if rec.cache_hit.is_some() {
@@ -535,13 +563,15 @@ fn drive(
                         combo: prop.combo,
                         value: v,
                         constraints: cv,
-                        phase: Phase::Search,
+                        phase,
                         elapsed_s: elapsed,
                         devices,
                     })
                     .map_err(fail)?;
                 let o = if !feasible {
                     "infeasible"
+                } else if phase == Phase::Remeasure {
+                    "remeasured"
                 } else if rec.cache_hit.is_some() {
                     "cached"
                 } else {
@@ -575,6 +605,7 @@ fn drive(
             created_unix_s: crate::record::now_unix(),
         };
         crate::results::with_store(dir, |s| s.record_tune_trial(sid, &state, best, &row))?;
+        let burn = 1.0 - session.remaining().fraction;
         crate::progress::emit(
             &p.run,
             &crate::progress::Event::TuneTrial {
@@ -582,9 +613,11 @@ fn drive(
                 pid: std::process::id(),
                 trial: format!("{}#{n}", t.name),
                 outcome: outcome.into(),
+                combo: label.clone(),
+                value: stored_value,
+                budget_used: burn,
             },
         );
-        let burn = 1.0 - session.remaining().fraction;
         eprintln!(
             "{}: tune trial {n} ({:?}) {label}: {outcome}{} [budget {:.0} % used]",
             t.name,
@@ -843,6 +876,8 @@ pub fn status_json(
         "budget_used": 1.0 - remaining.fraction,
         "trials": trials.len(),
         "failed_trials": state.failures.len(),
+        "remeasured_trials": state.observations.iter().filter(|o| o.phase == Phase::Remeasure).count(),
+        "remeasure": state.config.remeasure,
         "legal_combos": space_len,
         "best": best,
         "history": trials.iter().map(|t| serde_json::json!({

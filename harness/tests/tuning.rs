@@ -414,6 +414,150 @@ fn zero_budget_unknown_metric_and_impossible_constraint_are_clear_errors() {
         ),
     );
     assert!(e.contains("max_trial"), "unknown fields are rejected: {e}");
+
+    let e = plan_error(
+        "bad-share",
+        &format!(
+            "{TARGETS}objective: {{ metric: output_tokens_per_s, direction: maximize }}\nbudget: {{ max_trials: 5 }}\nremeasure: {{ top: 2, share: 0.8 }}\n"
+        ),
+    );
+    assert!(e.contains("remeasure share 0.8 is outside [0, 0.5]"), "{e}");
+    assert!(
+        e.contains("remeasure.share") && e.contains("bad-share.yaml:"),
+        "{e}"
+    );
+}
+
+/// The final phase through the harness: once the small space is exhausted, the reserved trials
+/// re-measure the top candidates as *fresh* measurements (their own record keys and rep seeds,
+/// never the cache or the search measurement), recorded as `remeasured` trials, reported with
+/// the budget in the progress events, counted in `tune_trials_total`, and shown by `l1 tune
+/// status`; `l1 validate` counts the tune spec as one test.
+#[test]
+fn the_final_phase_remeasures_top_candidates_as_fresh_measurements() {
+    let s = Scratch::new("remeasure");
+    std::fs::remove_file(s.dir.join(format!("specs/{SPEC}.yaml"))).unwrap();
+    let name = "sim-tune-remeasure";
+    std::fs::write(
+        s.dir.join(format!("specs/{name}.yaml")),
+        format!(
+            "kind: tune\nname: {name}\n{TARGETS}baseline: engine-default\nobjective: {{ metric: output_tokens_per_s, direction: maximize }}\nbudget: {{ max_trials: 12 }}\nremeasure: {{ top: 3, share: 0.5 }}\ngate: {{ margin: 0.0 }}\nmeasure: {{ reps: 3, seed: 11 }}\n"
+        ),
+    )
+    .unwrap();
+    let out = s.run("r1");
+    assert_eq!(out.len(), 1, "{out:?}");
+    let sid = l1_harness::tuning::session_id("r1", name, TARGET);
+    let trials = s.store().tune_trials(&sid).unwrap();
+    let search: Vec<&TuneTrialRow> = trials
+        .iter()
+        .filter(|t| t.outcome != "remeasured")
+        .collect();
+    let again: Vec<&TuneTrialRow> = trials
+        .iter()
+        .filter(|t| t.outcome == "remeasured")
+        .collect();
+    assert!(
+        !again.is_empty() && again.len() <= 6,
+        "the reserved half of 12 trials re-measures contenders: {trials:#?}"
+    );
+    assert!(
+        trials
+            .iter()
+            .position(|t| t.outcome == "remeasured")
+            .unwrap()
+            >= search.len(),
+        "re-measurements come after the search: {trials:#?}"
+    );
+    let mut keys: Vec<&str> = trials
+        .iter()
+        .map(|t| t.measurement_key.as_deref().unwrap())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(
+        keys.len(),
+        trials.len(),
+        "every trial is its own measurement"
+    );
+    for r in &again {
+        let first = search
+            .iter()
+            .find(|t| t.combo == r.combo)
+            .unwrap_or_else(|| panic!("{} was re-measured without being searched", r.combo));
+        assert_ne!(first.value, r.value, "a replicate draws new reps: {r:?}");
+        let rec = s.target().join(format!(
+            "l1/runs/r1/measurements/{}.json",
+            r.measurement_key.as_deref().unwrap()
+        ));
+        assert!(rec.exists(), "{}", rec.display());
+    }
+    let stored: Vec<String> = s
+        .store()
+        .measurements("r1")
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    for k in &keys {
+        assert!(stored.iter().any(|m| m == k), "{k} in the store");
+    }
+    let state: l1_tune::TuneState = serde_json::from_str(
+        &s.store()
+            .tune_session(&sid)
+            .unwrap()
+            .unwrap()
+            .bayesian_state,
+    )
+    .unwrap();
+    assert_eq!(
+        state
+            .observations
+            .iter()
+            .filter(|o| o.phase == l1_tune::Phase::Remeasure)
+            .count(),
+        again.len()
+    );
+
+    let events = std::fs::read_to_string(s.target().join("l1/runs/r1/events.jsonl")).unwrap();
+    assert!(events.contains("\"outcome\":\"remeasured\""), "{events}");
+    assert!(events.contains("\"budget_used\":"), "{events}");
+    let (code, out_text, err) = s.l1(&["report", "r1"]);
+    assert_eq!(code, 0, "{out_text}{err}");
+    // Terminal progress: each tune trial with its outcome, combo, value and budget burn.
+    let (code, follow, err) = s.l1(&["runs", "follow", "r1", "--idle-timeout", "5"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        follow
+            .lines()
+            .any(|l| l.contains("tune") && l.contains("remeasured") && l.contains("% used]")),
+        "{follow}"
+    );
+    let prom = std::fs::read_to_string(s.target().join("l1/metrics/l1.prom")).unwrap();
+    let line = format!(
+        "inferenceiq_l1_tune_trials_total{{outcome=\"remeasured\"}} {}",
+        again.len()
+    );
+    assert!(prom.contains(&line), "{line}\n{prom}");
+    assert!(
+        prom.contains(&format!(
+            "inferenceiq_l1_tune_budget_used_ratio{{spec=\"{name}\",target=\"{TARGET}\"}}"
+        )),
+        "{prom}"
+    );
+
+    let status = s.l1_json(&["tune", "status", &sid]);
+    assert_eq!(status["remeasured_trials"], again.len(), "{status}");
+
+    let (code, out_text, err) = s.l1(&[
+        "validate",
+        s.dir.join(format!("specs/{name}.yaml")).to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out_text.contains("(1 trials)"),
+        "one test per tune target: {out_text}"
+    );
 }
 
 #[test]

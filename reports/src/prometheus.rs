@@ -62,8 +62,12 @@ pub struct RunContribution {
     pub combo_evaluations: u64,
     pub cache_hits: u64,
     pub cache_misses: u64,
-    /// outcome -> count (tune sessions; none yet).
+    /// outcome -> count of the run's tune-session trials.
     pub tune_trials: BTreeMap<String, u64>,
+    /// `spec::target` -> share of that tune session's budget used, in [0, 1] (a gauge: the
+    /// newest run that reported the session wins).
+    #[serde(default)]
+    pub tune_budget_used: BTreeMap<String, f64>,
     /// gate method -> rejections.
     pub gate_rejections: BTreeMap<String, u64>,
     /// When the run was reported.
@@ -145,6 +149,10 @@ impl RunContribution {
         for (k, n) in &o.tune_trials {
             *self.tune_trials.entry(k.clone()).or_default() += n;
         }
+        // Gauges: contributions are added oldest first, so the newer value replaces the older.
+        for (k, v) in &o.tune_budget_used {
+            self.tune_budget_used.insert(k.clone(), *v);
+        }
         for (k, n) in &o.gate_rejections {
             *self.gate_rejections.entry(k.clone()).or_default() += n;
         }
@@ -201,7 +209,9 @@ impl MetricsState {
     /// The sum over all runs.
     pub fn total(&self) -> RunContribution {
         let mut t = self.base.clone();
-        for c in self.runs.values() {
+        let mut runs: Vec<&RunContribution> = self.runs.values().collect();
+        runs.sort_by(|a, b| a.reported_unix_s.total_cmp(&b.reported_unix_s));
+        for c in runs {
             t.add(c);
         }
         t
@@ -286,8 +296,26 @@ impl MetricsState {
             &mut out,
             "tune_trials_total",
             "counter",
-            "Trials of tune sessions, by outcome (no samples until tune sessions report).",
+            "Trials of tune sessions, by outcome (ok, cached, remeasured, infeasible, failed).",
             &labelled("tune_trials_total", "outcome", &t.tune_trials),
+        );
+        let mut burn = String::new();
+        for (k, v) in &t.tune_budget_used {
+            let (spec, target) = k.split_once("::").unwrap_or((k.as_str(), ""));
+            let _ = writeln!(
+                burn,
+                "{PREFIX}tune_budget_used_ratio{{spec=\"{}\",target=\"{}\"}} {}",
+                escape_label(spec),
+                escape_label(target),
+                fmt_f64(*v)
+            );
+        }
+        family(
+            &mut out,
+            "tune_budget_used_ratio",
+            "gauge",
+            "Share of each tune session's budget used (1 = spent), newest report per spec and target.",
+            &burn,
         );
         family(
             &mut out,
@@ -586,5 +614,28 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# TYPE inferenceiq_l1_registry_entries gauge"));
+    }
+
+    #[test]
+    fn gauges_take_the_newest_runs_value_whatever_the_run_ids() {
+        let mut s = MetricsState::default();
+        let mut newer = RunContribution {
+            reported_unix_s: 200.0,
+            ..Default::default()
+        };
+        newer.tune_budget_used.insert("spec::t".into(), 0.9);
+        let mut older = RunContribution {
+            reported_unix_s: 100.0,
+            ..Default::default()
+        };
+        older.tune_budget_used.insert("spec::t".into(), 0.2);
+        // "a-…" sorts before "z-…": map order is not time order.
+        s.record("a-newer", newer);
+        s.record("z-older", older);
+        assert_eq!(s.total().tune_budget_used["spec::t"], 0.9);
+        assert!(
+            s.exposition()
+                .contains("inferenceiq_l1_tune_budget_used_ratio{spec=\"spec\",target=\"t\"} 0.9")
+        );
     }
 }

@@ -364,15 +364,18 @@ fn html_escapes_everything_and_shows_what_matters() {
 fn fixed_state() -> MetricsState {
     let r = fixed_report();
     let mut s = MetricsState::default();
-    s.record("fixed-1", RunContribution::from_report(&r, "quick", 95.0));
+    let mut first = RunContribution::from_report(&r, "quick", 95.0);
+    first.tune_trials = [("ok".to_string(), 3), ("remeasured".to_string(), 1)].into();
+    first.tune_budget_used = [("tune-a::sim@1.0::m::h::w".to_string(), 0.5)].into();
+    s.record("fixed-1", first);
     let mut ok = r.clone();
     ok.totals.failed = 0;
     ok.totals.unreadable = 0;
     ok.generated_unix_s += 86_400.0;
-    s.record(
-        "fixed-2",
-        RunContribution::from_report(&ok, "exhaustive", 4000.0),
-    );
+    let mut second = RunContribution::from_report(&ok, "exhaustive", 4000.0);
+    second.tune_trials = [("ok".to_string(), 2), ("failed".to_string(), 1)].into();
+    second.tune_budget_used = [("tune-a::sim@1.0::m::h::w".to_string(), 1.0)].into();
+    s.record("fixed-2", second);
     s
 }
 
@@ -392,6 +395,11 @@ fn the_exposition_counts_runs_and_passes_promtool() {
         "inferenceiq_l1_cache_misses_total 10",
         "inferenceiq_l1_quality_gate_rejections_total{reason=\"topk5\"} 2",
         "# TYPE inferenceiq_l1_tune_trials_total counter",
+        // Tune trials add up over runs; the budget gauge is the newer run's.
+        "inferenceiq_l1_tune_trials_total{outcome=\"ok\"} 5",
+        "inferenceiq_l1_tune_trials_total{outcome=\"failed\"} 1",
+        "inferenceiq_l1_tune_trials_total{outcome=\"remeasured\"} 1",
+        "inferenceiq_l1_tune_budget_used_ratio{spec=\"tune-a\",target=\"sim@1.0::m::h::w\"} 1",
         "# TYPE inferenceiq_l1_registry_entries gauge",
     ] {
         assert!(text.contains(line), "missing `{line}`:\n{text}");

@@ -143,6 +143,29 @@ impl Budget {
         None
     }
 
+    /// How many more trials the budget allows, estimated: exactly for `max_trials`; for the
+    /// wall-clock and GPU-hour limits, what is left divided by the mean cost of a trial so far.
+    /// `None` when no limit gives an estimate yet (time limits only, and no trial has cost
+    /// anything).
+    pub fn trials_left_estimate(&self, usage: &Usage) -> Option<f64> {
+        let trials = f64::from(usage.trials);
+        let by_cost = |limit_s: f64, spent_s: f64| {
+            (usage.trials > 0 && spent_s > 0.0)
+                .then(|| (limit_s - spent_s).max(0.0) / (spent_s / trials))
+        };
+        [
+            self.max_trials
+                .map(|t| f64::from(t.saturating_sub(usage.trials))),
+            self.wall_clock_minutes
+                .and_then(|m| by_cost(m * 60.0, usage.elapsed_s)),
+            self.gpu_hours
+                .and_then(|h| by_cost(h * 3600.0, usage.device_s)),
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(f64::min)
+    }
+
     /// What is left of each set limit.
     pub fn remaining(&self, usage: &Usage) -> Remaining {
         let mut fraction: f64 = 1.0;
@@ -202,5 +225,20 @@ mod tests {
         assert_eq!(t.exhausted(&u), Some(Limit::Trials));
         u.record_overhead(f64::NAN);
         assert!(u.elapsed_s.is_finite());
+    }
+
+    #[test]
+    fn trials_left_estimate_uses_the_tightest_limit() {
+        let mut u = Usage::default();
+        let time_only = Budget::new(Some(10.0), None, None).unwrap();
+        assert_eq!(time_only.trials_left_estimate(&u), None, "no cost seen yet");
+        u.record_trial(60.0, 1); // one minute per trial: 9 minutes left
+        assert!((time_only.trials_left_estimate(&u).unwrap() - 9.0).abs() < 1e-12);
+        let both = Budget::new(Some(10.0), None, Some(5)).unwrap();
+        assert_eq!(both.trials_left_estimate(&u), Some(4.0));
+        let gpu = Budget::new(None, Some(0.5), None).unwrap(); // 30 device-minutes, 1 used
+        assert!((gpu.trials_left_estimate(&u).unwrap() - 29.0).abs() < 1e-9);
+        u.record_trial(0.0, 0); // a free cache hit lowers the mean cost
+        assert!((time_only.trials_left_estimate(&u).unwrap() - 18.0).abs() < 1e-12);
     }
 }

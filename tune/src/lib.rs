@@ -29,6 +29,6 @@ pub use gp::Ard;
 pub use narrower::{DimensionEffects, Narrowed, ValueEffect, narrow};
 pub use session::{
     Constraint, Direction, Objective, Observation, Phase, Proposal, ProposalKind, Recommendation,
-    Sense, Session, TuneConfig, TuneState,
+    Remeasure, Sense, Session, TuneConfig, TuneState,
 };
 pub use space::{Dimension, Space};

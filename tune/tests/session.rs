@@ -228,7 +228,9 @@ fn a_fully_evaluated_space_says_so() {
         vec![vec![0], vec![1], vec![2]],
     )
     .unwrap();
-    let mut s = Session::new(space, config(0), budget(), &[]).unwrap();
+    let mut c = config(0);
+    c.remeasure.top = 0; // no final phase: the session ends when the space does
+    let mut s = Session::new(space, c, budget(), &[]).unwrap();
     for v in [1.0, 3.0, 2.0] {
         let p = s.propose().unwrap();
         s.observe(Observation::new(p.combo, v)).unwrap();
@@ -259,4 +261,116 @@ fn minimising_finds_the_smallest() {
         "regret {} (optimum {opt})",
         l.regret(best)
     );
+}
+
+/// The final phase: the last reserved trials re-measure the combos still in contention for the
+/// top (never an unevaluated one, never a failed one), the least-measured first; a clear winner
+/// gets no replicates; the best is then the best posterior mean over all measurements.
+#[test]
+fn the_final_phase_remeasures_the_contenders() {
+    let space = Space::new(
+        vec![l1_tune::Dimension::new("a", ["w", "x", "y", "z"])],
+        vec![vec![0], vec![1], vec![2], vec![3]],
+    )
+    .unwrap();
+    // 10 trials, 30 % reserved: 3 re-measurements after the space (4 combos) is exhausted.
+    let mut c = config(3);
+    c.remeasure.share = 0.3;
+    c.initial_random = 4;
+    let b = Budget::new(None, None, Some(10)).unwrap();
+    let mut s = Session::new(space.clone(), c.clone(), b.clone(), &[]).unwrap();
+    assert_eq!(s.reserved_trials(), 3);
+    // w and x within 1 % of each other (in contention); y and z far below.
+    let truth = [100.0, 101.0, 60.0, 50.0];
+    let mut seen = Vec::new();
+    let mut k = 0u32;
+    loop {
+        let p = match s.propose() {
+            Ok(p) => p,
+            Err(TuneError::SpaceExhausted) => break,
+            Err(e) => panic!("{e}"),
+        };
+        if seen.len() < 4 {
+            assert_ne!(p.kind, ProposalKind::Remeasure, "search comes first");
+            seen.push(p.combo);
+        } else {
+            assert_eq!(p.kind, ProposalKind::Remeasure);
+            assert!(p.combo <= 1, "only the contenders are re-measured: {p:?}");
+            assert!(s.final_phase());
+        }
+        // A little deterministic noise so replicates differ.
+        k += 1;
+        let v = truth[p.combo] * (1.0 + 0.005 * f64::from(k % 3) - 0.005);
+        let mut o = Observation::new(p.combo, v);
+        o.phase = p.phase();
+        s.observe(o).unwrap();
+        // A resumed copy proposes the same (the phase is a pure function of the state).
+        let r = Session::resume_json(space.clone(), &s.to_json().unwrap()).unwrap();
+        assert_eq!(r.propose(), s.propose());
+    }
+    let r = s.remeasured();
+    assert!((1..=3).contains(&r), "{r} re-measurements");
+    assert_eq!(
+        s.trials(),
+        4 + r,
+        "search 4, then re-measure until the best is clear"
+    );
+    let best = s.recommend().unwrap();
+    assert!(best.combo <= 1);
+
+    // A clear winner gets no replicates: the reserved trials are not spent.
+    // (Each combo measured twice, identically: the model sees no noise and a 2x gap.)
+    let mut s = Session::new(space.clone(), c.clone(), b.clone(), &[]).unwrap();
+    for i in [0, 1, 2, 3, 0, 1, 2, 3] {
+        let v = if i == 0 { 200.0 } else { truth[i] };
+        s.observe(Observation::new(i, v)).unwrap();
+    }
+    assert!(s.final_phase());
+    assert_eq!(s.propose(), Err(TuneError::SpaceExhausted));
+
+    // A contender whose re-measurement failed is neither re-measured nor recommended.
+    let mut s = Session::new(space.clone(), c.clone(), b.clone(), &[]).unwrap();
+    for _ in 0..4 {
+        let p = s.propose().unwrap();
+        s.observe(Observation::new(p.combo, truth[p.combo]))
+            .unwrap();
+    }
+    let p = s.propose().unwrap();
+    assert_eq!(p.kind, ProposalKind::Remeasure);
+    s.observe_failure(p.combo, "engine crashed", 1.0, 1)
+        .unwrap();
+    let best = s.recommend().unwrap();
+    assert_ne!(best.combo, p.combo);
+    assert!(
+        matches!(s.propose(), Err(TuneError::SpaceExhausted))
+            || s.propose().unwrap().combo != p.combo
+    );
+}
+
+/// With a trial budget, the final phase starts when the trials left reach the reserve; the
+/// reserve is part of the configuration in the saved state, and a bad share is refused.
+#[test]
+fn the_reserve_follows_the_budget_and_is_validated() {
+    let l = land();
+    let mut c = config(1);
+    c.remeasure.share = 0.2;
+    let b = Budget::new(None, None, Some(30)).unwrap();
+    let mut s = Session::new(l.space().unwrap(), c.clone(), b.clone(), &[]).unwrap();
+    assert_eq!(s.reserved_trials(), 6);
+    let mut kinds = Vec::new();
+    for step in 0..30u64 {
+        let p = s.propose().unwrap();
+        kinds.push(p.kind);
+        let mut o = Observation::new(p.combo, l.evaluate(p.combo, 1, step));
+        o.phase = p.phase();
+        s.observe(o).unwrap();
+    }
+    assert!(
+        kinds[..24].iter().all(|k| *k != ProposalKind::Remeasure),
+        "no re-measurement before the last 6 trials: {kinds:?}"
+    );
+    assert!(s.exhausted().is_some());
+    let mut bad = c;
+    bad.remeasure.share = 0.9;
+    assert!(Session::new(l.space().unwrap(), bad, b, &[]).is_err());
 }

@@ -203,10 +203,19 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let mut bad = 0;
             let mut report = Vec::new();
             for f in &files {
-                let res = spec::load(f, &ctx).and_then(|ls| expand::expand(&ls, &cats));
+                let res = spec::load(f, &ctx).and_then(|ls| {
+                    let tune = l1_harness::tuning::TuneSpec::from_spec(&ls.spec).is_some();
+                    expand::expand(&ls, &cats).map(|ex| (tune, ex))
+                });
                 match res {
-                    Ok(ex) => {
-                        let n: usize = ex.targets.iter().map(|t| t.combos.len() + 2).sum();
+                    Ok((tune, ex)) => {
+                        // As the harness generates them: a sweep target is one test per combo
+                        // plus its baseline and gate; a tune target is one test.
+                        let n: usize = ex
+                            .targets
+                            .iter()
+                            .map(|t| if tune { 1 } else { t.combos.len() + 2 })
+                            .sum();
                         report.push(serde_json::json!({"spec": f, "valid": true, "trials": n}));
                         if !cli.json {
                             out!("ok    {} ({n} trials)", f.display());
