@@ -12,7 +12,7 @@ first value, free), as in l1 where every evaluation goes through the result cach
 has asked 10x its budget without reaching it (TPE collapsed onto seen or illegal combos) stops
 and keeps reporting its last point. Noise is the
 landscape's model (the same distributions as l1_tune::landscape::Landscape::evaluate, not the same
-random stream). TPESampler defaults (n_startup_trials=10, multivariate off) unless --multivariate.
+random stream; per-rep values, then the trimmed mean the harness uses). TPESampler defaults (n_startup_trials=10, multivariate off) unless --multivariate.
 
 Setup:  python3 -m venv ~/.cache/l1/venv-optuna && ~/.cache/l1/venv-optuna/bin/pip install optuna
 Usage:  ~/.cache/l1/venv-optuna/bin/python scripts/bench-tune-optuna.py [--seeds 20] [--quick]
@@ -36,14 +36,19 @@ def evaluate(land, i, rng):
     if noise["kind"] == "multiplicative":
         launch = math.exp(noise["launch_cv"] * rng.gauss(0.0, 1.0))
         n = max(1, noise["reps"])
-        s = 0.0
+        values = []
         for _ in range(n):
             f = math.exp(noise["rep_cv"] * rng.gauss(0.0, 1.0))
             if rng.random() < noise["outlier_p"]:
                 f *= noise["outlier_slowdown"]
-            s += f
-        slow = launch * s / n
-        return truth / slow if noise["throughput_like"] else truth * slow
+            slow = launch * f
+            values.append(truth / slow if noise["throughput_like"] else truth * slow)
+        # The harness's estimator: cut round(trim * n) from each end (Python's round is the
+        # banker's; trim * n never lands on .5 here), never all of them.
+        values.sort()
+        cut = min(int(math.floor(min(max(noise.get("trim", 0.0), 0.0), 0.5) * n + 0.5)), (n - 1) // 2)
+        kept = values[cut:n - cut]
+        return sum(kept) / len(kept)
     samples = noise["samples"][i]
     if not samples:
         return truth

@@ -16,6 +16,8 @@
 //! cargo bench -p l1-harness --bench tuning                    # full: 20 seeds per landscape
 //! L1_TUNE_BENCH_QUICK=1 cargo bench -p l1-harness --bench tuning   # CI: 3 seeds, 2 landscapes
 //! L1_TUNE_RECORD=target/l1/runs/<run> cargo bench ...         # rebuild the llama.cpp data file
+//! L1_TUNE_BENCH_SEEDS=100 cargo bench ...                     # more seeds (Optuna rows keep theirs)
+//! L1_TUNE_BENCH_REMEASURE=0,0 cargo bench ...                 # final phase off (`top,share`)
 //! ```
 //!
 //! Landscapes are exported to `target/l1/tune-bench/<name>.json`; `scripts/bench-tune-optuna.py`
@@ -115,6 +117,8 @@ fn sim_landscape(cats: &Catalogs, dir: &Path, t: &(&str, &str, &str, &str)) -> L
             outlier_slowdown: 1.15,
             reps: 7,
             throughput_like: true,
+            // The harness's estimator (`measure.trim` default 0.10: one rep cut per side of 7).
+            trim: 0.10,
         },
     )
 }
@@ -271,8 +275,24 @@ fn main() {
     }
     let out_dir = root.join("target/l1/tune-bench");
     std::fs::create_dir_all(&out_dir).unwrap();
-    let seeds: u64 = if quick { 3 } else { 20 };
-    let cfg = TuneConfig::new("output_tokens_per_s", Direction::Maximize);
+    let seeds: u64 = match std::env::var("L1_TUNE_BENCH_SEEDS") {
+        Ok(v) => v.parse().unwrap_or_else(|_| {
+            panic!("L1_TUNE_BENCH_SEEDS: expected a whole number, found {v:?}")
+        }),
+        Err(_) if quick => 3,
+        Err(_) => 20,
+    };
+    let mut cfg = TuneConfig::new("output_tokens_per_s", Direction::Maximize);
+    // `L1_TUNE_BENCH_REMEASURE=top,share` (e.g. `0,0`: no final phase) to compare settings.
+    if let Ok(v) = std::env::var("L1_TUNE_BENCH_REMEASURE") {
+        let (top, share) = v
+            .split_once(',')
+            .and_then(|(t, s)| Some((t.trim().parse().ok()?, s.trim().parse().ok()?)))
+            .unwrap_or_else(|| {
+                panic!("L1_TUNE_BENCH_REMEASURE: expected `top,share`, found {v:?}")
+            });
+        cfg.remeasure = l1_tune::Remeasure { top, share };
+    }
     println!(
         "| landscape | legal combos | within 1 % / 2 % | method | median evals to 1 % | median evals to 2 % | within 1 % at 5 % of space | within 2 % at 5 % of space |"
     );

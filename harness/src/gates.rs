@@ -392,7 +392,7 @@ pub fn evaluate(
             let eps = default_eps;
             let passed = bad.is_empty();
             let message = format!(
-                "regression {}: winner {winner} against the baseline, no metric may be significantly worse by more than its ε (default {:.1} %, never below the noise floor; α={alpha}); {}",
+                "regression {}: winner {winner} against the baseline, no metric may be significantly worse by more than its ε (default {:.1} %, never below the noise floor; α={alpha:.3}); {}",
                 if passed { "passed" } else { "failed" },
                 eps * 100.0,
                 if passed {

@@ -33,6 +33,10 @@ pub enum Noise {
         reps: usize,
         /// True when a slowdown lowers the metric (throughput), false when it raises it.
         throughput_like: bool,
+        /// The estimator over the reps: a trimmed mean cutting `round(trim · reps)` from each
+        /// end, as the harness's statistics do (`measure.trim`, default 0.10); 0 is the mean.
+        #[serde(default)]
+        trim: f64,
     },
     Replay {
         reps: usize,
@@ -113,23 +117,25 @@ impl Landscape {
                 outlier_slowdown,
                 reps,
                 throughput_like,
+                trim,
             } => {
                 let launch = (launch_cv * normal(&mut rng)).exp();
                 let n = (*reps).max(1);
-                let mut s = 0.0;
-                for _ in 0..n {
-                    let mut f = (rep_cv * normal(&mut rng)).exp();
-                    if rng.random::<f64>() < *outlier_p {
-                        f *= outlier_slowdown;
-                    }
-                    s += f;
-                }
-                let slow = launch * s / n as f64;
-                if *throughput_like {
-                    self.truth[i] / slow
-                } else {
-                    self.truth[i] * slow
-                }
+                let mut v: Vec<f64> = (0..n)
+                    .map(|_| {
+                        let mut f = (rep_cv * normal(&mut rng)).exp();
+                        if rng.random::<f64>() < *outlier_p {
+                            f *= outlier_slowdown;
+                        }
+                        let slow = launch * f;
+                        if *throughput_like {
+                            self.truth[i] / slow
+                        } else {
+                            self.truth[i] * slow
+                        }
+                    })
+                    .collect();
+                trimmed_mean(&mut v, *trim)
             }
             Noise::Replay { reps, samples } => {
                 let v = &samples[i];
@@ -141,6 +147,15 @@ impl Landscape {
             }
         }
     }
+}
+
+/// Mean after cutting `round(trim · n)` values from each end (never all of them).
+fn trimmed_mean(v: &mut [f64], trim: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let cut = ((trim.clamp(0.0, 0.5) * n as f64).round() as usize).min((n - 1) / 2);
+    let kept = &v[cut..n - cut];
+    kept.iter().sum::<f64>() / kept.len() as f64
 }
 
 /// What a run reported after each evaluation: `reported[k-1]` is the combo the method would
@@ -309,6 +324,7 @@ pub fn synthetic(seed: u64, cards: &[usize], rep_cv: f64) -> Landscape {
             outlier_slowdown: 1.0,
             reps: 7,
             throughput_like: true,
+            trim: 0.0,
         },
     }
 }
