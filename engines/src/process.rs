@@ -139,6 +139,21 @@ impl EngineProcess {
         }
     }
 
+    /// Like [`Self::check_alive`], but when the caller has seen failures that an exit would
+    /// explain (refused connections), give a dying engine up to `settle` to become reapable: a
+    /// process closes its sockets before its exit is visible to `wait`, so a check right after
+    /// the refusals can still see it running.
+    pub fn check_alive_settled(&mut self, settle: Duration) -> Result<(), String> {
+        let until = Instant::now() + settle;
+        loop {
+            self.check_alive()?;
+            if Instant::now() >= until {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Poll `ready` every 50 ms until it returns true, the engine exits, or `timeout` passes.
     /// Returns the startup time.
     pub fn wait_ready(

@@ -334,11 +334,17 @@ impl Launch for ServerLaunch {
             &load_of(&self.workload, self.seed ^ u64::from(index)),
             timeout_of(&self.workload),
         );
-        // An engine that died mid-rep fails the trial with its own last words.
-        self.process
-            .check_alive()
-            .map_err(|e| format!("the engine died during the rep: {e}"))?;
+        // An engine that died mid-rep fails the trial with its own last words. When requests
+        // failed, a dying engine gets a moment to become reapable (see `check_alive_settled`).
         let s = summarize(&run, &slo_of(&self.workload));
+        let settle = if s.errors.is_empty() {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(500)
+        };
+        self.process
+            .check_alive_settled(settle)
+            .map_err(|e| format!("the engine died during the rep: {e}"))?;
         let mut m = rep_metrics(&s, self.process.peak_rss_bytes())?;
         if let (Some(b), Some(a)) = (before, self.scrape()) {
             for (k, v) in prom::delta(&b, &a) {
