@@ -5,18 +5,13 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::PathBuf;
+
+use common::{Trials, child_command, root, run_child};
 use l1_harness::record::{MeasurementRecord, RunDir};
 use l1_harness::suite::{self, Settings};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 const SPEC: &str = "kind: sweep
 name: cached
@@ -79,34 +74,12 @@ impl Scratch {
     }
 
     /// One run in a child process: (trial, passed, message) per trial.
-    fn run(&self, run_id: &str, env: &[(&str, &str)]) -> Vec<(String, bool, String)> {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", "child_run", "--nocapture", "--test-threads", "1"])
-            .env("L1_STORE_TEST_DIR", &self.dir)
-            .env("L1_RUN_ID", run_id)
-            .env_remove("L1_STORE")
-            .env_remove("L1_CACHE")
-            .env_remove("NEXTEST_RUN_ID");
+    fn run(&self, run_id: &str, env: &[(&str, &str)]) -> Trials {
+        let mut cmd = child_command("L1_STORE_TEST_DIR", &self.dir, run_id);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "child run {run_id} failed: {text}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text.lines()
-            .filter_map(|l| l.strip_prefix("TRIAL\t"))
-            .map(|l| {
-                let mut f = l.splitn(3, '\t');
-                let name = f.next().unwrap_or("").to_string();
-                let passed = f.next() == Some("pass");
-                let msg = f.next().unwrap_or("").replace("\\n", "\n");
-                (name, passed, msg)
-            })
-            .collect()
+        run_child(cmd, run_id)
     }
 
     fn records(&self, run_id: &str) -> Vec<MeasurementRecord> {
@@ -121,28 +94,21 @@ impl Scratch {
 
     /// `l1 <args>` against this scratch directory's store: (exit code, stdout, stderr).
     fn l1(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_l1"))
-            .args(["--root", root().to_str().unwrap()])
-            .args(args)
-            .env("CARGO_TARGET_DIR", self.target())
-            .env("L1_ENGINES_DIR", self.dir.join("engines"))
-            .env_remove("L1_STORE")
-            .env_remove("L1_CACHE")
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        let engines = self.dir.join("engines");
+        common::l1(
+            &self.target(),
+            &[("L1_ENGINES_DIR", engines.as_path())],
+            args,
         )
     }
 
     fn l1_json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let (code, out, err) = self.l1(&all);
-        assert_eq!(code, 0, "l1 {args:?}: {out}\n{err}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("l1 {args:?}: {e}: {out}"))
+        let engines = self.dir.join("engines");
+        common::l1_json(
+            &self.target(),
+            &[("L1_ENGINES_DIR", engines.as_path())],
+            args,
+        )
     }
 }
 
@@ -157,23 +123,7 @@ impl Drop for Scratch {
 /// The child side of [`Scratch::run`]: plan and run every trial of the scratch spec.
 #[test]
 fn child_run() {
-    let Ok(dir) = std::env::var("L1_STORE_TEST_DIR") else {
-        return;
-    };
-    let dir = PathBuf::from(dir);
-    let mut settings = Settings::new(&root(), dir.join("specs"), dir.join("target"));
-    settings.engines_dir = dir.join("engines");
-    let (trials, errors) = suite::plan(&settings, None);
-    assert!(errors.is_empty(), "{errors:?}");
-    for t in trials {
-        let name = t.name.clone();
-        let r = t.execute();
-        let (ok, msg) = match &r {
-            Ok(()) => ("pass", String::new()),
-            Err(e) => ("fail", e.replace('\n', "\\n")),
-        };
-        println!("TRIAL\t{name}\t{ok}\t{msg}");
-    }
+    common::child_main("L1_STORE_TEST_DIR", Some("engines"));
 }
 
 fn hits(records: &[MeasurementRecord]) -> usize {

@@ -6,22 +6,18 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use common::{Trials, child_command, root, run_child};
 use l1_harness::suite::{self, Settings};
 use l1_store::{Location, Store, TuneTrialRow};
 
 const SPEC: &str = "sim-tune-llama-8b-h100";
 const TARGET: &str = "sim@1.0::llama-3.1-8b::h100-sxm::chat-short";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 struct Scratch {
     dir: PathBuf,
@@ -45,14 +41,8 @@ impl Scratch {
     }
 
     fn child(&self, run_id: &str, env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", "child_run", "--nocapture", "--test-threads", "1"])
-            .env("L1_TUNE_TEST_DIR", &self.dir)
-            .env("L1_RUN_ID", run_id)
-            .env_remove("L1_STORE")
-            .env_remove("L1_CACHE")
-            .env_remove("L1_TUNE_TRIAL_DELAY_MS")
-            .env_remove("NEXTEST_RUN_ID");
+        let mut cmd = child_command("L1_TUNE_TEST_DIR", &self.dir, run_id);
+        cmd.env_remove("L1_TUNE_TRIAL_DELAY_MS");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -60,24 +50,8 @@ impl Scratch {
     }
 
     /// One complete run in a child process: (trial, passed, message) per trial.
-    fn run(&self, run_id: &str) -> Vec<(String, bool, String)> {
-        let out = self.child(run_id, &[]).output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "child run {run_id} failed: {text}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text.lines()
-            .filter_map(|l| l.strip_prefix("TRIAL\t"))
-            .map(|l| {
-                let mut f = l.splitn(3, '\t');
-                let name = f.next().unwrap_or("").to_string();
-                let passed = f.next() == Some("pass");
-                let msg = f.next().unwrap_or("").replace("\\n", "\n");
-                (name, passed, msg)
-            })
-            .collect()
+    fn run(&self, run_id: &str) -> Trials {
+        run_child(self.child(run_id, &[]), run_id)
     }
 
     /// Start a run and SIGKILL it once it has reported trial `after` (plus a few milliseconds,
@@ -117,29 +91,13 @@ impl Scratch {
 
     /// `l1 <args>` against this scratch directory: (exit code, stdout, stderr).
     fn l1(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_l1"))
-            .args(["--root", root().to_str().unwrap()])
-            .args(args)
-            .env("CARGO_TARGET_DIR", self.target())
-            .env("L1_SPECS", self.dir.join("specs"))
-            .env_remove("L1_STORE")
-            .env_remove("L1_CACHE")
-            .env_remove("L1_TUNE_TRIAL_DELAY_MS")
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let specs = self.dir.join("specs");
+        common::l1(&self.target(), &[("L1_SPECS", specs.as_path())], args)
     }
 
     fn l1_json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let (code, out, err) = self.l1(&all);
-        assert_eq!(code, 0, "l1 {args:?}: {out}\n{err}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("l1 {args:?}: {e}: {out}"))
+        let specs = self.dir.join("specs");
+        common::l1_json(&self.target(), &[("L1_SPECS", specs.as_path())], args)
     }
 }
 
@@ -154,23 +112,7 @@ impl Drop for Scratch {
 /// The child side of [`Scratch::run`]: plan and run every trial of the scratch specs.
 #[test]
 fn child_run() {
-    let Ok(dir) = std::env::var("L1_TUNE_TEST_DIR") else {
-        return;
-    };
-    let dir = PathBuf::from(dir);
-    let settings = Settings::new(&root(), dir.join("specs"), dir.join("target"));
-    let (trials, errors) = suite::plan(&settings, None);
-    assert!(errors.is_empty(), "{errors:?}");
-    for t in trials {
-        let name = t.name.clone();
-        let r = t.execute();
-        let (ok, msg) = match &r {
-            Ok(()) => ("pass", String::new()),
-            Err(e) => ("fail", e.replace('\n', "\\n")),
-        };
-        // A newline first: libtest printed `test child_run ... ` without one.
-        println!("\nTRIAL\t{name}\t{ok}\t{msg}");
-    }
+    common::child_main("L1_TUNE_TEST_DIR", None);
 }
 
 fn sequence(rows: &[TuneTrialRow]) -> Vec<(i64, String, String, Option<f64>)> {
