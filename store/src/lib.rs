@@ -287,7 +287,7 @@ pub struct TuneTrialRow {
     /// The combo's label.
     pub combo: String,
     pub measurement_key: Option<String>,
-    /// `ok`, `failed`, `infeasible` or `cached`.
+    /// `ok`, `cached`, `remeasured` (a final-phase replicate), `infeasible` or `failed`.
     pub outcome: String,
     pub value: Option<f64>,
     pub created_unix_s: f64,

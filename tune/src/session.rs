@@ -22,9 +22,10 @@
 //!    the probability of feasibility alone.
 //! 4. The final phase ([`Remeasure`]): once the budget left (in trials; estimated from the mean
 //!    cost so far for time budgets) is down to the reserved share, or every legal combo has been
-//!    evaluated, the top candidates by posterior mean are measured again, the one with the fewest
-//!    measurements first. One noisy measurement cannot tell the optimum from a neighbour 1–2 %
-//!    below it; replicates of the few that compete can.
+//!    evaluated, the top `remeasure.top` candidates by posterior mean that are still in
+//!    contention (at least a 3 % chance of beating the first) are measured again, the one with the
+//!    fewest measurements first; when none is, the search goes on. One noisy measurement cannot
+//!    tell the optimum from a neighbour 1–2 % below it; replicates of the few that compete can.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

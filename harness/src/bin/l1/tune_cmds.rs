@@ -101,9 +101,10 @@ pub fn tune(json: bool, settings: &Settings, action: &TuneAction) -> Result<Exit
                 v["objective"]["metric"].as_str().unwrap_or("?")
             );
             out!(
-                "  progress {} trials ({} failed) of {} legal combos; budget {} used ({:.0} %): {} s measured, {} trials",
+                "  progress {} trials ({} failed, {} re-measurements) of {} legal combos; budget {} used ({:.0} %): {} s measured, {} trials",
                 v["trials"],
                 v["failed_trials"],
+                v["remeasured_trials"],
                 v["legal_combos"],
                 v["budget"],
                 v["budget_used"].as_f64().unwrap_or(0.0) * 100.0,
