@@ -32,6 +32,7 @@ gates:
 
 struct Scratch {
     dir: PathBuf,
+    _cleanup: common::RemoveOnDrop,
 }
 
 impl Scratch {
@@ -43,7 +44,10 @@ impl Scratch {
         std::fs::write(dir.join("engines/models/tiny-llama.gguf"), b"weights v1").unwrap();
         std::fs::create_dir_all(dir.join("specs")).unwrap();
         std::fs::write(dir.join("specs/cached.yaml"), SPEC).unwrap();
-        let s = Self { dir };
+        let s = Self {
+            _cleanup: common::RemoveOnDrop(dir.clone()),
+            dir,
+        };
         s.engine_version("2026.10.7");
         s
     }
@@ -109,14 +113,6 @@ impl Scratch {
             &[("L1_ENGINES_DIR", engines.as_path())],
             args,
         )
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
     }
 }
 

@@ -21,6 +21,7 @@ const TARGET: &str = "sim@1.0::llama-3.1-8b::h100-sxm::chat-short";
 
 struct Scratch {
     dir: PathBuf,
+    _cleanup: common::RemoveOnDrop,
 }
 
 impl Scratch {
@@ -33,7 +34,10 @@ impl Scratch {
             dir.join(format!("specs/{SPEC}.yaml")),
         )
         .unwrap();
-        Self { dir }
+        Self {
+            _cleanup: common::RemoveOnDrop(dir.clone()),
+            dir,
+        }
     }
 
     fn target(&self) -> PathBuf {
@@ -98,14 +102,6 @@ impl Scratch {
     fn l1_json(&self, args: &[&str]) -> serde_json::Value {
         let specs = self.dir.join("specs");
         common::l1_json(&self.target(), &[("L1_SPECS", specs.as_path())], args)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
     }
 }
 

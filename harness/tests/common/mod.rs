@@ -20,6 +20,17 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Removes a scratch directory when dropped, unless the test is failing (kept for inspection).
+pub struct RemoveOnDrop(pub PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 /// A child run's trials: (name, passed, message).
 pub type Trials = Vec<(String, bool, String)>;
 
