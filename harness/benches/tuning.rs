@@ -17,6 +17,7 @@
 //! L1_TUNE_BENCH_QUICK=1 cargo bench -p l1-harness --bench tuning   # CI: 3 seeds, 2 landscapes
 //! L1_TUNE_RECORD=target/l1/runs/<run> cargo bench ...         # rebuild the llama.cpp data file
 //! L1_TUNE_BENCH_SEEDS=100 cargo bench ...                     # more seeds (Optuna rows keep theirs)
+//! L1_TUNE_BENCH_SEED0=1000 cargo bench ...                     # other seeds (a held-out check)
 //! L1_TUNE_BENCH_REMEASURE=0,0 cargo bench ...                 # final phase off (`top,share`)
 //! ```
 //!
@@ -282,6 +283,14 @@ fn main() {
         Err(_) if quick => 3,
         Err(_) => 20,
     };
+    // `L1_TUNE_BENCH_SEED0`: the first seed (default 0), to check a setting chosen on seeds
+    // 0..n against seeds it was not chosen on.
+    let seed0: u64 = match std::env::var("L1_TUNE_BENCH_SEED0") {
+        Ok(v) => v.parse().unwrap_or_else(|_| {
+            panic!("L1_TUNE_BENCH_SEED0: expected a whole number, found {v:?}")
+        }),
+        Err(_) => 0,
+    };
     let mut cfg = TuneConfig::new("output_tokens_per_s", Direction::Maximize);
     // `L1_TUNE_BENCH_REMEASURE=top,share` (e.g. `0,0`: no final phase) to compare settings.
     if let Ok(v) = std::env::var("L1_TUNE_BENCH_REMEASURE") {
@@ -309,13 +318,15 @@ fn main() {
         // GP's cost); a small recorded space is searched to the end.
         let budget = if n <= 100 { n } else { (n / 10).clamp(at, 150) };
         let t0 = std::time::Instant::now();
-        let ours = run_seeds(seeds, |s| run_optimiser(land, &cfg, budget, s).unwrap());
+        let ours = run_seeds(seeds, |s| {
+            run_optimiser(land, &cfg, budget, seed0 + s).unwrap()
+        });
         // The "at 5 %" columns come from sessions whose budget *is* 5 % of the space, so their
         // final re-measurement phase falls inside it (a session with a larger budget is still
         // searching at that point).
-        let ours_at = run_seeds(seeds, |s| run_optimiser(land, &cfg, at, s).unwrap());
+        let ours_at = run_seeds(seeds, |s| run_optimiser(land, &cfg, at, seed0 + s).unwrap());
         let secs = t0.elapsed().as_secs_f64();
-        let random = run_seeds(seeds, |s| run_random(land, budget, s));
+        let random = run_seeds(seeds, |s| run_random(land, budget, seed0 + s));
         let mut ours_row = summarise("l1-tune GP-EI", land, &ours, budget, at);
         let short = summarise("l1-tune GP-EI", land, &ours_at, at, at);
         ours_row.share_1_at = short.share_1_at;

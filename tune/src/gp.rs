@@ -1,18 +1,33 @@
-//! The surrogate: a Gaussian process over categorical combos with an ARD Hamming (overlap)
-//! kernel
+//! The surrogate: a Gaussian process over categorical combos whose kernel mixes main effects
+//! (an additive overlap kernel) with interactions (an ARD Hamming kernel)
 //!
 //! ```text
-//! k(a, b) = s² · exp(−Σ_d θ_d · [a_d ≠ b_d])
+//! k(a, b) = s² · ( w · (1/D)·Σ_d [a_d = b_d]  +  (1 − w) · exp(−Σ_d θ_d · [a_d ≠ b_d]) )
 //! ```
 //!
 //! Each factor `exp(−θ_d·[a_d ≠ b_d])` is the kernel `(1−c)·I + c·11ᵀ` over the values of one
 //! dimension (`c = e^{−θ_d} ∈ (0, 1]`), positive semi-definite, and products of PSD kernels are
-//! PSD, so every `θ_d ≥ 0` gives a valid kernel; `θ_d = 0` makes a dimension irrelevant. Targets
-//! are standardised; the noise enters as a ratio `g` (nugget `s²·g` on the diagonal). The signal
-//! variance `s²` is profiled out of the marginal likelihood in closed form, and `(θ, g)` are
-//! fit deterministically: an isotropic grid first, then (with [`Ard::On`] and enough
-//! observations) coordinate-wise refinement of each `θ_d` under a weak log-normal prior centred
-//! on the isotropic value (so few observations cannot push relevances to extremes).
+//! PSD, so every `θ_d ≥ 0` gives a valid kernel; `θ_d = 0` makes a dimension irrelevant. Each
+//! indicator `[a_d = b_d]` is PSD too, so the additive part and any mixture `w ∈ [0, 1]` are.
+//!
+//! Why the additive part: kernel knobs act mostly multiplicatively on throughput (each one speeds
+//! its part of the step), so on the log scale the objective is largely a sum of per-dimension
+//! effects: an additive model of the log truth explains 91–99.6 % of its variance on the four
+//! benchmark landscapes. The additive part lets every observation inform the effect of each of
+//! its values (a combo never measured borrows from all that share a value with it), and the
+//! product part keeps what does not add up (interactions, saturation). `w` is chosen by the
+//! marginal likelihood from {0, ½}, so a landscape with strong interactions falls back to the
+//! plain Hamming kernel. Measured on the benchmark (`harness/benches/tuning.rs`), against the
+//! Hamming kernel alone: within 1 % of the optimum at 5 % of the space on mistral-7b/L40S in 90 %
+//! of 400 held-out seeds instead of 84 %, llama-3.1-8b/H100 97 % instead of 95 %; on the
+//! synthetic landscapes with pairwise interactions (`landscape::synthetic`, 200 runs at 40
+//! evaluations) mean regret 0.98 % instead of 1.18 %.
+//!
+//! Targets are standardised; the noise enters as a ratio `g` (nugget `s²·g` on the diagonal).
+//! The signal variance `s²` is profiled out of the marginal likelihood in closed form, and
+//! `(w, θ, g)` are fit deterministically: an isotropic grid first, then (with [`Ard::On`] and
+//! enough observations) coordinate-wise refinement of each `θ_d` under a weak log-normal prior
+//! centred on the isotropic value (so few observations cannot push relevances to extremes).
 //!
 //! Why isotropic by default: kernel dimensions do differ by orders of magnitude in effect (a
 //! CUDA-graph or KV-layout choice moves throughput by tens of percent, a GEMM library by one or
@@ -45,6 +60,9 @@ pub struct Hyper {
     /// Mismatch penalty per dimension (`θ_d`): correlation of two combos differing only in `d`
     /// is `exp(−θ_d)`.
     pub theta: Vec<f64>,
+    /// Weight of the additive (main-effects) part of the kernel, in [0, 1].
+    #[serde(default)]
+    pub additive: f64,
     /// Noise-to-signal variance ratio.
     pub noise_ratio: f64,
     /// Profiled signal variance (standardised units).
@@ -57,6 +75,8 @@ pub struct Hyper {
 
 const THETA_GRID: [f64; 11] = [0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.5, 4.0];
 const NOISE_GRID: [f64; 8] = [1e-6, 1e-4, 1e-3, 1e-2, 0.03, 0.1, 0.3, 1.0];
+/// Weights of the additive part tried by the fit (see the module docs).
+const ADDITIVE_GRID: [f64; 2] = [0.0, 0.5];
 const ARD_FACTORS: [f64; 6] = [0.0, 0.25, 0.5, 0.7, 1.4, 2.0];
 /// Standard deviation of the log-normal prior of `θ_d` around the isotropic fit.
 const ARD_PRIOR_SD: f64 = 1.0;
@@ -90,18 +110,20 @@ const TABLE_MAX_DIMS: usize = 12;
 #[derive(Clone, Debug)]
 struct Kern {
     theta: Vec<f64>,
+    additive: f64,
     table: Option<Vec<f64>>,
 }
 
 impl Kern {
-    fn new(theta: &[f64]) -> Self {
+    fn new(theta: &[f64], additive: f64) -> Self {
         let table = (theta.len() <= TABLE_MAX_DIMS).then(|| {
             (0..1u64 << theta.len())
-                .map(|m| kernel(theta, m))
+                .map(|m| kernel(theta, additive, m))
                 .collect::<Vec<f64>>()
         });
         Self {
             theta: theta.to_vec(),
+            additive,
             table,
         }
     }
@@ -109,12 +131,12 @@ impl Kern {
     fn at(&self, mask: u64) -> f64 {
         match &self.table {
             Some(t) => t.get(mask as usize).copied().unwrap_or(0.0),
-            None => kernel(&self.theta, mask),
+            None => kernel(&self.theta, self.additive, mask),
         }
     }
 }
 
-fn kernel(theta: &[f64], mask: u64) -> f64 {
+fn kernel(theta: &[f64], additive: f64, mask: u64) -> f64 {
     let mut s = 0.0;
     let mut m = mask;
     while m != 0 {
@@ -122,7 +144,9 @@ fn kernel(theta: &[f64], mask: u64) -> f64 {
         s += theta.get(d).copied().unwrap_or(0.0);
         m &= m - 1;
     }
-    (-s).exp()
+    let dims = theta.len().max(1) as f64;
+    let shared = dims - f64::from(mask.count_ones()).min(dims);
+    additive * shared / dims + (1.0 - additive) * (-s).exp()
 }
 
 struct Fit {
@@ -132,8 +156,15 @@ struct Fit {
     lml: f64,
 }
 
-fn fit_one(masks: &[u64], n: usize, y: &[f64], theta: &[f64], g: f64) -> Option<Fit> {
-    let kern = Kern::new(theta);
+fn fit_one(
+    masks: &[u64],
+    n: usize,
+    y: &[f64],
+    theta: &[f64],
+    additive: f64,
+    g: f64,
+) -> Option<Fit> {
+    let kern = Kern::new(theta, additive);
     let mut a = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..=i {
@@ -194,25 +225,27 @@ impl Gp {
             }
         }
         // Isotropic grid, in a fixed order; ties keep the first (deterministic).
-        let mut best: Option<(Vec<f64>, f64, Fit)> = None;
-        for &t in &THETA_GRID {
-            let theta = vec![t; dims];
-            for &g in &NOISE_GRID {
-                if let Some(f) = fit_one(&masks, n, &ys, &theta, g)
-                    && best.as_ref().is_none_or(|b| f.lml > b.2.lml)
-                {
-                    best = Some((theta.clone(), g, f));
+        let mut best: Option<(Vec<f64>, f64, f64, Fit)> = None;
+        for &w in &ADDITIVE_GRID {
+            for &t in &THETA_GRID {
+                let theta = vec![t; dims];
+                for &g in &NOISE_GRID {
+                    if let Some(f) = fit_one(&masks, n, &ys, &theta, w, g)
+                        && best.as_ref().is_none_or(|b| f.lml > b.3.lml)
+                    {
+                        best = Some((theta.clone(), w, g, f));
+                    }
                 }
             }
         }
-        let (mut theta, mut g, mut fit) = match best {
+        let (mut theta, additive, mut g, mut fit) = match best {
             Some(b) => b,
             // Unreachable in exact arithmetic (g ≥ 1e-6 keeps K positive definite); a large
             // nugget is the safe fallback.
             None => {
                 let theta = vec![1.0; dims];
-                let f = fit_one(&masks, n, &ys, &theta, 1.0)?;
-                (theta, 1.0, f)
+                let f = fit_one(&masks, n, &ys, &theta, 0.0, 1.0)?;
+                (theta, 0.0, 1.0, f)
             }
         };
         if ard == Ard::On && n >= 2 * dims + 2 && dims > 1 {
@@ -226,7 +259,7 @@ impl Gp {
                         let mut cand = theta.clone();
                         cand[d] = base * f;
                         for &gg in &[g, g * 0.3, g * 3.0] {
-                            if let Some(fc) = fit_one(&masks, n, &ys, &cand, gg) {
+                            if let Some(fc) = fit_one(&masks, n, &ys, &cand, additive, gg) {
                                 let o = fc.lml + log_prior(&cand, center);
                                 if o > obj + 1e-9 {
                                     obj = o;
@@ -246,9 +279,10 @@ impl Gp {
         }
         Some(Self {
             obs: combos.iter().map(|c| c.to_vec()).collect(),
-            kern: Kern::new(&theta),
+            kern: Kern::new(&theta, additive),
             hyper: Hyper {
                 theta,
+                additive,
                 noise_ratio: g,
                 signal_var: fit.signal_var,
                 log_marginal_likelihood: fit.lml,
@@ -315,7 +349,7 @@ mod tests {
     #[test]
     fn kernel_matrices_are_positive_semidefinite() {
         // Every principal matrix over all 18 combos factorises (with a tiny nugget) for a range
-        // of per-dimension penalties, including zero.
+        // of per-dimension penalties, including zero, and additive weights from none to all.
         let all = combos();
         let n = all.len();
         for theta in [
@@ -324,20 +358,70 @@ mod tests {
             [4.0, 4.0, 4.0],
             [0.02, 0.5, 1.0],
         ] {
-            let mut a = vec![0.0; n * n];
-            for i in 0..n {
-                for j in 0..n {
-                    a[i * n + j] = kernel(&theta, Space::mismatch(&all[i], &all[j]));
+            for w in [0.0, 0.5, 1.0] {
+                let mut a = vec![0.0; n * n];
+                for i in 0..n {
+                    for j in 0..n {
+                        a[i * n + j] = kernel(&theta, w, Space::mismatch(&all[i], &all[j]));
+                    }
+                    a[i * n + i] += 1e-9;
                 }
-                a[i * n + i] += 1e-9;
+                let c = Cholesky::new(&a, n).unwrap();
+                assert!(
+                    c.jitter <= 1e-8,
+                    "theta {theta:?}, w {w} needed jitter {}",
+                    c.jitter
+                );
             }
-            let c = Cholesky::new(&a, n).unwrap();
-            assert!(
-                c.jitter <= 1e-8,
-                "theta {theta:?} needed jitter {}",
-                c.jitter
-            );
         }
+    }
+
+    #[test]
+    fn the_fit_takes_the_additive_part_for_main_effects_and_leaves_it_for_interactions() {
+        // A bigger space (4 × 4 × 4 × 3) sampled sparsely: main effects alone, then the same
+        // values rearranged into a pure interaction of dims 0 and 1.
+        let mut all = Vec::new();
+        for a in 0..4u16 {
+            for b in 0..4u16 {
+                for c in 0..4u16 {
+                    for d in 0..3u16 {
+                        all.push(vec![a, b, c, d]);
+                    }
+                }
+            }
+        }
+        let main = |c: &[u16]| {
+            [0.0, 0.4, -0.3, 0.1][usize::from(c[0])]
+                + [0.2, -0.2, 0.0, 0.3][usize::from(c[1])]
+                + [0.0, 0.1, -0.1, 0.05][usize::from(c[2])]
+                + [0.0, -0.15, 0.1][usize::from(c[3])]
+        };
+        // Every 5th combo: 39 of 192.
+        let train: Vec<&[u16]> = all.iter().step_by(5).map(Vec::as_slice).collect();
+        let y: Vec<f64> = train.iter().map(|c| main(c)).collect();
+        let gp = Gp::fit(&train, &y, 4, Ard::Off).unwrap();
+        assert_eq!(gp.hyper().additive, 0.5, "{:?}", gp.hyper());
+        // Unseen combos are predicted from the values they share with the training ones.
+        let test: Vec<&Vec<u16>> = all.iter().skip(2).step_by(5).collect();
+        let err: f64 = test
+            .iter()
+            .map(|c| (gp.predict(c).mean - main(c)).abs())
+            .sum::<f64>()
+            / test.len() as f64;
+        assert!(err < 0.05, "mean abs error {err}");
+
+        let table = [
+            [0.0, 1.0, -0.5, 0.3],
+            [0.7, -0.2, 0.4, -0.9],
+            [-1.0, 0.3, 0.9, 0.1],
+            [0.5, -0.6, -0.1, 0.8],
+        ];
+        let y: Vec<f64> = train
+            .iter()
+            .map(|c| table[usize::from(c[0])][usize::from(c[1])])
+            .collect();
+        let gp = Gp::fit(&train, &y, 4, Ard::Off).unwrap();
+        assert_eq!(gp.hyper().additive, 0.0, "{:?}", gp.hyper());
     }
 
     #[test]
@@ -387,12 +471,14 @@ mod tests {
 
     #[test]
     fn ard_learns_an_irrelevant_dimension() {
-        // y depends on dims 0 and 1 only; with all 18 points, dim 2 gets the smallest penalty.
+        // y depends on dims 0 and 1 only, through their interaction (which only the product
+        // part of the kernel can express); with all 18 points, dim 2 gets the smallest penalty.
         let all = combos();
         let refs: Vec<&[u16]> = all.iter().map(Vec::as_slice).collect();
+        let table = [[0.0, 1.0, -0.5], [0.7, -0.2, 0.4], [-1.0, 0.3, 0.9]];
         let y: Vec<f64> = all
             .iter()
-            .map(|c| [0.0, 1.0, -0.5][usize::from(c[0])] + [0.3, 0.0, 0.6][usize::from(c[1])])
+            .map(|c| table[usize::from(c[0])][usize::from(c[1])])
             .collect();
         let gp = Gp::fit(&refs, &y, 3, Ard::On).unwrap();
         let t = &gp.hyper().theta;

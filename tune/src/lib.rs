@@ -1,7 +1,8 @@
 //! l1 Tier 2 tuning: Bayesian optimisation over an explicit list of legal kernel combos.
 //!
 //! - [`space`]: categorical dimensions and the legal combos (the only points ever proposed).
-//! - [`gp`]: the Gaussian-process surrogate with an ARD Hamming kernel.
+//! - [`gp`]: the Gaussian-process surrogate: an additive (main effects) plus ARD Hamming
+//!   (interactions) kernel.
 //! - [`acquisition`]: expected improvement and the probability of feasibility.
 //! - [`session`]: the resumable session — state (`bayesian_state`), `propose`, `observe`,
 //!   best-so-far with its interval, re-measure candidates, constraint outlook.

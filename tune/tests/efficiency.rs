@@ -33,7 +33,7 @@ fn the_optimiser_beats_random_search() {
         100.0 * ours_regret,
         100.0 * random_regret
     );
-    // Honest margins (measured: ours 8/12 within 2 %, random 2/12; mean regret 1.1 % against
+    // Honest margins (measured: ours 10/12 within 2 %, random 2/12; mean regret 1.3 % against
     // 8.5 %): at 40 of >1,000 combos random search reaches 2 % in a small minority of runs, the
     // optimiser in most; its mean regret is less than a third of random search's.
     assert!(
