@@ -54,6 +54,11 @@ impl Version {
         Version::parse(min).is_some_and(|m| self.cmp_prefix(&m) != Ordering::Less)
     }
 
+    /// Whether `self` is at most `max` (by prefix: `0.13.2` is at most `0.13`, `0.14` is not).
+    pub fn at_most(&self, max: &str) -> bool {
+        Version::parse(max).is_some_and(|m| self.cmp_prefix(&m) != Ordering::Greater)
+    }
+
     /// Whether `self` is below `bound` (by prefix: `0.12.9` is below `0.13`, `0.13.0` is not).
     pub fn below(&self, bound: &str) -> bool {
         !self.at_least(bound)

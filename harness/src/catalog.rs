@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use l1_engines::profile::parse_capability;
+use l1_engines::version::Version;
 use l1_engines::{Combo, DeviceKind, HardwareProfile};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -55,7 +56,7 @@ pub struct Requirement {
     pub engine_version: Option<VersionRange>,
 }
 
-/// An inclusive engine version range, compared component-wise numerically.
+/// An inclusive engine version range, compared numerically by prefix (`l1_engines::version`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VersionRange {
@@ -328,45 +329,19 @@ fn requirement_met(req: &Requirement, hw: &HardwareProfile, version: &str) -> bo
         }
     }
     if let Some(range) = &req.engine_version {
-        if range
-            .min
-            .as_deref()
-            .is_some_and(|min| compare_versions(version, min).is_lt())
-        {
+        // Compared as `l1_engines::version` does everywhere: numerically, by prefix (`max: 0.11`
+        // includes 0.11.2). A version that cannot be read meets no range.
+        let Some(v) = Version::parse(version) else {
+            return false;
+        };
+        if range.min.as_deref().is_some_and(|min| !v.at_least(min)) {
             return false;
         }
-        if range
-            .max
-            .as_deref()
-            .is_some_and(|max| compare_versions(version, max).is_gt())
-        {
+        if range.max.as_deref().is_some_and(|max| !v.at_most(max)) {
             return false;
         }
     }
     true
-}
-
-/// Compare dotted versions numerically component by component (`0.9` < `0.13`); non-numeric
-/// components compare as text.
-pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
-    let mut ia = a.split('.');
-    let mut ib = b.split('.');
-    loop {
-        match (ia.next(), ib.next()) {
-            (None, None) => return std::cmp::Ordering::Equal,
-            (None, Some(_)) => return std::cmp::Ordering::Less,
-            (Some(_), None) => return std::cmp::Ordering::Greater,
-            (Some(x), Some(y)) => {
-                let ord = match (x.parse::<u64>(), y.parse::<u64>()) {
-                    (Ok(x), Ok(y)) => x.cmp(&y),
-                    _ => x.cmp(y),
-                };
-                if ord.is_ne() {
-                    return ord;
-                }
-            }
-        }
-    }
 }
 
 fn validate(c: &Catalog, path: &Path, text: &str) -> Result<(), Diagnostic> {

@@ -199,6 +199,25 @@ fn legality_follows_the_declared_hardware_and_names_its_rule() {
     );
     // `unset` is never illegal.
     assert!(rules("tgi", "h100-sxm", &combo(&[("matmul_path", "unset")])).is_empty());
+    // Engine-version ranges compare by prefix, as the translators do: vLLM's xformers backend
+    // (`max: "0.11"`) is legal on every 0.11.x, gone from 0.12; an fp16 KV cache
+    // (`min: "0.20"`) is illegal on 0.15 and legal on 0.20.1.
+    let on = |v: &str, c: &Combo| -> Vec<String> {
+        k.check("vllm", v, &hw("h100-sxm"), c)
+            .into_iter()
+            .map(|r| r.rule)
+            .filter(|r| r != "engine-exposure")
+            .collect()
+    };
+    let xformers = combo(&[("attention_backend", "xformers")]);
+    assert!(on("0.11", &xformers).is_empty());
+    assert!(on("0.11.2", &xformers).is_empty());
+    assert!(on("0.9.1", &xformers).is_empty());
+    assert_eq!(on("0.12", &xformers), ["vllm-xformers-removed"]);
+    let kv16 = combo(&[("kv_cache_dtype", "fp16")]);
+    assert_eq!(on("0.15", &kv16), ["vllm-kv-fp16-needs-0.20"]);
+    assert!(on("0.20", &kv16).is_empty());
+    assert!(on("0.20.1", &kv16).is_empty());
 }
 
 fn pairs(c: &Combo) -> Vec<(String, String)> {
