@@ -27,11 +27,21 @@ fn measurements_and_trials_round_trip_once() {
         );
         assert!(!s.insert_trial(&trial("r1", "t1", false, None)).unwrap());
         assert!(s.insert_trial(&trial("r1", "t2", false, None)).unwrap());
+        // 250 reps × 2 metrics: 500 rep rows, written in several multi-row statements.
+        let many = measurement("r1", "k-many", "ck-many", 250);
+        assert!(s.insert_measurement(&many).unwrap(), "{backend}");
         let back = s.measurements("r1").unwrap();
-        assert_eq!(back.len(), 1, "{backend}");
+        assert_eq!(back.len(), 2, "{backend}");
+        let by_key = |k: &str| back.iter().find(|b| b.key == k).unwrap();
         assert_eq!(
-            back[0], m,
+            by_key("k1"),
+            &m,
             "{backend}: every field and every rep comes back"
+        );
+        assert_eq!(
+            by_key("k-many"),
+            &many,
+            "{backend}: across insert chunks too"
         );
         let trials = s.trials("r1").unwrap();
         assert_eq!(trials.len(), 2);
@@ -46,7 +56,7 @@ fn measurements_and_trials_round_trip_once() {
                 r.measurements,
                 r.cache_hits
             ),
-            (1, 1, 1, 0),
+            (1, 1, 2, 0),
             "{backend}"
         );
         assert_eq!(r.status, RunStatus::Running);
@@ -56,7 +66,7 @@ fn measurements_and_trials_round_trip_once() {
         // Reopening migrates nothing and keeps everything.
         drop(s);
         let mut s = Store::open(&loc).unwrap();
-        assert_eq!(s.measurements("r1").unwrap().len(), 1);
+        assert_eq!(s.measurements("r1").unwrap().len(), 2);
     }
 }
 
