@@ -445,6 +445,25 @@ fn validate(c: &Catalog, path: &Path, text: &str) -> Result<(), Diagnostic> {
                 }
             }
         }
+        if let Some(range) = rule
+            .requires
+            .as_ref()
+            .and_then(|r| r.engine_version.as_ref())
+        {
+            // An unreadable bound would make the rule reject every version, silently.
+            for v in range.min.iter().chain(range.max.iter()) {
+                if Version::parse(v).is_none() {
+                    return Err(err(
+                        format!("rule `{}` has a malformed engine version `{v}`", rule.id),
+                        &rule.id,
+                        format!("rules[{i}].requires.engine_version"),
+                    )
+                    .expected(
+                        "dot-separated numbers, optionally after a letter prefix, e.g. \"0.11\" or \"b4000\"",
+                    ));
+                }
+            }
+        }
     }
     for (name, e) in &c.engines {
         if l1_engines::registry::engine(name).is_none() {

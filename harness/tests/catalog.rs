@@ -142,6 +142,14 @@ fn bad_catalogs_name_the_problem() {
             text.replacen("min: \"8.9\"", "min: \"eight\"", 1),
             "malformed compute capability",
         ),
+        (
+            text.replacen(
+                "engine_version: { min: \"0.20\" }",
+                "engine_version: { min: \"latest\" }",
+                1,
+            ),
+            "malformed engine version `latest`",
+        ),
     ];
     for (bad, expect) in cases {
         assert_ne!(bad, text, "the edit for {expect:?} did not apply");
