@@ -600,6 +600,7 @@ struct Dominator {
     /// that it is better by more than the noise floor.
     latency_ratio: f64,
     latency_p: f64,
+    /// Holm-adjusted p of the pair (the larger of the two p-values) across the arms.
     adjusted_p: f64,
 }
 
@@ -641,17 +642,27 @@ fn dominated_within_noise(
         let (l_ratio, _) = improvement(&l, latency.1);
         // H0: the arm is not better on latency by more than the floor (ratio <= floor).
         let l_p = stats::upper_tail((l_ratio.ln() - floor.ln()) / l.log_ratio_se, l.yuen_df);
-        let p = m_p.max(l_p);
         found.push(Dominator {
             label: arm.label.clone(),
             metric_ratio: m_ratio,
             metric_p: m_p,
             latency_ratio: l_ratio,
             latency_p: l_p,
-            adjusted_p: if p.is_nan() { 1.0 } else { p },
+            adjusted_p: f64::NAN,
         });
     }
-    let adjusted = stats::holm(&found.iter().map(|d| d.adjusted_p).collect::<Vec<_>>());
+    // Intersection–union: the pair's p is the larger; an undefined one claims nothing.
+    let pair: Vec<f64> = found
+        .iter()
+        .map(|d| {
+            if d.metric_p.is_nan() || d.latency_p.is_nan() {
+                1.0
+            } else {
+                d.metric_p.max(d.latency_p)
+            }
+        })
+        .collect();
+    let adjusted = stats::holm(&pair);
     for (d, a) in found.iter_mut().zip(adjusted) {
         d.adjusted_p = a;
     }
