@@ -29,6 +29,8 @@
 //! `(w, θ, g)` are fit deterministically: an isotropic grid first, then (with [`Ard::On`] and
 //! enough observations) coordinate-wise refinement of each `θ_d` under a weak log-normal prior
 //! centred on the isotropic value (so few observations cannot push relevances to extremes).
+//! [`Ard::On`] fits the Hamming kernel alone (`w = 0`): the additive part weighs every dimension
+//! alike, so it would carry an irrelevant one and hide the relevances ARD is there to find.
 //!
 //! Why isotropic by default: kernel dimensions do differ by orders of magnitude in effect (a
 //! CUDA-graph or KV-layout choice moves throughput by tens of percent, a GEMM library by one or
@@ -51,7 +53,7 @@ pub enum Ard {
     #[default]
     Off,
     /// One `θ_d` per dimension, refined from the isotropic fit once there are at least
-    /// `2·dims + 2` observations.
+    /// `2·dims + 2` observations; the kernel is the Hamming kernel alone (no additive part).
     On,
 }
 
@@ -227,7 +229,14 @@ impl Gp {
         }
         // Isotropic grid, in a fixed order; ties keep the first (deterministic).
         let mut best: Option<(Vec<f64>, f64, f64, Fit)> = None;
-        for &w in &ADDITIVE_GRID {
+        // With ARD the kernel is the Hamming kernel alone: the additive part weighs every
+        // dimension alike and would carry an irrelevant one, hiding the relevances ARD is for.
+        let weights: &[f64] = if ard == Ard::On {
+            &[0.0]
+        } else {
+            &ADDITIVE_GRID
+        };
+        for &w in weights {
             for &t in &THETA_GRID {
                 let theta = vec![t; dims];
                 for &g in &NOISE_GRID {
@@ -472,17 +481,24 @@ mod tests {
 
     #[test]
     fn ard_learns_an_irrelevant_dimension() {
-        // y depends on dims 0 and 1 only, through their interaction (which only the product
-        // part of the kernel can express); with all 18 points, dim 2 gets the smallest penalty.
+        // y depends on dims 0 and 1 only; with all 18 points, dim 2 gets the smallest penalty,
+        // whether the two act additively or through their interaction.
         let all = combos();
         let refs: Vec<&[u16]> = all.iter().map(Vec::as_slice).collect();
         let table = [[0.0, 1.0, -0.5], [0.7, -0.2, 0.4], [-1.0, 0.3, 0.9]];
-        let y: Vec<f64> = all
-            .iter()
-            .map(|c| table[usize::from(c[0])][usize::from(c[1])])
-            .collect();
-        let gp = Gp::fit(&refs, &y, 3, Ard::On).unwrap();
-        let t = &gp.hyper().theta;
-        assert!(t[2] < t[0] && t[2] < t[1], "{t:?}");
+        let additive =
+            |c: &Vec<u16>| [0.0, 1.0, -0.5][usize::from(c[0])] + [0.3, 0.0, 0.6][usize::from(c[1])];
+        let interaction = |c: &Vec<u16>| table[usize::from(c[0])][usize::from(c[1])];
+        for f in [&additive as &dyn Fn(&Vec<u16>) -> f64, &interaction] {
+            let y: Vec<f64> = all.iter().map(f).collect();
+            let gp = Gp::fit(&refs, &y, 3, Ard::On).unwrap();
+            assert_eq!(
+                gp.hyper().additive,
+                0.0,
+                "ARD fits the Hamming kernel alone"
+            );
+            let t = &gp.hyper().theta;
+            assert!(t[2] < t[0] && t[2] < t[1], "{t:?}");
+        }
     }
 }
