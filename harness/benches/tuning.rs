@@ -36,7 +36,7 @@ use l1_harness::profiles::Catalogs;
 use l1_harness::render::RenderContext;
 use l1_harness::spec;
 use l1_tune::landscape::{Landscape, Noise, Summary, Trace, run_optimiser, run_random, summarise};
-use l1_tune::{Dimension, Direction, TuneConfig};
+use l1_tune::{Acquisition, Dimension, Direction, TuneConfig};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -243,6 +243,23 @@ where
     out.into_iter().map(Option::unwrap).collect()
 }
 
+/// Our row: medians from the long sessions, the "at 5 %" shares from sessions whose budget is
+/// 5 % of the space.
+fn summarise_at(
+    method: &str,
+    land: &Landscape,
+    long: &[Trace],
+    short: &[Trace],
+    budget: usize,
+    at: usize,
+) -> Summary {
+    let mut row = summarise(method, land, long, budget, at);
+    let s = summarise(method, land, short, at, at);
+    row.share_1_at = s.share_1_at;
+    row.share_2_at = s.share_2_at;
+    row
+}
+
 fn fmt_hits(h: Option<usize>, budget: usize) -> String {
     h.map_or(format!(">{budget}"), |x| x.to_string())
 }
@@ -326,12 +343,34 @@ fn main() {
         // searching at that point).
         let ours_at = run_seeds(seeds, |s| run_optimiser(land, &cfg, at, seed0 + s).unwrap());
         let secs = t0.elapsed().as_secs_f64();
+        // The same optimiser with the knowledge gradient as its acquisition.
+        let kg_cfg = TuneConfig {
+            acquisition: Acquisition::KnowledgeGradient,
+            ..cfg.clone()
+        };
+        let t1 = std::time::Instant::now();
+        let kg = run_seeds(seeds, |s| {
+            run_optimiser(land, &kg_cfg, budget, seed0 + s).unwrap()
+        });
+        let kg_at = run_seeds(seeds, |s| {
+            run_optimiser(land, &kg_cfg, at, seed0 + s).unwrap()
+        });
+        let kg_secs = t1.elapsed().as_secs_f64();
         let random = run_seeds(seeds, |s| run_random(land, budget, seed0 + s));
-        let mut ours_row = summarise("l1-tune GP-EI", land, &ours, budget, at);
-        let short = summarise("l1-tune GP-EI", land, &ours_at, at, at);
-        ours_row.share_1_at = short.share_1_at;
-        ours_row.share_2_at = short.share_2_at;
-        let mut rows: Vec<Summary> = vec![ours_row, summarise("random", land, &random, budget, at)];
+        for (method, traces) in [("GP-EI", &ours_at), ("GP-KG", &kg_at)] {
+            let mean = traces.iter().map(|t| t.regret_at(land, at)).sum::<f64>()
+                / traces.len().max(1) as f64;
+            eprintln!(
+                "{}: {method} mean regret at 5 % of the space: {:.3} %",
+                land.name,
+                100.0 * mean
+            );
+        }
+        let mut rows: Vec<Summary> = vec![
+            summarise_at("l1-tune GP-EI", land, &ours, &ours_at, budget, at),
+            summarise_at("l1-tune GP-KG", land, &kg, &kg_at, budget, at),
+            summarise("random", land, &random, budget, at),
+        ];
         let optuna = out_dir.join(format!("{}.optuna.json", land.name));
         if let Ok(text) = std::fs::read_to_string(&optuna) {
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -367,8 +406,8 @@ fn main() {
             );
         }
         eprintln!(
-            "{}: {} combos, budget {budget}, optimiser {:.1} s for {seeds} seeds",
-            land.name, n, secs
+            "{}: {} combos, budget {budget}, optimiser {:.1} s (EI), {:.1} s (KG) for {seeds} seeds",
+            land.name, n, secs, kg_secs
         );
     }
 }

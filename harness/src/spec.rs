@@ -379,6 +379,10 @@ pub struct Spec {
     /// Tune specs: the final re-measurement of the top candidates (`{ top, share }`).
     #[serde(default)]
     pub remeasure: Option<TuneRemeasure>,
+    /// Tune specs: the acquisition function (`expected_improvement`, the default, or
+    /// `knowledge_gradient`).
+    #[serde(default)]
+    pub acquisition: Option<l1_tune::Acquisition>,
 }
 
 /// A spec with where it came from.

@@ -50,6 +50,7 @@ impl TuneSpec {
         let b = spec.budget.clone().unwrap_or_default();
         let mut config = TuneConfig::new(o.metric.value.clone(), o.direction);
         config.seed = spec.measure.seed;
+        config.acquisition = spec.acquisition.unwrap_or_default();
         if let Some(r) = &spec.remeasure {
             config.remeasure.top = r.top.unwrap_or(config.remeasure.top);
             config.remeasure.share = r.share.unwrap_or(config.remeasure.share);
@@ -98,6 +99,7 @@ pub fn validate_spec(ls: &LoadedSpec) -> Result<(), Diagnostic> {
             ("seed_from", spec.seed_from.is_some()),
             ("gate", spec.gate.is_some()),
             ("remeasure", spec.remeasure.is_some()),
+            ("acquisition", spec.acquisition.is_some()),
         ] {
             if set {
                 return Err(ls
@@ -225,6 +227,17 @@ pub fn validate_spec(ls: &LoadedSpec) -> Result<(), Diagnostic> {
             )
             .field("remeasure.share")
             .expected("the share of the budget kept for re-measuring the top candidates, e.g. 0.1 (0: none)"));
+    }
+    if spec.acquisition == Some(l1_tune::Acquisition::KnowledgeGradient) && spec.remeasure.is_some()
+    {
+        return Err(ls
+            .diag_find(
+                "`remeasure` does not apply with `acquisition: knowledge_gradient` (it replicates whenever a replicate pays, with no reserved final phase)",
+                "remeasure",
+                "remeasure",
+            )
+            .field("remeasure")
+            .expected("remove `remeasure`, or use `acquisition: expected_improvement`"));
     }
     if let Some(s) = &spec.seed_from
         && (s.value.is_empty()

@@ -5,16 +5,12 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::root;
 use l1_harness::suite::{self, Settings};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
 
 fn header(text: &str, key: &str) -> Option<String> {
     text.lines().find_map(|l| {

@@ -3,20 +3,16 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use common::root;
 use l1_engines::Combo;
 use l1_harness::catalog::LoadedCatalog;
 use l1_harness::expand::covering;
 use l1_harness::profiles::Catalogs;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 fn kernels_text() -> String {
     std::fs::read_to_string(root().join("catalogs/kernels.yaml")).unwrap()

@@ -8,19 +8,15 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::root;
 use l1_harness::record::{self, MeasurementRecord, RunDir};
 use l1_harness::suite::{self, Settings};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 const SPEC: &str = "kind: sweep
 name: lifecycle

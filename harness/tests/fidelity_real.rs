@@ -9,17 +9,16 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::path::PathBuf;
+
+use common::root;
 use l1_engines::Combo;
 use l1_engines::launch::RealTarget;
 use l1_engines::probe::{LogprobSupport, ProbeRun};
 use l1_harness::fidelity::{self, ComboFidelity};
 use l1_harness::profiles::Catalogs;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// `rel` under the engines directory, else skip (say why) or fail under L1_REQUIRE_ENGINES=1.
 fn installed(rel: &str, installs: &str) -> bool {

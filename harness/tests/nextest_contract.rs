@@ -6,16 +6,11 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
+use common::root;
+use std::collections::BTreeSet;
+use std::process::{Command, Output};
 
 /// The cargo profile this test was built with, so nested runs reuse the build.
 fn cargo_profile() -> &'static str {

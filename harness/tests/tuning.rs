@@ -370,6 +370,30 @@ fn zero_budget_unknown_metric_and_impossible_constraint_are_clear_errors() {
         e.contains("remeasure.share") && e.contains("bad-share.yaml:"),
         "{e}"
     );
+
+    let e = plan_error(
+        "bad-acquisition",
+        &format!(
+            "{TARGETS}objective: {{ metric: output_tokens_per_s, direction: maximize }}\nbudget: {{ max_trials: 5 }}\nacquisition: thompson\n"
+        ),
+    );
+    assert!(
+        e.contains("thompson")
+            && e.contains("expected_improvement")
+            && e.contains("knowledge_gradient"),
+        "names the valid choices: {e}"
+    );
+
+    let e = plan_error(
+        "kg-remeasure",
+        &format!(
+            "{TARGETS}objective: {{ metric: output_tokens_per_s, direction: maximize }}\nbudget: {{ max_trials: 5 }}\nacquisition: knowledge_gradient\nremeasure: {{ top: 2, share: 0.2 }}\n"
+        ),
+    );
+    assert!(
+        e.contains("does not apply") && e.contains("kg-remeasure.yaml:"),
+        "{e}"
+    );
 }
 
 /// The final phase through the harness: once the small space is exhausted, the reserved trials
@@ -380,19 +404,12 @@ fn zero_budget_unknown_metric_and_impossible_constraint_are_clear_errors() {
 #[test]
 fn the_final_phase_remeasures_top_candidates_as_fresh_measurements() {
     let s = Scratch::new("remeasure");
-    std::fs::remove_file(s.dir.join(format!("specs/{SPEC}.yaml"))).unwrap();
     let name = "sim-tune-remeasure";
-    std::fs::write(
-        s.dir.join(format!("specs/{name}.yaml")),
-        format!(
-            "kind: tune\nname: {name}\n{TARGETS}baseline: engine-default\nobjective: {{ metric: output_tokens_per_s, direction: maximize }}\nbudget: {{ max_trials: 12 }}\nremeasure: {{ top: 3, share: 0.5 }}\ngate: {{ margin: 0.0 }}\nmeasure: {{ reps: 3, seed: 11 }}\n"
-        ),
-    )
-    .unwrap();
-    let out = s.run("r1");
-    assert_eq!(out.len(), 1, "{out:?}");
-    let sid = l1_harness::tuning::session_id("r1", name, TARGET);
-    let trials = s.store().tune_trials(&sid).unwrap();
+    let (sid, trials) = run_small_tune(
+        &s,
+        name,
+        "budget: { max_trials: 12 }\nremeasure: { top: 3, share: 0.5 }\n",
+    );
     let search: Vec<&TuneTrialRow> = trials
         .iter()
         .filter(|t| t.outcome != "remeasured")
@@ -415,47 +432,8 @@ fn the_final_phase_remeasures_top_candidates_as_fresh_measurements() {
             >= search.len(),
         "re-measurements come after the search: {trials:#?}"
     );
-    let mut keys: Vec<&str> = trials
-        .iter()
-        .map(|t| t.measurement_key.as_deref().unwrap())
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
-    assert_eq!(
-        keys.len(),
-        trials.len(),
-        "every trial is its own measurement"
-    );
-    for r in &again {
-        let first = search
-            .iter()
-            .find(|t| t.combo == r.combo)
-            .unwrap_or_else(|| panic!("{} was re-measured without being searched", r.combo));
-        assert_ne!(first.value, r.value, "a replicate draws new reps: {r:?}");
-        let rec = s.target().join(format!(
-            "l1/runs/r1/measurements/{}.json",
-            r.measurement_key.as_deref().unwrap()
-        ));
-        assert!(rec.exists(), "{}", rec.display());
-    }
-    let stored: Vec<String> = s
-        .store()
-        .measurements("r1")
-        .unwrap()
-        .into_iter()
-        .map(|m| m.key)
-        .collect();
-    for k in &keys {
-        assert!(stored.iter().any(|m| m == k), "{k} in the store");
-    }
-    let state: l1_tune::TuneState = serde_json::from_str(
-        &s.store()
-            .tune_session(&sid)
-            .unwrap()
-            .unwrap()
-            .bayesian_state,
-    )
-    .unwrap();
+    assert_replicates_are_fresh(&s, "r1", &trials);
+    let state = stored_state(&s, &sid);
     assert_eq!(
         state
             .observations
@@ -504,6 +482,101 @@ fn the_final_phase_remeasures_top_candidates_as_fresh_measurements() {
         out_text.contains("(1 trials)"),
         "one test per tune target: {out_text}"
     );
+}
+
+/// Run, in a child process as run `r1`, a tune spec named `name` over the 5-combo `TARGETS`
+/// space with `settings` (budget and tune options) added; its session id and trials.
+fn run_small_tune(s: &Scratch, name: &str, settings: &str) -> (String, Vec<TuneTrialRow>) {
+    std::fs::remove_file(s.dir.join(format!("specs/{SPEC}.yaml"))).unwrap();
+    std::fs::write(
+        s.dir.join(format!("specs/{name}.yaml")),
+        format!(
+            "kind: tune\nname: {name}\n{TARGETS}baseline: engine-default\nobjective: {{ metric: output_tokens_per_s, direction: maximize }}\n{settings}gate: {{ margin: 0.0 }}\nmeasure: {{ reps: 3, seed: 11 }}\n"
+        ),
+    )
+    .unwrap();
+    let out = s.run("r1");
+    assert_eq!(out.len(), 1, "{out:?}");
+    let sid = l1_harness::tuning::session_id("r1", name, TARGET);
+    let trials = s.store().tune_trials(&sid).unwrap();
+    (sid, trials)
+}
+
+/// The session state (`bayesian_state`) the store holds.
+fn stored_state(s: &Scratch, sid: &str) -> l1_tune::TuneState {
+    serde_json::from_str(&s.store().tune_session(sid).unwrap().unwrap().bayesian_state).unwrap()
+}
+
+/// Every trial of a session is its own measurement (own record key, in the run's records and the
+/// store), and a `remeasured` trial draws new reps of a combo the search measured before.
+fn assert_replicates_are_fresh(s: &Scratch, run: &str, trials: &[TuneTrialRow]) {
+    let mut keys: Vec<&str> = trials
+        .iter()
+        .map(|t| t.measurement_key.as_deref().unwrap())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(
+        keys.len(),
+        trials.len(),
+        "every trial is its own measurement"
+    );
+    for (i, r) in trials.iter().enumerate() {
+        if r.outcome != "remeasured" {
+            continue;
+        }
+        let first = trials[..i]
+            .iter()
+            .find(|t| t.combo == r.combo && t.outcome != "remeasured")
+            .unwrap_or_else(|| panic!("{} was re-measured without being searched", r.combo));
+        assert_ne!(first.value, r.value, "a replicate draws new reps: {r:?}");
+        let rec = s.target().join(format!(
+            "l1/runs/{run}/measurements/{}.json",
+            r.measurement_key.as_deref().unwrap()
+        ));
+        assert!(rec.exists(), "{}", rec.display());
+    }
+    let stored: Vec<String> = s
+        .store()
+        .measurements(run)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    for k in &keys {
+        assert!(stored.iter().any(|m| m == k), "{k} in the store");
+    }
+}
+
+/// `acquisition: knowledge_gradient` through the harness: replicates come from the acquisition
+/// itself (no reserved phase), as fresh measurements, and a fully measured space is replicated
+/// until the budget ends instead of stopping.
+#[test]
+fn the_knowledge_gradient_replicates_as_fresh_measurements_to_the_end_of_the_budget() {
+    let s = Scratch::new("kg");
+    let (sid, trials) = run_small_tune(
+        &s,
+        "sim-tune-kg",
+        "budget: { max_trials: 10 }\nacquisition: knowledge_gradient\n",
+    );
+    assert_eq!(
+        trials.len(),
+        10,
+        "the budget, not the 5-combo space, ends it: {trials:#?}"
+    );
+    let again = trials.iter().filter(|t| t.outcome == "remeasured").count();
+    assert!(
+        again >= 5,
+        "at least the trials past the space are replicates: {trials:#?}"
+    );
+    assert_replicates_are_fresh(&s, "r1", &trials);
+    let state = stored_state(&s, &sid);
+    assert_eq!(
+        state.config.acquisition,
+        l1_tune::Acquisition::KnowledgeGradient
+    );
+    let status = s.l1_json(&["tune", "status", &sid]);
+    assert_eq!(status["remeasured_trials"], again, "{status}");
 }
 
 #[test]

@@ -316,22 +316,55 @@ impl Gp {
 
     /// Posterior of the latent value at `combo`.
     pub fn predict(&self, combo: &[u16]) -> Posterior {
+        let l = self.latent(combo);
+        Posterior {
+            mean: l.mean,
+            sd: l.var.sqrt(),
+        }
+    }
+
+    /// The posterior at `combo` in a form that also gives covariances with other points
+    /// ([`Gp::cov`]): what a joint look at several combos (the knowledge gradient) needs.
+    pub fn latent(&self, combo: &[u16]) -> Latent {
         let k: Vec<f64> = self
             .obs
             .iter()
             .map(|o| self.kern.at(Space::mismatch(combo, o)))
             .collect();
         let mean_s: f64 = k.iter().zip(&self.alpha).map(|(a, b)| a * b).sum();
-        let v = self.chol.solve_lower(&k);
-        let reduction: f64 = v.iter().map(|x| x * x).sum();
+        let white = self.chol.solve_lower(&k);
+        let reduction: f64 = white.iter().map(|x| x * x).sum();
         let var_s = (self.hyper.signal_var * (1.0 - reduction)).max(0.0);
         let mean = self.y_mean + self.y_sd * mean_s;
-        let sd = self.y_sd * var_s.sqrt();
-        Posterior {
+        let var = self.y_sd * self.y_sd * var_s;
+        Latent {
             mean: if mean.is_finite() { mean } else { self.y_mean },
-            sd: if sd.is_finite() { sd } else { 0.0 },
+            var: if var.is_finite() { var } else { 0.0 },
+            combo: combo.to_vec(),
+            white,
         }
     }
+
+    /// Posterior covariance of the latent values at two points (transformed units²).
+    pub fn cov(&self, a: &Latent, b: &Latent) -> f64 {
+        let prior = self.kern.at(Space::mismatch(&a.combo, &b.combo));
+        let explained: f64 = a.white.iter().zip(&b.white).map(|(x, y)| x * y).sum();
+        let c = self.y_sd * self.y_sd * self.hyper.signal_var * (prior - explained);
+        if c.is_finite() { c } else { 0.0 }
+    }
+}
+
+/// The posterior at one point, kept whitened against the observations so that covariances with
+/// other points cost one dot product (see [`Gp::cov`]).
+#[derive(Clone, Debug)]
+pub struct Latent {
+    /// Posterior mean (transformed units).
+    pub mean: f64,
+    /// Posterior variance of the latent value (no observation noise).
+    pub var: f64,
+    combo: Vec<u16>,
+    /// `L⁻¹·k(observations, combo)`.
+    white: Vec<f64>,
 }
 
 #[cfg(test)]
@@ -432,6 +465,51 @@ mod tests {
             .collect();
         let gp = Gp::fit(&train, &y, 4, Ard::Off).unwrap();
         assert_eq!(gp.hyper().additive, 0.0, "{:?}", gp.hyper());
+    }
+
+    #[test]
+    fn joint_covariances_agree_with_the_marginals_and_a_direct_computation() {
+        let all = combos();
+        let obs: Vec<&[u16]> = all.iter().step_by(5).map(Vec::as_slice).collect();
+        let y: Vec<f64> = obs.iter().map(|c| additive(c)).collect();
+        let gp = Gp::fit(&obs, &y, 3, Ard::Off).unwrap();
+        let (a, b) = (gp.latent(&all[1]), gp.latent(&all[2]));
+        // Variance is the covariance with itself, and matches `predict`.
+        assert!((gp.cov(&a, &a) - a.var).abs() < 1e-12);
+        assert!((gp.predict(&all[1]).sd - a.var.sqrt()).abs() < 1e-12);
+        // Symmetric, and within the Cauchy–Schwarz bound.
+        let c = gp.cov(&a, &b);
+        assert!((c - gp.cov(&b, &a)).abs() < 1e-15);
+        assert!(c.abs() <= (a.var * b.var).sqrt() + 1e-12);
+        // Against k(a,b) − k_aᵀ K⁻¹ k_b computed with a full solve.
+        let h = gp.hyper();
+        let kern = Kern::new(&h.theta, h.additive);
+        let n = obs.len();
+        let mut k = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                k[i * n + j] = kern.at(Space::mismatch(obs[i], obs[j]));
+            }
+            k[i * n + i] += h.noise_ratio;
+        }
+        let chol = Cholesky::new(&k, n).unwrap();
+        let ka: Vec<f64> = obs
+            .iter()
+            .map(|o| kern.at(Space::mismatch(&all[1], o)))
+            .collect();
+        let kb: Vec<f64> = obs
+            .iter()
+            .map(|o| kern.at(Space::mismatch(&all[2], o)))
+            .collect();
+        let kinv_kb = chol.solve(&kb);
+        let direct = kern.at(Space::mismatch(&all[1], &all[2]))
+            - ka.iter().zip(&kinv_kb).map(|(x, y)| x * y).sum::<f64>();
+        let scale = gp.y_sd * gp.y_sd * h.signal_var;
+        assert!(
+            (c - scale * direct).abs() < 1e-9 * scale.max(1.0),
+            "{c} vs {}",
+            scale * direct
+        );
     }
 
     #[test]

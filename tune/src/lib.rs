@@ -29,7 +29,7 @@ pub use error::TuneError;
 pub use gp::Ard;
 pub use narrower::{DimensionEffects, Narrowed, ValueEffect, narrow};
 pub use session::{
-    Constraint, Direction, Objective, Observation, Phase, Proposal, ProposalKind, Recommendation,
-    Remeasure, Sense, Session, TuneConfig, TuneState,
+    Acquisition, Constraint, Direction, Objective, Observation, Phase, Proposal, ProposalKind,
+    Recommendation, Remeasure, Sense, Session, TuneConfig, TuneState,
 };
 pub use space::{Dimension, Space};

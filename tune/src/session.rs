@@ -26,15 +26,21 @@
 //!    contention (at least a 3 % chance of beating the first) are measured again, the one with the
 //!    fewest measurements first; when none is, the search goes on. One noisy measurement cannot
 //!    tell the optimum from a neighbour 1–2 % below it; replicates of the few that compete can.
+//!
+//! With [`Acquisition::KnowledgeGradient`], steps 3 and 4 are one rule instead: the combo (new or
+//! measured, never failed) whose single measurement is expected to raise the best posterior
+//! mean among the measured combos the most, times the probability of feasibility; picking a
+//! measured combo is a re-measurement. There is no reserved final phase (`remeasure` is
+//! unused), and a fully measured space goes on being replicated until the budget ends.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::acquisition::{expected_improvement, prob_at_most};
+use crate::acquisition::{expected_improvement, expected_max_gain, prob_at_most};
 use crate::budget::{Budget, Limit, Remaining, Usage};
 use crate::error::TuneError;
-use crate::gp::{Ard, Gp};
+use crate::gp::{Ard, Gp, Latent};
 use crate::space::Space;
 
 /// A top candidate is in contention when the model gives it at least this chance of being
@@ -123,6 +129,26 @@ pub struct TuneConfig {
     /// The final re-measurement of the top candidates.
     #[serde(default)]
     pub remeasure: Remeasure,
+    /// How the model picks the next combo once the initial design is done.
+    #[serde(default)]
+    pub acquisition: Acquisition,
+}
+
+/// The acquisition function: how the fitted model picks the next combo.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Acquisition {
+    /// Expected improvement over the best posterior mean, among the combos not yet measured;
+    /// replicates come only from the final phase ([`Remeasure`]).
+    #[default]
+    ExpectedImprovement,
+    /// Knowledge gradient (Frazier, Powell & Dayanik 2009): the expected rise of the best
+    /// posterior mean among the measured combos if `x` is measured once, over every combo that
+    /// has not failed, measured or not. One scale values a replicate of a measured combo and a
+    /// first look at a new one, so replicates come when they pay, whenever they pay; there is
+    /// no reserved final phase ([`Remeasure`] is unused). Suited to flat, noisy tops (README,
+    /// *Measured efficiency*).
+    KnowledgeGradient,
 }
 
 /// The final phase: the last `share` of the budget re-measures the `top` evaluated combos (by
@@ -170,6 +196,7 @@ impl TuneConfig {
             ard: Ard::Off,
             xi: 0.0,
             remeasure: Remeasure::default(),
+            acquisition: Acquisition::default(),
         }
     }
 
@@ -287,8 +314,9 @@ pub enum ProposalKind {
 pub struct Proposal {
     pub combo: usize,
     pub kind: ProposalKind,
-    /// Expected improvement in the model's units (acquisition proposals).
-    pub expected_improvement: Option<f64>,
+    /// The acquisition value in the model's units (acquisition proposals): expected
+    /// improvement, or the knowledge gradient (see [`Acquisition`]).
+    pub acquisition_value: Option<f64>,
     /// Probability that every constraint holds (when there are constraints).
     pub prob_feasible: Option<f64>,
     /// Predicted objective value in the metric's units.
@@ -568,8 +596,13 @@ impl Session {
     /// The next combo to measure: a pure function of the state (see the module docs).
     pub fn propose(&self) -> Result<Proposal, TuneError> {
         let done = self.done();
-        let needs_model = self.in_final_phase(&done)
-            || (!done.iter().all(|&d| d) && self.phase_proposal(&done).is_none());
+        let needs_model = match self.state.config.acquisition {
+            Acquisition::ExpectedImprovement => {
+                self.in_final_phase(&done)
+                    || (!done.iter().all(|&d| d) && self.phase_proposal(&done).is_none())
+            }
+            Acquisition::KnowledgeGradient => self.phase_proposal(&done).is_none(),
+        };
         let model = if needs_model { self.model() } else { None };
         self.propose_with(model.as_ref())
     }
@@ -588,7 +621,7 @@ impl Session {
             return Some(Proposal {
                 combo: s,
                 kind: ProposalKind::Seed,
-                expected_improvement: None,
+                acquisition_value: None,
                 prob_feasible: None,
                 predicted: None,
             });
@@ -669,7 +702,7 @@ impl Session {
         Some(Proposal {
             combo: pick.0,
             kind: ProposalKind::Remeasure,
-            expected_improvement: None,
+            acquisition_value: None,
             prob_feasible: None,
             predicted: pick.1,
         })
@@ -680,6 +713,16 @@ impl Session {
             return Err(TuneError::Cancelled);
         }
         let done = self.done();
+        if self.state.config.acquisition == Acquisition::KnowledgeGradient {
+            // Replicates are part of the rule, so a fully measured space is not the end: the
+            // budget is (or every combo failing).
+            if let Some(p) = self.phase_proposal(&done) {
+                return Ok(p);
+            }
+            return model
+                .and_then(Model::propose_kg)
+                .ok_or(TuneError::SpaceExhausted);
+        }
         if self.in_final_phase(&done)
             && let Some(p) = self.remeasure_proposal(model)
         {
@@ -709,7 +752,7 @@ impl Session {
         Some(Proposal {
             combo: pick,
             kind: ProposalKind::Random,
-            expected_improvement: None,
+            acquisition_value: None,
             prob_feasible: None,
             predicted: None,
         })
@@ -873,7 +916,84 @@ impl Model<'_> {
         best.map(|(_, _, i, ei, pof)| Proposal {
             combo: i,
             kind: ProposalKind::Acquisition,
-            expected_improvement: Some(ei),
+            acquisition_value: Some(ei),
+            prob_feasible: has_cons.then_some(pof),
+            predicted: Some(s.untransform(self.gp.predict(&s.space.combos()[i]).mean)),
+        })
+    }
+
+    /// The combos a report can name (observed, not failed; the feasible ones when any is) as
+    /// joint posteriors, and the best posterior mean among them.
+    fn reportable(&self) -> (Vec<(usize, Latent)>, f64) {
+        let s = self.session;
+        let observed = self.observed();
+        let any_feasible = observed.iter().any(|o| o.2);
+        let set: Vec<(usize, Latent)> = observed
+            .iter()
+            .filter(|o| o.2 || !any_feasible)
+            .map(|o| (o.0, self.gp.latent(&s.space.combos()[o.0])))
+            .collect();
+        let best = set
+            .iter()
+            .map(|(_, l)| l.mean)
+            .fold(f64::NEG_INFINITY, f64::max);
+        (set, best)
+    }
+
+    /// Knowledge gradient of measuring combo `x` once: the expected rise of the best posterior
+    /// mean among the reportable combos (plus `x`, which a measurement makes reportable), from
+    /// the joint posterior and the fitted noise. Unlike expected improvement it values a
+    /// replicate of a measured combo and a first look at a new one on one scale, which is what
+    /// picking the best of a flat, noisy top needs.
+    fn knowledge_gradient(&self, x: usize, reportable: &[(usize, Latent)], best: f64) -> f64 {
+        let s = self.session;
+        let lx = self.gp.latent(&s.space.combos()[x]);
+        let noise = self.gp.noise_sd().powi(2);
+        let sd = (lx.var + noise).sqrt();
+        if sd.is_nan() || sd <= 0.0 {
+            return 0.0;
+        }
+        let mut a = Vec::with_capacity(reportable.len() + 1);
+        let mut b = Vec::with_capacity(reportable.len() + 1);
+        for (i, l) in reportable {
+            a.push(l.mean);
+            b.push(if *i == x { lx.var } else { self.gp.cov(l, &lx) } / sd);
+        }
+        if !reportable.iter().any(|(i, _)| *i == x) {
+            a.push(lx.mean);
+            b.push(lx.var / sd);
+        }
+        let top = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        expected_max_gain(&a, &b) + (top - best).max(0.0)
+    }
+
+    /// The combo (measured or not, never a failed one) with the largest knowledge gradient
+    /// times the probability that the constraints hold; a measured one is a re-measurement.
+    fn propose_kg(&self) -> Option<Proposal> {
+        let s = self.session;
+        let done = s.done();
+        let failed: Vec<usize> = s.state.failures.iter().map(|f| f.combo).collect();
+        let (reportable, best) = self.reportable();
+        let has_cons = !self.cons.is_empty();
+        let mut pick: Option<(f64, usize, f64)> = None;
+        for (i, c) in s.space.combos().iter().enumerate() {
+            if failed.contains(&i) {
+                continue;
+            }
+            let pof = if has_cons { self.prob_feasible(c) } else { 1.0 };
+            let score = self.knowledge_gradient(i, &reportable, best) * pof;
+            if pick.is_none_or(|p| score > p.0) {
+                pick = Some((score, i, pof));
+            }
+        }
+        pick.map(|(score, i, pof)| Proposal {
+            combo: i,
+            kind: if done[i] {
+                ProposalKind::Remeasure
+            } else {
+                ProposalKind::Acquisition
+            },
+            acquisition_value: Some(score),
             prob_feasible: has_cons.then_some(pof),
             predicted: Some(s.untransform(self.gp.predict(&s.space.combos()[i]).mean)),
         })

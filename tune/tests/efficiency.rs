@@ -3,13 +3,25 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
 
-use l1_tune::TuneConfig;
 use l1_tune::landscape::{run_optimiser, run_random, synthetic};
 use l1_tune::session::Direction;
+use l1_tune::{Acquisition, TuneConfig};
 
 #[test]
 fn the_optimiser_beats_random_search() {
-    let cfg = TuneConfig::new("output_tokens_per_s", Direction::Maximize);
+    beats_random(Acquisition::ExpectedImprovement);
+}
+
+#[test]
+fn the_optimiser_with_the_knowledge_gradient_beats_random_search() {
+    beats_random(Acquisition::KnowledgeGradient);
+}
+
+fn beats_random(acquisition: Acquisition) {
+    let cfg = TuneConfig {
+        acquisition,
+        ..TuneConfig::new("output_tokens_per_s", Direction::Maximize)
+    };
     let k = 40;
     let (mut ours_within, mut random_within) = (0, 0);
     let (mut ours_regret, mut random_regret) = (0.0, 0.0);
@@ -29,7 +41,7 @@ fn the_optimiser_beats_random_search() {
     }
     let (ours_regret, random_regret) = (ours_regret / runs as f64, random_regret / runs as f64);
     eprintln!(
-        "k={k}: within 2 %: ours {ours_within}/{runs}, random {random_within}/{runs}; mean regret ours {:.2} %, random {:.2} %",
+        "{acquisition:?}, k={k}: within 2 %: ours {ours_within}/{runs}, random {random_within}/{runs}; mean regret ours {:.2} %, random {:.2} %",
         100.0 * ours_regret,
         100.0 * random_regret
     );

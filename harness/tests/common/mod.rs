@@ -1,5 +1,6 @@
-//! Scaffolding shared by the harness tests that run whole suites in child processes and then
-//! call the `l1` binary on what they stored (`store_cache`, `tuning`).
+//! Scaffolding shared by the harness tests: the repository root (every test binary), and for the
+//! tests that run whole suites in child processes and then call the `l1` binary on what they
+//! stored (`store_cache`, `tuning`), the child-run protocol.
 //!
 //! A test starts its own test binary again with `--exact child_run` and a scratch directory in
 //! an environment variable; the child plans every spec under `<dir>/specs` and prints one
