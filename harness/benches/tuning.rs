@@ -1,6 +1,6 @@
 //! Tier-2 tuning efficiency: evaluations needed to reach within 1 % and 2 % of the exhaustive
-//! optimum, for the GP optimiser (`l1-tune`), random search and (side by side, when its results
-//! are present) Optuna's TPE, on
+//! optimum, for the GP optimiser (`l1-tune`, with expected improvement and with the knowledge
+//! gradient), random search and (side by side, when its results are present) Optuna's TPE, on
 //!
 //! - the sim engine's known truth for several model × hardware × workload targets, whose legal
 //!   spaces come from the harness's own catalog expansion (500–2,000 combos), evaluated with the
