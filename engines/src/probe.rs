@@ -444,16 +444,7 @@ pub fn parse_llamacpp(index: usize, v: &serde_json::Value, want: u32) -> ProbeAn
         .get("stop_type")
         .and_then(|s| s.as_str())
         .map(str::to_string);
-    let mut a = ProbeAnswer {
-        index,
-        prompt_tokens,
-        steps,
-        finish_reason: finish,
-        failure: None,
-        error: None,
-    };
-    check_counts(&mut a, predicted, want);
-    a
+    counted(index, prompt_tokens, steps, finish, predicted, want)
 }
 
 /// Read an OpenAI-compatible `/v1/completions` answer with `logprobs` (`tokens`,
@@ -559,15 +550,27 @@ pub fn parse_openai(index: usize, v: &serde_json::Value, want: u32) -> ProbeAnsw
             return a;
         }
     }
+    counted(index, prompt_tokens, steps, finish, completion, want)
+}
+
+/// The answer the engine returned, with its token counts checked ([`check_counts`]).
+fn counted(
+    index: usize,
+    prompt_tokens: Option<u32>,
+    steps: Vec<Step>,
+    finish_reason: Option<String>,
+    reported: Option<usize>,
+    want: u32,
+) -> ProbeAnswer {
     let mut a = ProbeAnswer {
         index,
         prompt_tokens,
         steps,
-        finish_reason: finish,
+        finish_reason,
         failure: None,
         error: None,
     };
-    check_counts(&mut a, completion, want);
+    check_counts(&mut a, reported, want);
     a
 }
 

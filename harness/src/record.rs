@@ -382,30 +382,10 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T
     }
 }
 
-/// Write text atomically (temporary file, fsync, rename).
+/// Write text to a temporary file in the same directory (named by process and thread, so
+/// concurrent writers never share one), flush it to disk, then rename it over the destination:
+/// readers see the old file or the whole new one, never a partial write.
 pub fn write_text_atomic(path: &Path, text: &str) -> Result<(), String> {
-    create_parent(path)?;
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let mut f =
-        File::create(&tmp).map_err(|e| format!("failed to create {}: {e}", tmp.display()))?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| format!("failed to write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| format!("failed to rename {} into place: {e}", tmp.display()))
-}
-
-/// Write JSON to a temporary file in the same directory, flush it to disk, then rename it over
-/// the destination: readers see the old file or the whole new one, never a partial write.
-pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
-    // A signal is tearing the engines down: whatever was being measured ends with the engine's
-    // death, which is not the engine's failure. Nothing is written that would read as a result.
-    if l1_engines::process::terminating() {
-        return Err(format!(
-            "the harness is terminating (signal): {} not written",
-            path.display()
-        ));
-    }
     create_parent(path)?;
     let tmp = path.with_extension(
         format!(
@@ -415,8 +395,6 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Str
         )
         .replace(['(', ')'], ""),
     );
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| format!("failed to serialize a record: {e}"))?;
     let mut f =
         File::create(&tmp).map_err(|e| format!("failed to create {}: {e}", tmp.display()))?;
     f.write_all(text.as_bytes())
@@ -424,6 +402,21 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Str
         .map_err(|e| format!("failed to write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .map_err(|e| format!("failed to rename {} into place: {e}", tmp.display()))
+}
+
+/// Write JSON atomically, as [`write_text_atomic`] does.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    // A signal is tearing the engines down: whatever was being measured ends with the engine's
+    // death, which is not the engine's failure. Nothing is written that would read as a result.
+    if l1_engines::process::terminating() {
+        return Err(format!(
+            "the harness is terminating (signal): {} not written",
+            path.display()
+        ));
+    }
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| format!("failed to serialize a record: {e}"))?;
+    write_text_atomic(path, &text)
 }
 
 #[cfg(test)]

@@ -376,17 +376,7 @@ pub fn plan_in_run(
             Err(d) => return (Vec::new(), vec![("invalid::specs".into(), d)]),
         },
     };
-    let ctx = RenderContext {
-        hardware: detected.context(),
-        catalog: cats
-            .kernels
-            .catalog
-            .dimensions
-            .iter()
-            .map(|(k, d)| (k.clone(), d.values.clone()))
-            .collect(),
-        env: RenderContext::env_from_process(),
-    };
+    let ctx = render_context(&cats, &detected);
     let run = RunDir::new(&settings.target_dir, run_id);
     let mut trials = Vec::new();
     let mut errors = Vec::new();
@@ -1549,6 +1539,22 @@ fn accept_rep(
         ));
     }
     Ok(())
+}
+
+/// What spec templates see: the detected hardware, the catalog's dimensions and values, and this
+/// process's `L1_*` variables.
+pub fn render_context(cats: &Catalogs, detected: &Detected) -> RenderContext {
+    RenderContext {
+        hardware: detected.context(),
+        catalog: cats
+            .kernels
+            .catalog
+            .dimensions
+            .iter()
+            .map(|(k, d)| (k.clone(), d.values.clone()))
+            .collect(),
+        env: RenderContext::env_from_process(),
+    }
 }
 
 #[cfg(test)]

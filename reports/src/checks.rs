@@ -152,43 +152,10 @@ sys.exit(1 if errors else 0)
 
 /// Validate `json` against `schema` (a file) with Python's `jsonschema` (Draft 2020-12).
 pub fn validate_json_schema(json: &str, schema: &Path) -> Result<(), CheckError> {
-    let mut child = match Command::new("python3")
-        .args(["-c", JSONSCHEMA_PY])
-        .arg(schema)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(CheckError::Missing("python3".into()));
-        }
-        Err(source) => {
-            return Err(CheckError::Io {
-                tool: "python3",
-                source,
-            });
-        }
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(json.as_bytes())
-            .map_err(|source| CheckError::Io {
-                tool: "python3",
-                source,
-            })?;
-    }
-    let out = child.wait_with_output().map_err(|source| CheckError::Io {
-        tool: "python3",
-        source,
-    })?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", JSONSCHEMA_PY]).arg(schema);
+    let (ok, text) = run_tool(cmd, "python3", "python3", Some(json.as_bytes()))?;
+    if ok {
         Ok(())
     } else if text.trim() == "MISSING" {
         Err(CheckError::Missing(
@@ -215,6 +182,33 @@ pub fn promtool(kind: &str, file: &Path) -> Result<(), CheckError> {
         cmd.arg(file);
         None
     };
+    let (ok, text) = run_tool(
+        cmd,
+        "promtool",
+        "promtool (Debian package prometheus)",
+        input.as_deref(),
+    )?;
+    // `check metrics` prints lint findings (and still exits 0 for some): any output is a finding.
+    let clean = kind != "metrics" || text.trim().is_empty();
+    if ok && clean {
+        Ok(())
+    } else {
+        Err(CheckError::Failed {
+            tool: "promtool",
+            output: text,
+        })
+    }
+}
+
+/// Run `cmd` with `input` on its stdin (none: stdin closed at once): whether it exited 0, and its
+/// stdout then stderr. A missing program is [`CheckError::Missing`] naming `package`.
+fn run_tool(
+    mut cmd: Command,
+    tool: &'static str,
+    package: &str,
+    input: Option<&[u8]>,
+) -> Result<(bool, String), CheckError> {
+    let io = |source| CheckError::Io { tool, source };
     let mut child = match cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -223,44 +217,20 @@ pub fn promtool(kind: &str, file: &Path) -> Result<(), CheckError> {
     {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(CheckError::Missing(
-                "promtool (Debian package prometheus)".into(),
-            ));
+            return Err(CheckError::Missing(package.into()));
         }
-        Err(source) => {
-            return Err(CheckError::Io {
-                tool: "promtool",
-                source,
-            });
-        }
+        Err(source) => return Err(io(source)),
     };
-    if let (Some(mut stdin), Some(bytes)) = (child.stdin.take(), input) {
-        stdin.write_all(&bytes).map_err(|source| CheckError::Io {
-            tool: "promtool",
-            source,
-        })?;
+    if let Some(mut stdin) = child.stdin.take()
+        && let Some(bytes) = input
+    {
+        stdin.write_all(bytes).map_err(io)?;
     }
-    let out = child.wait_with_output().map_err(|source| CheckError::Io {
-        tool: "promtool",
-        source,
-    })?;
+    let out = child.wait_with_output().map_err(io)?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    // `check metrics` prints lint findings (and still exits 0 for some): any output is a finding.
-    let clean = if kind == "metrics" {
-        text.trim().is_empty()
-    } else {
-        true
-    };
-    if out.status.success() && clean {
-        Ok(())
-    } else {
-        Err(CheckError::Failed {
-            tool: "promtool",
-            output: text,
-        })
-    }
+    Ok((out.status.success(), text))
 }

@@ -3,7 +3,8 @@
 //! - [`space`]: categorical dimensions and the legal combos (the only points ever proposed).
 //! - [`gp`]: the Gaussian-process surrogate: an additive (main effects) plus ARD Hamming
 //!   (interactions) kernel.
-//! - [`acquisition`]: expected improvement and the probability of feasibility.
+//! - [`acquisition`]: expected improvement, the knowledge gradient's expected maximum of
+//!   correlated normals, and the probability of feasibility.
 //! - [`session`]: the resumable session — state (`bayesian_state`), `propose`, `observe`,
 //!   best-so-far with its interval, re-measure candidates, constraint outlook.
 //! - [`budget`]: wall-clock, GPU-hour and trial limits.

@@ -169,18 +169,7 @@ fn main() -> ExitCode {
 }
 
 fn context(cats: &Catalogs) -> RenderContext {
-    let detected = Detected::detect(&cats.hardware);
-    RenderContext {
-        hardware: detected.context(),
-        catalog: cats
-            .kernels
-            .catalog
-            .dimensions
-            .iter()
-            .map(|(k, d)| (k.clone(), d.values.clone()))
-            .collect(),
-        env: RenderContext::env_from_process(),
-    }
+    l1_harness::suite::render_context(cats, &Detected::detect(&cats.hardware))
 }
 
 fn run(cli: &Cli) -> Result<ExitCode> {
