@@ -341,6 +341,7 @@ impl ServerEngine for Sglang {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_each_untranslated, assert_version_range};
 
     /// The boundary versions: piecewise graphs opt-in (0.5.5), on by default (0.5.10), the
     /// per-phase rewrite (0.5.14), the legacy flags' removal (0.5.20), the newest read (0.5.23).
@@ -528,23 +529,19 @@ mod tests {
                 && e.contains("0.5.23 silently replaces fa3 by triton"),
             "{e}"
         );
-        for (dim, value) in [
-            ("kv_layout", "contiguous"),
-            ("activation_dtype", "fp8_e5m2"),
-            ("kv_cache_dtype", "fp16"),
-            ("kv_cache_dtype", "q8_0"),
-            ("cuda_graph", "always"),
-            ("matmul_path", "cublas"),
-            ("fusion_strategy", "aggressive"),
-        ] {
-            let e = err(&[(dim, value)], "0.5.14");
-            assert!(
-                e.starts_with(&format!(
-                    "engine `sglang` has no translation for {dim} = `{value}` (accepted: "
-                )),
-                "{e}"
-            );
-        }
+        assert_each_untranslated(
+            "sglang",
+            &[
+                ("kv_layout", "contiguous"),
+                ("activation_dtype", "fp8_e5m2"),
+                ("kv_cache_dtype", "fp16"),
+                ("kv_cache_dtype", "q8_0"),
+                ("cuda_graph", "always"),
+                ("matmul_path", "cublas"),
+                ("fusion_strategy", "aggressive"),
+            ],
+            |dims| err(dims, "0.5.14"),
+        );
         let mut c = Combo::default();
         c.knobs.insert("block_size".into(), "16".into());
         let e = args(&c, &v("0.5.14"), &ctx()).unwrap_err();
@@ -553,16 +550,13 @@ mod tests {
 
     #[test]
     fn versions_outside_the_range_are_refused() {
-        for bad in ["0.4.6", "0.5.4", "0.5.24", "0.6"] {
-            let e = check_supported("sglang", bad, SUPPORTED).unwrap_err();
-            assert!(
-                e.contains("sglang") && e.contains(bad) && e.contains("0.5.5..=0.5.23"),
-                "{e}"
-            );
-        }
-        for ok in BOUNDARIES {
-            assert!(check_supported("sglang", ok, SUPPORTED).is_ok(), "{ok}");
-        }
+        assert_version_range(
+            "sglang",
+            SUPPORTED,
+            "0.5.5..=0.5.23",
+            &["0.4.6", "0.5.4", "0.5.24", "0.6"],
+            BOUNDARIES,
+        );
     }
 
     #[test]

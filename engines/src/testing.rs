@@ -6,7 +6,47 @@
 use std::path::PathBuf;
 
 use crate::launch::RealTarget;
+use crate::version::{VersionRange, check_supported};
 use crate::{Combo, HardwareProfile, ModelProfile, Workload};
+
+/// Each `(dimension, value)` on its own is refused by `err` with the shared message of
+/// [`crate::server::unsupported`]: ``engine `E` has no translation for D = `V` (accepted: …``.
+pub fn assert_each_untranslated(
+    engine: &str,
+    cases: &[(&str, &str)],
+    err: impl Fn(&[(&str, &str)]) -> String,
+) {
+    for &(dim, value) in cases {
+        let e = err(&[(dim, value)]);
+        assert!(
+            e.starts_with(&format!(
+                "engine `{engine}` has no translation for {dim} = `{value}` (accepted: "
+            )),
+            "{e}"
+        );
+    }
+}
+
+/// The `bad` versions are refused naming the engine, the version and `range` (as the error
+/// prints the supported ranges); the `ok` ones are accepted.
+pub fn assert_version_range(
+    engine: &str,
+    supported: &[VersionRange],
+    range: &str,
+    bad: &[&str],
+    ok: &[&str],
+) {
+    for bad in bad {
+        let e = check_supported(engine, bad, supported).unwrap_err();
+        assert!(
+            e.contains(engine) && e.contains(bad) && e.contains(range),
+            "{e}"
+        );
+    }
+    for ok in ok {
+        assert!(check_supported(engine, ok, supported).is_ok(), "{ok}");
+    }
+}
 
 /// A combo from `(dimension, value)` and `(knob, value)` pairs.
 pub fn combo(dims: &[(&str, &str)], knobs: &[(&str, &str)]) -> Combo {

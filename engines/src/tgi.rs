@@ -323,6 +323,7 @@ impl ServerEngine for Tgi {
 mod tests {
     use super::*;
     use crate::process::LaunchCommand;
+    use crate::testing::{assert_each_untranslated, assert_version_range};
 
     /// Boundary versions: the floor (2.4), chunking on by default (3.0), FP8 KV with paged
     /// attention (3.1), the Prometheus listener (3.3, and its last patch release).
@@ -521,25 +522,21 @@ mod tests {
             e,
             "engine `tgi` has no translation for kv_layout = `chunked` (accepted: paged, unset) (TGI 3.3 turns prefill chunking off for `paged` attention)"
         );
-        for (dim, value) in [
-            ("attention_backend", "flash_attn_v3"),
-            ("attention_backend", "native"),
-            ("kv_layout", "contiguous"),
-            ("activation_dtype", "fp8_e5m2"),
-            ("kv_cache_dtype", "fp16"),
-            ("kv_cache_dtype", "q8_0"),
-            ("cuda_graph", "dynamic"),
-            ("matmul_path", "cublas"),
-            ("fusion_strategy", "none"),
-        ] {
-            let e = err(&[(dim, value)], "3.3");
-            assert!(
-                e.starts_with(&format!(
-                    "engine `tgi` has no translation for {dim} = `{value}` (accepted: "
-                )),
-                "{e}"
-            );
-        }
+        assert_each_untranslated(
+            "tgi",
+            &[
+                ("attention_backend", "flash_attn_v3"),
+                ("attention_backend", "native"),
+                ("kv_layout", "contiguous"),
+                ("activation_dtype", "fp8_e5m2"),
+                ("kv_cache_dtype", "fp16"),
+                ("kv_cache_dtype", "q8_0"),
+                ("cuda_graph", "dynamic"),
+                ("matmul_path", "cublas"),
+                ("fusion_strategy", "none"),
+            ],
+            |dims| err(dims, "3.3"),
+        );
         let mut c = Combo::default();
         c.knobs.insert("block_size".into(), "16".into());
         let e = args(&c, &v("3.3"), &ctx()).unwrap_err();
@@ -548,15 +545,12 @@ mod tests {
 
     #[test]
     fn versions_outside_the_range_are_refused() {
-        for bad in ["2.3", "2.3.1", "1.4", "3.4", "4.0"] {
-            let e = check_supported("tgi", bad, SUPPORTED).unwrap_err();
-            assert!(
-                e.contains("tgi") && e.contains(bad) && e.contains("2.4..=3.3"),
-                "{e}"
-            );
-        }
-        for ok in BOUNDARIES {
-            assert!(check_supported("tgi", ok, SUPPORTED).is_ok(), "{ok}");
-        }
+        assert_version_range(
+            "tgi",
+            SUPPORTED,
+            "2.4..=3.3",
+            &["2.3", "2.3.1", "1.4", "3.4", "4.0"],
+            BOUNDARIES,
+        );
     }
 }
