@@ -890,7 +890,10 @@ pub fn status_json(
         "trials": trials.len(),
         "failed_trials": state.failures.len(),
         "remeasured_trials": state.observations.iter().filter(|o| o.phase == Phase::Remeasure).count(),
-        "remeasure": state.config.remeasure,
+        // The knowledge gradient has no reserved final phase: its `remeasure` is unused.
+        "remeasure": (state.config.acquisition == l1_tune::Acquisition::ExpectedImprovement)
+            .then_some(&state.config.remeasure),
+        "acquisition": state.config.acquisition,
         "legal_combos": space_len,
         "best": best,
         "history": trials.iter().map(|t| serde_json::json!({

@@ -577,6 +577,11 @@ fn the_knowledge_gradient_replicates_as_fresh_measurements_to_the_end_of_the_bud
     );
     let status = s.l1_json(&["tune", "status", &sid]);
     assert_eq!(status["remeasured_trials"], again, "{status}");
+    assert_eq!(status["acquisition"], "knowledge_gradient", "{status}");
+    assert!(status["remeasure"].is_null(), "no reserved phase: {status}");
+    let (code, text, err) = s.l1(&["tune", "status", &sid]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("acquisition knowledge_gradient"), "{text}");
 }
 
 #[test]

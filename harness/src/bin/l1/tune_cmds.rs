@@ -96,9 +96,10 @@ pub fn tune(json: bool, settings: &Settings, action: &TuneAction) -> Result<Exit
             out!("  spec {}  target {}", row.spec, row.target);
             out!("  run  {}", row.run_id.as_deref().unwrap_or("-"));
             out!(
-                "  objective {} {}",
+                "  objective {} {}  acquisition {}",
                 v["objective"]["direction"].as_str().unwrap_or("?"),
-                v["objective"]["metric"].as_str().unwrap_or("?")
+                v["objective"]["metric"].as_str().unwrap_or("?"),
+                v["acquisition"].as_str().unwrap_or("?")
             );
             out!(
                 "  progress {} trials ({} failed, {} re-measurements) of {} legal combos; budget {} used ({:.0} %): {} s measured, {} trials",
