@@ -963,8 +963,15 @@ impl Model<'_> {
             a.push(lx.mean);
             b.push(lx.var / sd);
         }
+        // What `x` adds by its current mean alone (when nothing is reportable yet, e.g. every
+        // measured combo failed a re-measurement, only the expected gain counts).
         let top = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        expected_max_gain(&a, &b) + (top - best).max(0.0)
+        let lift = if best.is_finite() {
+            (top - best).max(0.0)
+        } else {
+            0.0
+        };
+        expected_max_gain(&a, &b) + lift
     }
 
     /// The combo (measured or not, never a failed one) with the largest knowledge gradient

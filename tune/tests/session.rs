@@ -438,3 +438,27 @@ fn the_reserve_follows_the_budget_and_is_validated() {
     bad.remeasure.share = 0.9;
     assert!(Session::new(l.space().unwrap(), bad, b, &[]).is_err());
 }
+
+/// When every measured combo has failed a re-measurement, nothing is reportable: the knowledge
+/// gradient still gives finite scores and proposes a combo that has not failed.
+#[test]
+fn the_knowledge_gradient_with_nothing_reportable_stays_finite() {
+    let l = land();
+    let mut cfg = config(2);
+    cfg.acquisition = Acquisition::KnowledgeGradient;
+    cfg.initial_random = 0;
+    let mut s = Session::new(l.space().unwrap(), cfg, budget(), &[3, 8]).unwrap();
+    for step in 0..2u64 {
+        let p = s.propose().unwrap();
+        s.observe(Observation::new(p.combo, l.evaluate(p.combo, 2, step)))
+            .unwrap();
+    }
+    s.observe_failure(3, "re-measurement crashed", 1.0, 1)
+        .unwrap();
+    s.observe_failure(8, "re-measurement crashed", 1.0, 1)
+        .unwrap();
+    let p = s.propose().unwrap();
+    assert!(p.combo != 3 && p.combo != 8, "{p:?}");
+    assert_eq!(p.kind, ProposalKind::Acquisition, "{p:?}");
+    assert!(p.acquisition_value.is_some_and(f64::is_finite), "{p:?}");
+}
