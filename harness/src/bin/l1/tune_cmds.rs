@@ -13,7 +13,8 @@ use l1_store::{Store, TuneSessionRow};
 pub enum TuneAction {
     /// Tune sessions in the store, newest first.
     List,
-    /// A session's progress, budget burn and best point so far (with its 95 % interval).
+    /// A session's objective and acquisition, progress, budget burn and best point so far (with
+    /// its 95 % interval).
     Status { id: String },
     /// Continue a session in this process: runs its remaining trials, then its gate.
     Resume { id: String },
