@@ -546,13 +546,30 @@ mod tests {
     #[test]
     fn orphans_of_a_dead_harness_are_swept() {
         let d = scratch("orphan");
-        // A group whose recorded owner is a process that has exited.
+        // A group whose recorded owner is a process that has exited. `; exit 0` keeps the
+        // leader running `/bin/sh` (the recorded program) even with a shell that execs a lone
+        // last command in place, which would leave a leader that no longer runs it.
         let mut child = std::process::Command::new("/bin/sh")
-            .args(["-c", "sleep 300"])
+            .args(["-c", "sleep 300; exit 0"])
             .process_group(0)
             .spawn()
             .unwrap();
         let pgid = child.id() as i32;
+        // `spawn` returns when the child's exec has replaced its memory, before the kernel has
+        // set up its arguments: until then `/proc/<pid>/cmdline` is empty, and the sweep rightly
+        // leaves alone a group whose leader it cannot identify. Under load the sweep ran in that
+        // window, and this test then waited 300 s for `sleep` (and passed). Wait for the exec to
+        // finish, as it has for any orphan of a dead harness.
+        let t0 = Instant::now();
+        while !std::fs::read(format!("/proc/{pgid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("sh"))
+        {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "the shell never started"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let dead = std::process::Command::new("true").spawn().unwrap();
         let dead_pid = dead.id();
         let mut dead = dead;
@@ -564,8 +581,20 @@ mod tests {
         )
         .unwrap();
         sweep_orphans(&d);
+        // Checked before waiting for the child: a group the sweep left alive fails the test at
+        // once (it used to block in `wait` until `sleep 300` ended, and then pass).
+        let alive = group_alive(pgid);
+        let cmdline = std::fs::read(format!("/proc/{pgid}/cmdline")).unwrap_or_default();
+        if alive {
+            kill_group(pgid, Duration::from_millis(0));
+        }
         let _ = child.wait();
-        assert!(!group_alive(pgid));
+        assert!(
+            !alive,
+            "the orphaned group {pgid} ({}) was not killed; recorded owner {dead_pid}: {:?}",
+            String::from_utf8_lossy(&cmdline).replace('\0', " "),
+            std::fs::read_to_string(format!("/proc/{dead_pid}/stat"))
+        );
         assert!(!d.join("pids").join(pgid.to_string()).exists());
         let _ = std::fs::remove_dir_all(&d);
     }

@@ -165,8 +165,15 @@ pub fn snapshot_path(catalog_path: &Path, version: u32) -> PathBuf {
 impl LoadedCatalog {
     /// Load, validate and check the snapshot of `catalogs/kernels.yaml`.
     pub fn load(path: &Path) -> Result<Self, Diagnostic> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Diagnostic::new(path, format!("failed to read the catalog: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let d = Diagnostic::new(path, format!("failed to read the catalog: {e}"));
+            if e.kind() == std::io::ErrorKind::NotFound {
+                d.expected("the repository root (the directory holding catalogs/ and specs/)")
+                    .help("set L1_ROOT=DIR (or `l1 --root DIR`) to the repository root")
+            } else {
+                d
+            }
+        })?;
         let loaded = Self::from_text(path, &text)?;
         loaded.check_snapshot(&text)?;
         Ok(loaded)

@@ -11,10 +11,10 @@ use l1_engines::metrics::{metric, metric_names};
 use serde::Serialize;
 
 use crate::catalog::Rejection;
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, did_you_mean, nearest};
 use crate::profiles::Catalogs;
 use crate::selection::Selection;
-use crate::spec::{Baseline, GateMethod, LoadedSpec, Mode};
+use crate::spec::{Baseline, Gate, GateMethod, LoadedSpec, Mode};
 use crate::stats;
 
 /// engine@version × model × hardware × workload.
@@ -86,12 +86,20 @@ pub fn expand_only(
     let cat = &cats.kernels;
     let dims: Vec<String> = cat.catalog.dimensions.keys().cloned().collect();
 
+    // Validation collects every independent error of the spec (up to a limit) before it
+    // returns, so one pass shows them all; checks that depend on an earlier part (knobs on the
+    // engines) are skipped when that part is wrong.
+    let mut errs: Vec<Diagnostic> = Vec::new();
+
     // Targets.
+    let engine_names: Vec<&String> = cat.catalog.engines.keys().collect();
     let mut engines = Vec::new();
+    let mut engines_ok = true;
     for (i, e) in spec.targets.engines.iter().enumerate() {
         let field = format!("targets.engines[{i}]");
         let Some((name, version)) = split_engine(&e.value) else {
-            return Err(ls
+            engines_ok = false;
+            let mut d = ls
                 .diag_span(format!("engine `{}` has no version", e.value), e)
                 .field(field)
                 .expected(format!(
@@ -102,184 +110,283 @@ pub fn expand_only(
                         .cloned()
                         .collect::<Vec<_>>()
                         .join(", ")
-                )));
+                ));
+            if let Some(entry) = cat.catalog.engines.get(e.value.as_str())
+                && let Some(v) = entry.versions.last()
+            {
+                d = d.help(format!(
+                    "write `{}@{v}` (or another of its versions)",
+                    e.value
+                ));
+            }
+            errs.push(d);
+            continue;
         };
         let Some(entry) = cat.catalog.engines.get(name) else {
-            return Err(ls
+            engines_ok = false;
+            let mut d = ls
                 .diag_span(format!("unknown engine `{name}`"), e)
                 .field(field)
-                .choices(cat.catalog.engines.keys()));
+                .choices(cat.catalog.engines.keys());
+            d.help = did_you_mean(name, engine_names.iter().copied());
+            errs.push(d);
+            continue;
         };
         if !entry.versions.iter().any(|v| v == version) {
-            return Err(ls
+            engines_ok = false;
+            let mut d = ls
                 .diag_span(
                     format!("engine `{name}` has no supported version `{version}`"),
                     e,
                 )
                 .field(field)
-                .choices(entry.versions.iter().map(|v| format!("{name}@{v}"))));
+                .choices(entry.versions.iter().map(|v| format!("{name}@{v}")));
+            let near: Vec<String> = nearest(version, &entry.versions)
+                .into_iter()
+                .map(|v| format!("{name}@{v}"))
+                .collect();
+            d.help = did_you_mean(version, &near).or_else(|| {
+                (!near.is_empty()).then(|| format!("did you mean `{}`?", near.join("` or `")))
+            });
+            errs.push(d);
+            continue;
         }
         engines.push((name.to_string(), version.to_string()));
     }
-    let check_names =
+    if spec.targets.engines.is_empty() {
+        engines_ok = false;
+        errs.push(
+            ls.diag_find("no engine listed", "engines", "engines")
+                .field("targets.engines")
+                .expected("at least one `engine@version`"),
+        );
+    }
+    let mut check_names =
         |list: &[serde_saphyr::Spanned<String>], known: Vec<&String>, what: &str, key: &str| {
             for (i, item) in list.iter().enumerate() {
                 if !known.contains(&&item.value) {
-                    return Err(ls
+                    let mut d = ls
                         .diag_span(format!("unknown {what} `{}`", item.value), item)
                         .field(format!("targets.{key}[{i}]"))
-                        .choices(known.iter().map(|s| s.as_str())));
+                        .choices(known.iter().map(|s| s.as_str()));
+                    d.help = did_you_mean(&item.value, known.iter().copied());
+                    errs.push(d);
                 }
             }
             if list.is_empty() {
-                return Err(ls
-                    .diag_find(format!("no {what} listed"), key, key)
-                    .field(format!("targets.{key}"))
-                    .expected(format!("at least one {what}")));
+                errs.push(
+                    ls.diag_find(format!("no {what} listed"), key, key)
+                        .field(format!("targets.{key}"))
+                        .expected(format!("at least one {what}")),
+                );
             }
-            Ok(())
         };
-    if engines.is_empty() {
-        return Err(ls
-            .diag_find("no engine listed", "engines", "engines")
-            .field("targets.engines")
-            .expected("at least one `engine@version`"));
-    }
     check_names(
         &spec.targets.models,
         cats.models.keys().collect(),
         "model",
         "models",
-    )?;
+    );
     check_names(
         &spec.targets.hardware,
         cats.hardware.keys().collect(),
         "hardware profile",
         "hardware",
-    )?;
+    );
     check_names(
         &spec.targets.workloads,
         cats.workloads.keys().collect(),
         "workload",
         "workloads",
-    )?;
+    );
+
+    // The values of a dimension the spec's (known) engines accept, in catalog order, and a note
+    // naming those engines; every catalog value when none of them exposes the dimension.
+    let accepted = |dim: &str, all: &[String]| -> (Vec<String>, String) {
+        let owners: Vec<&str> = engines
+            .iter()
+            .map(|(e, _)| e.as_str())
+            .filter(|e| cat.engine_values(e, dim).is_some())
+            .collect();
+        if owners.is_empty() {
+            return (all.to_vec(), String::new());
+        }
+        let vals: Vec<String> = all
+            .iter()
+            .filter(|v| {
+                owners
+                    .iter()
+                    .any(|e| cat.engine_values(e, dim).is_some_and(|x| x.contains(v)))
+            })
+            .cloned()
+            .collect();
+        let note = if owners.len() == 1 {
+            format!(" (the values engine `{}` accepts)", owners[0])
+        } else {
+            format!(
+                " (the values engines {} accept)",
+                owners
+                    .iter()
+                    .map(|e| format!("`{e}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        (vals, note)
+    };
+    // `did you mean`: the accepted values first, then any catalog value.
+    let suggest = |wrong: &str, accepted: &[String], all: &[String]| {
+        did_you_mean(wrong, accepted).or_else(|| did_you_mean(wrong, all))
+    };
 
     // Space: dims and pins.
     let mut selections: BTreeMap<String, Selection> = BTreeMap::new();
     for (dim, sel) in &spec.space.dims {
         let Some(d) = cat.catalog.dimensions.get(dim) else {
-            return Err(ls
+            let mut e = ls
                 .diag_find(format!("unknown dimension `{dim}`"), "dims", dim)
                 .field(format!("space.dims.{dim}"))
-                .choices(&dims));
+                .choices(&dims);
+            e.help = did_you_mean(dim, &dims);
+            errs.push(e);
+            continue;
         };
         if let Selection::Values(vals) = sel {
+            let (ok_vals, note) = accepted(dim, &d.values);
             for v in vals {
                 if !d.values.contains(v) {
-                    return Err(ls
+                    let mut e = ls
                         .diag_find(format!("unknown value `{v}` of dimension `{dim}`"), dim, v)
                         .field(format!("space.dims.{dim}"))
-                        .choices(d.values.iter().map(String::as_str).chain(["all"])));
+                        .choices(ok_vals.iter().map(String::as_str).chain(["all"]));
+                    if let Some(x) = e.expected.as_mut() {
+                        x.push_str(&note);
+                    }
+                    e.help = suggest(v, &ok_vals, &d.values);
+                    errs.push(e);
                 }
             }
             let unique: BTreeSet<&String> = vals.iter().collect();
             if unique.len() != vals.len() {
-                return Err(ls
-                    .diag_find(
+                errs.push(
+                    ls.diag_find(
                         format!("dimension `{dim}` lists a value twice"),
                         "dims",
                         dim,
                     )
-                    .field(format!("space.dims.{dim}")));
+                    .field(format!("space.dims.{dim}")),
+                );
             }
         }
         selections.insert(dim.clone(), sel.clone());
     }
     for (dim, v) in &spec.space.pins {
         let Some(d) = cat.catalog.dimensions.get(dim) else {
-            return Err(ls
+            let mut e = ls
                 .diag_find(format!("unknown dimension `{dim}`"), "pins", dim)
                 .field(format!("space.pins.{dim}"))
-                .choices(&dims));
+                .choices(&dims);
+            e.help = did_you_mean(dim, &dims);
+            errs.push(e);
+            continue;
         };
         if !d.values.contains(&v.0) {
-            return Err(ls
+            let (ok_vals, note) = accepted(dim, &d.values);
+            let mut e = ls
                 .diag_find(
                     format!("unknown value `{}` of dimension `{dim}`", v.0),
                     "pins",
                     &v.0,
                 )
                 .field(format!("space.pins.{dim}"))
-                .choices(&d.values));
+                .choices(&ok_vals);
+            if let Some(x) = e.expected.as_mut() {
+                x.push_str(&note);
+            }
+            e.help = suggest(&v.0, &ok_vals, &d.values);
+            errs.push(e);
         }
         if selections.contains_key(dim) {
-            return Err(ls
-                .diag_find(
+            errs.push(
+                ls.diag_find(
                     format!("dimension `{dim}` is both swept in `dims` and pinned in `pins`"),
                     "pins",
                     dim,
                 )
                 .field(format!("space.pins.{dim}"))
-                .expected("each dimension in at most one of `dims` and `pins`"));
+                .expected("each dimension in at most one of `dims` and `pins`"),
+            );
+            continue;
         }
         selections.insert(dim.clone(), Selection::Values(vec![v.0.clone()]));
     }
-    for dim in selections.keys() {
-        if !engines
-            .iter()
-            .any(|(e, _)| cat.engine_values(e, dim).is_some())
-        {
-            return Err(ls
-                .diag_find(
-                    format!("no engine of this spec exposes dimension `{dim}`"),
-                    "space",
-                    dim,
-                )
-                .field(format!("space.dims.{dim}"))
-                .expected(format!(
-                    "a dimension one of the spec's engines exposes ({})",
-                    engines
-                        .iter()
-                        .map(|(e, _)| e.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-        }
-    }
-    // Knobs.
-    for (knob, sel) in &spec.space.knobs {
-        let owners: Vec<&String> = engines
-            .iter()
-            .map(|(e, _)| e)
-            .filter(|e| cat.catalog.engines[*e].knobs.contains_key(knob))
-            .collect();
-        if owners.is_empty() {
-            let known: BTreeSet<&String> = engines
+    if engines_ok {
+        for dim in selections.keys() {
+            if !cat.catalog.dimensions.contains_key(dim) {
+                continue;
+            }
+            if !engines
                 .iter()
-                .flat_map(|(e, _)| cat.catalog.engines[e].knobs.keys())
-                .collect();
-            return Err(ls
-                .diag_find(
-                    format!("unknown knob `{knob}` for this spec's engines"),
-                    "knobs",
-                    knob,
-                )
-                .field(format!("space.knobs.{knob}"))
-                .choices(known));
+                .any(|(e, _)| cat.engine_values(e, dim).is_some())
+            {
+                errs.push(
+                    ls.diag_find(
+                        format!("no engine of this spec exposes dimension `{dim}`"),
+                        "space",
+                        dim,
+                    )
+                    .field(format!("space.dims.{dim}"))
+                    .expected(format!(
+                        "a dimension one of the spec's engines exposes ({})",
+                        engines
+                            .iter()
+                            .map(|(e, _)| e.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                );
+            }
         }
-        if let Selection::Values(vals) = sel {
-            for e in &owners {
-                let allowed = &cat.catalog.engines[*e].knobs[knob].values;
-                for v in vals {
-                    if !allowed.contains(v) {
-                        return Err(ls
-                            .diag_find(
-                                format!("knob `{knob}` of engine `{e}` has no value `{v}`"),
-                                knob,
-                                v,
-                            )
-                            .field(format!("space.knobs.{knob}"))
-                            .choices(allowed.iter().map(String::as_str).chain(["all"])));
+        // Knobs (engine-specific: checked only when every engine is known).
+        for (knob, sel) in &spec.space.knobs {
+            let owners: Vec<&String> = engines
+                .iter()
+                .map(|(e, _)| e)
+                .filter(|e| cat.catalog.engines[*e].knobs.contains_key(knob))
+                .collect();
+            if owners.is_empty() {
+                let known: BTreeSet<&String> = engines
+                    .iter()
+                    .flat_map(|(e, _)| cat.catalog.engines[e].knobs.keys())
+                    .collect();
+                let mut e = ls
+                    .diag_find(
+                        format!("unknown knob `{knob}` for this spec's engines"),
+                        "knobs",
+                        knob,
+                    )
+                    .field(format!("space.knobs.{knob}"))
+                    .choices(&known);
+                e.help = did_you_mean(knob, known.iter().copied());
+                errs.push(e);
+                continue;
+            }
+            if let Selection::Values(vals) = sel {
+                for e in &owners {
+                    let allowed = &cat.catalog.engines[*e].knobs[knob].values;
+                    for v in vals {
+                        if !allowed.contains(v) {
+                            let mut d = ls
+                                .diag_find(
+                                    format!("knob `{knob}` of engine `{e}` has no value `{v}`"),
+                                    knob,
+                                    v,
+                                )
+                                .field(format!("space.knobs.{knob}"))
+                                .choices(allowed.iter().map(String::as_str).chain(["all"]));
+                            d.help = did_you_mean(v, allowed);
+                            errs.push(d);
+                        }
                     }
                 }
             }
@@ -287,214 +394,65 @@ pub fn expand_only(
     }
 
     // Measurement settings.
-    let m = &spec.measure;
-    if !(0.0..0.5).contains(&m.trim) {
-        return Err(ls
-            .diag_find(
-                format!("trim fraction {} is out of range", m.trim),
-                "measure",
-                "trim",
-            )
-            .field("measure.trim")
-            .expected("a fraction in [0, 0.5)"));
-    }
-    if let Err(e) = stats::check_reps(m.reps as usize, m.trim) {
-        return Err(ls
-            .diag_find(e.to_string(), "measure", "reps")
-            .field("measure.reps")
-            .expected("enough reps to keep at least 2 after trimming"));
-    }
-
-    if m.min_reps.is_some() && m.max_reps.is_none() {
-        return Err(ls
-            .diag_find("`min_reps` without `max_reps`", "measure", "min_reps")
-            .field("measure.min_reps")
-            .expected("`max_reps` as well: early termination runs between min_reps and max_reps"));
-    }
-    if let Some((lo, hi)) = m.sequential() {
-        if lo < 3 || lo > hi {
-            return Err(ls
-                .diag_find(
-                    format!("early termination between {lo} and {hi} reps is not a valid plan"),
-                    "measure",
-                    "min_reps",
-                )
-                .field("measure.min_reps")
-                .expected("3 <= min_reps <= max_reps"));
-        }
-        if let Err(e) = stats::check_reps(lo as usize, m.trim) {
-            return Err(ls
-                .diag_find(format!("min_reps: {e}"), "measure", "min_reps")
-                .field("measure.min_reps")
-                .expected("enough reps at the first look to keep at least 2 after trimming"));
-        }
-    }
-    for (field, v) in [("noise_floor", m.noise_floor), ("launch_cv", m.launch_cv)] {
-        if v.is_some_and(|x| !(0.0..0.5).contains(&x)) {
-            return Err(ls
-                .diag_find(
-                    format!("measure.{field} {} is out of range", v.unwrap_or_default()),
-                    "measure",
-                    field,
-                )
-                .field(format!("measure.{field}"))
-                .expected("a coefficient of variation in [0, 0.5), e.g. 0.02 for 2 %"));
-        }
-    }
-    if let Some(t) = m.startup_timeout_s
-        && !(t > 0.0 && t <= 86_400.0)
-    {
-        return Err(ls
-            .diag_find(
-                format!("measure.startup_timeout_s {t} is out of range"),
-                "measure",
-                "startup_timeout_s",
-            )
-            .field("measure.startup_timeout_s")
-            .expected("seconds in (0, 86400], e.g. 600 for a large model"));
-    }
+    check_measure(ls, &mut errs);
 
     // Tune fields: validated for tune specs, refused on sweeps.
-    crate::tuning::validate_spec(ls)?;
+    if let Err(d) = crate::tuning::validate_spec(ls) {
+        errs.push(d);
+    }
 
     // Gates.
     if spec.gates.is_empty() {
-        return Err(ls
-            .diag_find("no gates listed", "gates", "gates")
-            .field("gates")
-            .expected("at least one gate: topk5, pareto, regression, manual, drift, fidelity"));
+        errs.push(
+            ls.diag_find("no gates listed", "gates", "gates")
+                .field("gates")
+                .expected("at least one gate: topk5, pareto, regression, manual, drift, fidelity"),
+        );
     }
     for (i, g) in spec.gates.iter().enumerate() {
-        let names = g
-            .metric
-            .iter()
-            .chain(g.latency_metric.iter())
-            .chain(g.metrics.iter().flatten());
-        for n in names {
-            if metric(&n.value).is_none() {
-                return Err(ls
-                    .diag_span(format!("gate names unknown metric `{}`", n.value), n)
-                    .field(format!("gates[{i}]"))
-                    .choices(metric_names()));
-            }
-        }
-        let bad = |field: &str, why: &str| {
-            Err(ls
-                .diag_find(
-                    format!("gate `{:?}` {why}", g.method).to_lowercase(),
-                    "gates",
-                    field,
-                )
-                .field(format!("gates[{i}].{field}")))
-        };
-        for (field, set) in [("margin", g.margin.is_some()), ("k", g.k.is_some())] {
-            if set && g.method != GateMethod::Topk5 {
-                return bad(field, &format!("does not take `{field}` (only topk5 does)"));
-            }
-        }
-        for (name, eps) in g.epsilons.iter().flatten() {
-            if metric(name).is_none() {
-                return Err(ls
-                    .diag_find(
-                        format!("gate names unknown metric `{name}` in `epsilons`"),
-                        "gates",
-                        name,
-                    )
-                    .field(format!("gates[{i}].epsilons"))
-                    .choices(metric_names()));
-            }
-            if !(0.0..1.0).contains(eps) {
-                return Err(ls
-                    .diag_find(
-                        format!("epsilon {eps} for `{name}` is outside [0, 1)"),
-                        "gates",
-                        name,
-                    )
-                    .field(format!("gates[{i}].epsilons.{name}")));
-            }
-        }
-        if (g.epsilon.is_some() || g.metrics.is_some() || g.epsilons.is_some())
-            && g.method != GateMethod::Regression
-        {
-            return bad(
-                "epsilon",
-                "does not take `epsilon` or `metrics` (only regression does)",
-            );
-        }
-        if g.latency_metric.is_some() && g.method != GateMethod::Pareto {
-            return bad(
-                "latency_metric",
-                "does not take `latency_metric` (only pareto does)",
-            );
-        }
-        if g.margin.is_some_and(|x| !(0.0..1.0).contains(&x))
-            || g.epsilon.is_some_and(|x| !(0.0..1.0).contains(&x))
-        {
-            return bad("margin", "has a margin or epsilon outside [0, 1)");
-        }
-        if g.alpha.is_some_and(|a| !(a > 0.0 && a < 0.5)) {
-            return bad("alpha", "has alpha outside (0, 0.5)");
-        }
-        if g.k == Some(0) {
-            return bad("k", "needs k >= 1");
-        }
-        match g.against.as_deref() {
-            None | Some("baseline") => {}
-            Some("stored") if g.method == GateMethod::Regression => {}
-            Some("stored") => {
-                return bad(
-                    "against",
-                    "does not take `against: stored` (only regression compares with stored results)",
-                );
-            }
-            Some(other) => {
-                return Err(ls
-                    .diag_find(
-                        format!("`against: {other}` is not a comparison"),
-                        "gates",
-                        "against",
-                    )
-                    .field(format!("gates[{i}].against"))
-                    .choices(["baseline", "stored"]));
-            }
-        }
-        if g.label.is_some() && g.against.as_deref() != Some("stored") {
-            return bad("label", "takes `label` only with `against: stored`");
-        }
-        crate::fidelity::validate_gate(ls, i, g)?;
+        check_gate(ls, i, g, &mut errs);
     }
 
     // Baseline dims.
-    let baseline_dims: BTreeMap<String, String> = match &spec.baseline {
-        Baseline::EngineDefault => BTreeMap::new(),
-        Baseline::Combo(map) => {
-            let mut out = BTreeMap::new();
-            for (dim, v) in map {
-                let Some(d) = cat.catalog.dimensions.get(dim) else {
-                    return Err(ls
-                        .diag_find(
-                            format!("unknown dimension `{dim}` in the baseline"),
-                            "baseline",
-                            dim,
-                        )
-                        .field(format!("baseline.combo.{dim}"))
-                        .choices(&dims));
-                };
-                if !d.values.contains(&v.0) {
-                    return Err(ls
-                        .diag_find(
-                            format!("unknown value `{}` of `{dim}` in the baseline", v.0),
-                            "baseline",
-                            &v.0,
-                        )
-                        .field(format!("baseline.combo.{dim}"))
-                        .choices(&d.values));
+    let mut baseline_dims: BTreeMap<String, String> = BTreeMap::new();
+    if let Baseline::Combo(map) = &spec.baseline {
+        for (dim, v) in map {
+            let Some(d) = cat.catalog.dimensions.get(dim) else {
+                let mut e = ls
+                    .diag_find(
+                        format!("unknown dimension `{dim}` in the baseline"),
+                        "baseline",
+                        dim,
+                    )
+                    .field(format!("baseline.combo.{dim}"))
+                    .choices(&dims);
+                e.help = did_you_mean(dim, &dims);
+                errs.push(e);
+                continue;
+            };
+            if !d.values.contains(&v.0) {
+                let (ok_vals, note) = accepted(dim, &d.values);
+                let mut e = ls
+                    .diag_find(
+                        format!("unknown value `{}` of `{dim}` in the baseline", v.0),
+                        "baseline",
+                        &v.0,
+                    )
+                    .field(format!("baseline.combo.{dim}"))
+                    .choices(&ok_vals);
+                if let Some(x) = e.expected.as_mut() {
+                    x.push_str(&note);
                 }
-                out.insert(dim.clone(), v.0.clone());
+                e.help = suggest(&v.0, &ok_vals, &d.values);
+                errs.push(e);
+                continue;
             }
-            out
+            baseline_dims.insert(dim.clone(), v.0.clone());
         }
-    };
+    }
+    if let Some(d) = Diagnostic::combine(errs) {
+        return Err(d);
+    }
 
     let mut targets = Vec::new();
     for (engine, version) in &engines {
@@ -637,6 +595,274 @@ pub fn expand_only(
         mode: spec.space.mode,
         targets,
     })
+}
+
+/// The most reps a measurement may plan (`reps`, `min_reps`, `max_reps`): each rep is a whole
+/// workload run against a launched engine, and 10,000 reps already narrow an interval about 38
+/// times compared with the default 7; a larger number is a typo or a study to split into runs.
+pub const MAX_REPS: u32 = 10_000;
+
+/// The most warm-up reps per launch: whole reps whose results are discarded.
+pub const MAX_WARMUP_REPS: u32 = 1_000;
+
+/// Range checks of `measure`: every problem is pushed to `errs`.
+fn check_measure(ls: &LoadedSpec, errs: &mut Vec<Diagnostic>) {
+    let m = &ls.spec.measure;
+    let out_of_range = |field: &str, value: String, expected: String| {
+        ls.diag_find(
+            format!("measure.{field} {value} is out of range"),
+            "measure",
+            field,
+        )
+        .field(format!("measure.{field}"))
+        .expected(expected)
+    };
+    let trim_ok = (0.0..0.5).contains(&m.trim);
+    if !trim_ok {
+        errs.push(
+            ls.diag_find(
+                format!("trim fraction {} is out of range", m.trim),
+                "measure",
+                "trim",
+            )
+            .field("measure.trim")
+            .expected("a fraction in [0, 0.5)"),
+        );
+    }
+    if m.reps > MAX_REPS {
+        errs.push(out_of_range(
+            "reps",
+            m.reps.to_string(),
+            format!("at most {MAX_REPS} reps (each rep is a whole workload run; split a longer study into several runs)"),
+        ));
+    } else if trim_ok && let Err(e) = stats::check_reps(m.reps as usize, m.trim) {
+        errs.push(
+            ls.diag_find(e.to_string(), "measure", "reps")
+                .field("measure.reps")
+                .expected("enough reps to keep at least 2 after trimming"),
+        );
+    }
+    if m.warmup_reps > MAX_WARMUP_REPS {
+        errs.push(out_of_range(
+            "warmup_reps",
+            m.warmup_reps.to_string(),
+            format!("0 to {MAX_WARMUP_REPS} warm-up reps per launch (whole reps, discarded)"),
+        ));
+    }
+    for (field, v) in [("min_reps", m.min_reps), ("max_reps", m.max_reps)] {
+        if let Some(v) = v
+            && v > MAX_REPS
+        {
+            errs.push(out_of_range(
+                field,
+                v.to_string(),
+                format!("at most {MAX_REPS} reps (each rep is a whole workload run)"),
+            ));
+        }
+    }
+    let seq_in_range =
+        m.min_reps.is_none_or(|v| v <= MAX_REPS) && m.max_reps.is_none_or(|v| v <= MAX_REPS);
+    if m.min_reps.is_some() && m.max_reps.is_none() {
+        errs.push(
+            ls.diag_find("`min_reps` without `max_reps`", "measure", "min_reps")
+                .field("measure.min_reps")
+                .expected(
+                    "`max_reps` as well: early termination runs between min_reps and max_reps",
+                ),
+        );
+    }
+    if let Some((lo, hi)) = m.sequential()
+        && seq_in_range
+    {
+        if lo < 3 || lo > hi {
+            errs.push(
+                ls.diag_find(
+                    format!("early termination between {lo} and {hi} reps is not a valid plan"),
+                    "measure",
+                    "min_reps",
+                )
+                .field("measure.min_reps")
+                .expected("3 <= min_reps <= max_reps"),
+            );
+        } else if trim_ok && let Err(e) = stats::check_reps(lo as usize, m.trim) {
+            errs.push(
+                ls.diag_find(format!("min_reps: {e}"), "measure", "min_reps")
+                    .field("measure.min_reps")
+                    .expected("enough reps at the first look to keep at least 2 after trimming"),
+            );
+        }
+    }
+    // Every launch runs at least one rep (rep i runs on launch i mod launches).
+    let full = m.full_reps();
+    if m.launches == 0 || (m.launches > full && full <= MAX_REPS) {
+        errs.push(out_of_range(
+            "launches",
+            m.launches.to_string(),
+            format!(
+                "1 to {} launches (at most one per rep: the reps are spread over the launches, so every launch runs at least one)",
+                full.clamp(1, MAX_REPS)
+            ),
+        ));
+    }
+    for (field, v) in [("noise_floor", m.noise_floor), ("launch_cv", m.launch_cv)] {
+        if v.is_some_and(|x| !(0.0..0.5).contains(&x)) {
+            errs.push(
+                ls.diag_find(
+                    format!("measure.{field} {} is out of range", v.unwrap_or_default()),
+                    "measure",
+                    field,
+                )
+                .field(format!("measure.{field}"))
+                .expected("a coefficient of variation in [0, 0.5), e.g. 0.02 for 2 %"),
+            );
+        }
+    }
+    if let Some(t) = m.startup_timeout_s
+        && !(t > 0.0 && t <= 86_400.0)
+    {
+        errs.push(
+            ls.diag_find(
+                format!("measure.startup_timeout_s {t} is out of range"),
+                "measure",
+                "startup_timeout_s",
+            )
+            .field("measure.startup_timeout_s")
+            .expected("seconds in (0, 86400], e.g. 600 for a large model"),
+        );
+    }
+}
+
+/// Checks of gate `i`: every problem is pushed to `errs`.
+fn check_gate(ls: &LoadedSpec, i: usize, g: &Gate, errs: &mut Vec<Diagnostic>) {
+    let names = g
+        .metric
+        .iter()
+        .chain(g.latency_metric.iter())
+        .chain(g.metrics.iter().flatten());
+    for n in names {
+        if metric(&n.value).is_none() {
+            let mut d = ls
+                .diag_span(format!("gate names unknown metric `{}`", n.value), n)
+                .field(format!("gates[{i}]"))
+                .choices(metric_names());
+            d.help = did_you_mean(&n.value, &metric_names());
+            errs.push(d);
+        }
+    }
+    let bad = |field: &str, why: &str| {
+        ls.diag_find(
+            format!("gate `{:?}` {why}", g.method).to_lowercase(),
+            "gates",
+            field,
+        )
+        .field(format!("gates[{i}].{field}"))
+    };
+    for (field, set) in [("margin", g.margin.is_some()), ("k", g.k.is_some())] {
+        if set && g.method != GateMethod::Topk5 {
+            errs.push(bad(
+                field,
+                &format!("does not take `{field}` (only topk5 does)"),
+            ));
+        }
+    }
+    for (name, eps) in g.epsilons.iter().flatten() {
+        if metric(name).is_none() {
+            let mut d = ls
+                .diag_find(
+                    format!("gate names unknown metric `{name}` in `epsilons`"),
+                    "gates",
+                    name,
+                )
+                .field(format!("gates[{i}].epsilons"))
+                .choices(metric_names());
+            d.help = did_you_mean(name, &metric_names());
+            errs.push(d);
+        }
+        if !(0.0..1.0).contains(eps) {
+            errs.push(
+                ls.diag_find(
+                    format!("epsilon {eps} for `{name}` is outside [0, 1)"),
+                    "gates",
+                    name,
+                )
+                .field(format!("gates[{i}].epsilons.{name}")),
+            );
+        }
+    }
+    if (g.epsilon.is_some() || g.metrics.is_some() || g.epsilons.is_some())
+        && g.method != GateMethod::Regression
+    {
+        errs.push(bad(
+            "epsilon",
+            "does not take `epsilon` or `metrics` (only regression does)",
+        ));
+    }
+    if g.latency_metric.is_some() && g.method != GateMethod::Pareto {
+        errs.push(bad(
+            "latency_metric",
+            "does not take `latency_metric` (only pareto does)",
+        ));
+    }
+    if g.margin.is_some_and(|x| !(0.0..1.0).contains(&x))
+        || g.epsilon.is_some_and(|x| !(0.0..1.0).contains(&x))
+    {
+        errs.push(
+            bad("margin", "has a margin or epsilon outside [0, 1)")
+                .expected("a relative change in [0, 1), e.g. 0.03 for 3 %"),
+        );
+    }
+    if g.alpha.is_some_and(|a| !(a > 0.0 && a < 0.5)) {
+        errs.push(bad("alpha", "has alpha outside (0, 0.5)").expected("e.g. 0.05"));
+    }
+    if g.k == Some(0) {
+        errs.push(bad("k", "needs k >= 1"));
+    }
+    match g.against.as_deref() {
+        None | Some("baseline") => {}
+        Some("stored") if g.method == GateMethod::Regression => {}
+        Some("stored") => {
+            errs.push(bad(
+                "against",
+                "does not take `against: stored` (only regression compares with stored results)",
+            ));
+        }
+        Some(other) => {
+            let mut d = ls
+                .diag_find(
+                    format!("`against: {other}` is not a comparison"),
+                    "gates",
+                    "against",
+                )
+                .field(format!("gates[{i}].against"))
+                .choices(["baseline", "stored"]);
+            d.help = did_you_mean(other, &["baseline", "stored"]);
+            errs.push(d);
+        }
+    }
+    if g.label.is_some() && g.against.as_deref() != Some("stored") {
+        errs.push(bad("label", "takes `label` only with `against: stored`"));
+    }
+    if g.form.is_some() && g.method != GateMethod::Regression {
+        errs.push(
+            bad("form", "does not take `form` (only regression does)")
+                .choices(["fail_on_regression", "non_inferiority"]),
+        );
+    }
+    if g.max_mde.is_some_and(|x| !(x > 0.0 && x <= 10.0)) {
+        errs.push(
+            bad("max_mde", "has max_mde outside (0, 10]")
+                .expected("a relative effect, e.g. 0.10 for 10 %"),
+        );
+    }
+    if g.max_mde.is_some() && matches!(g.method, GateMethod::Drift | GateMethod::Fidelity) {
+        errs.push(bad(
+            "max_mde",
+            "does not take `max_mde` (only gates that compare combos with the baseline do)",
+        ));
+    }
+    if let Err(d) = crate::fidelity::validate_gate(ls, i, g) {
+        errs.push(d);
+    }
 }
 
 fn summarize(rejected: &[RejectedCombo]) -> String {

@@ -607,6 +607,8 @@ pub fn verdict(report: &Report) -> crate::gates::GateVerdict {
         winner: None,
         p_best: None,
         rows: report.combos.values().map(row).collect(),
+        established_winner: None,
+        inconclusive: None,
     }
 }
 

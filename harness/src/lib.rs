@@ -5,6 +5,7 @@
 //! planned as named trials ([`suite`]), measured into result records ([`record`]), and judged by
 //! gates ([`gates`]) using robust statistics ([`stats`]).
 
+pub mod accounting;
 pub mod accuracy;
 pub mod calibration;
 pub mod catalog;
@@ -17,6 +18,7 @@ pub mod fidelity;
 pub mod fingerprint;
 pub mod gates;
 pub mod harness;
+pub mod headline;
 pub mod profiles;
 pub mod progress;
 pub mod record;

@@ -7,7 +7,12 @@
 //! target/l1/runs/<run-id>/measurements/<key>.json   raw per-rep metrics, provenance
 //! target/l1/runs/<run-id>/trials/<trial-id>.json     verdict of each trial
 //! target/l1/runs/<run-id>/locks/<key>.lock           held while a measurement is in progress
+//! target/l1/runs/<run-id>/plan/<writer>.json         the trials the runner knew and their status
+//! target/l1/runs/<run-id>/started/<trial-id>.json    a trial began (process, time)
 //! ```
+//!
+//! The plan and the start markers are what [`crate::accounting`] compares the trial records
+//! with: a trial that was planned to run (or started) and has no record did not finish.
 
 use std::fs::File;
 use std::io::Write as _;
@@ -136,6 +141,75 @@ pub struct TrialRecord {
     pub gates: Vec<crate::gates::GateVerdict>,
     pub simulated: bool,
     pub duration_s: f64,
+}
+
+/// How the process that planned a run saw one trial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStatus {
+    /// Left out by the runner's filter (libtest's `filtered out`): no record is expected.
+    FilteredOut,
+    /// Ignored (with its reason) and not asked for: no record is expected.
+    Ignored,
+    /// Listed for nextest, which selects by itself: a record is expected once nextest starts it.
+    Listed,
+    /// Selected to run (libtest): a record is expected.
+    Selected,
+}
+
+/// One trial of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedEntry {
+    pub name: String,
+    pub status: PlanStatus,
+    /// Why it is ignored (set for every trial the suite marks ignored, whatever its status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+}
+
+/// The trials a runner process knew about (`<run>/plan/<writer>.json`): written by a plain
+/// `cargo test` run before its trials start (with libtest's selection) and by nextest's listing
+/// process (every trial, nextest selects later).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanRecord {
+    pub schema_version: u32,
+    pub run_id: String,
+    /// `libtest` or `nextest`.
+    pub runner: String,
+    pub pid: u32,
+    /// The executable that planned (`/proc/<pid>/exe`), to tell a live run from a reused pid.
+    #[serde(default)]
+    pub exe: String,
+    pub written_unix_s: f64,
+    /// The specs file or directory planned.
+    pub specs: String,
+    pub trials: Vec<PlannedEntry>,
+}
+
+/// A trial began (`<run>/started/<trial-id>.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StartedMarker {
+    pub name: String,
+    pub pid: u32,
+    #[serde(default)]
+    pub exe: String,
+    pub started_unix_s: f64,
+}
+
+/// This process's executable, as `/proc/<pid>/exe` shows it.
+pub fn current_exe() -> String {
+    std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// Whether process `pid` is alive and still runs `exe` (so a reused pid does not count).
+pub fn process_alive(pid: u32, exe: &str) -> bool {
+    let Ok(link) = std::fs::read_link(format!("/proc/{pid}/exe")) else {
+        return false;
+    };
+    let link = link.display().to_string();
+    exe.is_empty() || link == exe || link.strip_suffix(" (deleted)") == Some(exe)
 }
 
 /// Hash a string to `len` hex characters.
@@ -307,6 +381,70 @@ impl RunDir {
         write_json_atomic(&self.trial_path(&record.name), record)
     }
 
+    /// `<run>/plan/<writer>.json`.
+    pub fn plan_path(&self, writer: &str) -> PathBuf {
+        self.path.join("plan").join(format!("{writer}.json"))
+    }
+
+    /// Record what a runner process planned (see [`PlanRecord`]).
+    pub fn write_plan(&self, writer: &str, plan: &PlanRecord) -> Result<(), String> {
+        write_json_atomic(&self.plan_path(writer), plan)
+    }
+
+    /// Every plan of the run, sorted by writer; unreadable files are reported.
+    pub fn plans(&self) -> (Vec<PlanRecord>, Vec<String>) {
+        read_all(&self.path.join("plan"))
+    }
+
+    pub fn started_path(&self, name: &str) -> PathBuf {
+        self.path
+            .join("started")
+            .join(format!("{}.json", short_hash(name, 20)))
+    }
+
+    /// Mark trial `name` as started by this process.
+    pub fn mark_started(&self, name: &str) -> Result<(), String> {
+        write_json_atomic(
+            &self.started_path(name),
+            &StartedMarker {
+                name: name.to_string(),
+                pid: std::process::id(),
+                exe: current_exe(),
+                started_unix_s: now_unix(),
+            },
+        )
+    }
+
+    /// Every start marker of the run; unreadable files are reported.
+    pub fn started(&self) -> (Vec<StartedMarker>, Vec<String>) {
+        read_all(&self.path.join("started"))
+    }
+
+    /// The newest modification time (Unix seconds) of the run's records, plans, start markers
+    /// and event stream: when the run last did something.
+    pub fn last_activity(&self) -> Option<f64> {
+        let mut newest: Option<f64> = None;
+        let mut see = |p: &Path| {
+            if let Some(t) = std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            {
+                let t = t.as_secs_f64();
+                newest = Some(newest.map_or(t, |n: f64| n.max(t)));
+            }
+        };
+        for sub in ["trials", "measurements", "plan", "started"] {
+            if let Ok(entries) = std::fs::read_dir(self.path.join(sub)) {
+                for e in entries.flatten() {
+                    see(&e.path());
+                }
+            }
+        }
+        see(&self.path.join("events.jsonl"));
+        newest
+    }
+
     /// Every trial record of the run, sorted by name; unreadable files are reported, not skipped.
     pub fn trials(&self) -> (Vec<TrialRecord>, Vec<String>) {
         let mut ok = Vec::new();
@@ -369,6 +507,34 @@ fn create_parent(path: &Path) -> Result<(), String> {
             .map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
     }
     Ok(())
+}
+
+/// Every `.json` record of a directory, sorted by file name; unreadable files are reported.
+fn read_all<T: serde::de::DeserializeOwned>(dir: &Path) -> (Vec<T>, Vec<String>) {
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for p in paths
+            .iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        {
+            match read_json::<T>(p) {
+                Ok(Some(r)) => ok.push(r),
+                Ok(None) => {}
+                Err(e) => bad.push(e),
+            }
+        }
+    }
+    (ok, bad)
+}
+
+/// Whether a file is the temporary file of an atomic write in progress
+/// ([`write_text_atomic`]'s `<name>.tmp.<pid>.<thread>`): not a record, not a stray.
+pub fn is_temporary(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().contains(".tmp."))
 }
 
 /// Read a JSON file; `Ok(None)` when it does not exist.

@@ -97,7 +97,7 @@ pub fn render(file: &Path, source: &str, ctx: &RenderContext) -> Result<Rendered
             )
         })?;
     env.set_syntax(syntax);
-    env.set_fuel(Some(5_000_000));
+    env.set_fuel(Some(FUEL));
     env.add_function("product", product);
     env.set_recursion_limit(64);
     let tmpl = env
@@ -108,21 +108,89 @@ pub fn render(file: &Path, source: &str, ctx: &RenderContext) -> Result<Rendered
         catalog => Value::from(ctx.catalog.clone()),
         env => Value::from(ctx.env.clone()),
     };
-    let text = tmpl
-        .render(context)
-        .map_err(|e| template_error(file, source, &e))?;
+    // Rendered into a bounded buffer: a runaway template (a string doubled in a loop) stops at
+    // the limit with its reason instead of filling memory.
+    let mut out = Bounded::default();
+    if let Err(e) = tmpl.render_captured_to(context, &mut out) {
+        let mut d = template_error(file, source, &e);
+        if out.full && d.line.is_none() {
+            // minijinja drops the location of a failed write: the line being written is the
+            // last line of what was rendered so far, mapped back to the source.
+            let partial = String::from_utf8_lossy(&out.buf);
+            let rendered_line = partial.matches('\n').count() + 1;
+            let map = line_map(source, &partial);
+            let line = map
+                .get(rendered_line - 1)
+                .or(map.last())
+                .copied()
+                .unwrap_or(1);
+            d = d.at(source, line, None);
+        }
+        return Err(d);
+    }
+    let text = String::from_utf8(out.buf)
+        .map_err(|e| Diagnostic::new(file, format!("the rendered spec is not UTF-8: {e}")))?;
     let line_map = line_map(source, &text);
     Ok(Rendered { text, line_map })
 }
 
+/// Template instructions one render may execute: real specs use a few thousand; a loop nest
+/// that would run for minutes stops here.
+pub const FUEL: u64 = 5_000_000;
+
+/// The largest rendered spec: real specs are a few KiB; more is a runaway template.
+pub const MAX_RENDERED_BYTES: usize = 1 << 20;
+
+/// A writer that refuses to grow past [`MAX_RENDERED_BYTES`].
+#[derive(Default)]
+struct Bounded {
+    buf: Vec<u8>,
+    /// A write was refused.
+    full: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + data.len() > MAX_RENDERED_BYTES {
+            self.full = true;
+            return Err(std::io::Error::other(TOO_LARGE));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const TOO_LARGE: &str = "rendered spec is too large";
+
 fn template_error(file: &Path, source: &str, err: &Error) -> Diagnostic {
+    // The error's own reason: minijinja's kind, its detail, and for a failed write the I/O
+    // error behind it (our size limit).
+    let cause = std::error::Error::source(err).map(ToString::to_string);
     let mut message = match err.kind() {
         ErrorKind::UndefinedError => "template uses an undefined value".to_string(),
         ErrorKind::SyntaxError => "template syntax error".to_string(),
-        _ => "template error".to_string(),
+        ErrorKind::OutOfFuel => format!(
+            "template ran out of fuel: it ran too long (limit {FUEL} instructions; a loop nest too deep or too long?)"
+        ),
+        ErrorKind::WriteFailure if cause.as_deref().is_some_and(|c| c.contains(TOO_LARGE)) => {
+            format!(
+                "template error: the {TOO_LARGE} (limit {} MiB; a string or loop that grows without end?)",
+                MAX_RENDERED_BYTES >> 20
+            )
+        }
+        kind => format!("template error ({kind})"),
     };
-    if let Some(detail) = err.detail() {
+    let too_large = cause.as_deref().is_some_and(|c| c.contains(TOO_LARGE));
+    if too_large {
+        // minijinja's detail ("I/O error during rendering") adds nothing to ours.
+    } else if let Some(detail) = err.detail() {
         message = format!("{message}: {detail}");
+    } else if let Some(cause) = cause {
+        message = format!("{message}: {cause}");
     }
     let mut d = Diagnostic::new(file, message);
     if let Some(line) = err.line() {
@@ -252,6 +320,41 @@ mod tests {
         let src = "name: \"{{ 'x' }}-bs\"\n";
         let r = render(Path::new("s.yaml"), src, &ctx()).unwrap();
         assert_eq!(r.text, "name: \"x-bs\"\n");
+    }
+
+    #[test]
+    fn exhausted_fuel_says_so_and_where() {
+        let src = "kind: sweep\nname: x\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n";
+        let e = render(Path::new("s.yaml"), src, &ctx()).unwrap_err();
+        assert!(e.message.contains("out of fuel"), "{e}");
+        assert!(e.message.contains("limit"), "{e}");
+        assert_eq!(e.line, Some(3), "{e}");
+    }
+
+    #[test]
+    fn runaway_output_is_stopped_with_its_reason() {
+        // Each `s ~ s` doubles the string at the cost of a few instructions of fuel: only a
+        // limit on what is written stops it.
+        let src = "kind: sweep\n{% set ns = namespace(s='x') %}{% for i in range(24) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}\nname: {{ ns.s }}\n";
+        let e = render(Path::new("s.yaml"), src, &ctx()).unwrap_err();
+        assert!(e.message.contains("rendered spec is too large"), "{e}");
+        assert!(e.message.contains("limit"), "{e}");
+        assert_eq!(e.line, Some(3), "{e}");
+        // Output that grows in a loop stops at the same limit.
+        let src = "kind: sweep\n{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}\n";
+        let e = render(Path::new("s.yaml"), src, &ctx()).unwrap_err();
+        assert!(e.message.contains("rendered spec is too large"), "{e}");
+    }
+
+    #[test]
+    fn other_template_errors_keep_their_kind_and_detail() {
+        let src = "a: 1\nb: {{ 'x' * 200000000 }}\n";
+        let e = render(Path::new("s.yaml"), src, &ctx()).unwrap_err();
+        assert!(e.message.contains("repeated string is too large"), "{e}");
+        assert_eq!(e.line, Some(2), "{e}");
+        let src = "a: {{ nope_fn() }}\n";
+        let e = render(Path::new("s.yaml"), src, &ctx()).unwrap_err();
+        assert!(e.message.contains("unknown function"), "{e}");
     }
 
     #[test]

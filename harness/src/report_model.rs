@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use l1_engines::metrics::{Direction, metric};
 use l1_reports::model::{
     CacheHitReport, ComboReport, EffectLevel, FidelityCell, FidelityLimits, GateReport,
-    IgnoredGroup, MainEffect, MetricRef, Provenance, RESULTS_SCHEMA_VERSION, RunReport,
-    TargetProvenance, TargetReport, Totals, Unreadable, VsBaseline,
+    IgnoredGroup, InvalidSpec, MainEffect, MetricRef, Provenance, RESULTS_SCHEMA_VERSION,
+    RunReport, TargetProvenance, TargetReport, Totals, Unreadable, VsBaseline,
 };
 
 use crate::record::{self, MeasurementRecord, RunDir, TrialRecord};
@@ -97,7 +97,8 @@ pub struct Sources {
     pub specs: Option<PathBuf>,
     /// The repository root, to show spec paths relative to it.
     pub root: Option<PathBuf>,
-    /// Ignored trials by reason (from `ignored.json` or the listing).
+    /// Ignored trials by reason, for a run directory without a plan (records written by hand
+    /// or by an older harness); a run's own plan says which trials were ignored otherwise.
     pub ignored: BTreeMap<String, usize>,
     /// The build time to record (Unix seconds); `None` takes the current time.
     pub now_unix_s: Option<f64>,
@@ -114,8 +115,18 @@ struct SpecInfo {
 
 /// Build the report for `run`.
 pub fn build(run: &RunDir, src: &Sources) -> RunReport {
-    let (trials, bad) = run.trials();
+    let acc = crate::accounting::Accounting::of(run);
+    let bad = &acc.unreadable;
     let mut unreadable: Vec<Unreadable> = bad.iter().map(|e| split_problem(run, e)).collect();
+    // Spec errors (`invalid::` trials) have no target: counted, listed in the totals' failures.
+    let (invalid, trials): (Vec<&TrialRecord>, Vec<&TrialRecord>) =
+        acc.records.iter().partition(|t| t.kind == "invalid");
+    // Ignored trials by reason: the run's plan, else (a run without one) what the caller knows.
+    let ignored: BTreeMap<String, usize> = if acc.runner == "unknown" {
+        src.ignored.clone()
+    } else {
+        acc.ignored_by_reason().into_iter().collect()
+    };
     let mut measurements: BTreeMap<String, Result<MeasurementRecord, String>> = BTreeMap::new();
     let mut read = |key: &str| -> Result<MeasurementRecord, String> {
         measurements
@@ -133,7 +144,7 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
 
     // Group by spec target, keeping the order of spec then target.
     let mut groups: BTreeMap<(String, String), Vec<&TrialRecord>> = BTreeMap::new();
-    for t in &trials {
+    for t in trials.iter().copied() {
         groups
             .entry((t.spec.clone(), t.target.to_string()))
             .or_default()
@@ -142,12 +153,23 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
     let mut spec_cache: BTreeMap<String, SpecInfo> = BTreeMap::new();
     let mut targets = Vec::new();
     let mut prov = ProvSets::default();
+    let (measurement_records, cache_hit_records) = count_measurements(run);
     let mut totals = Totals {
-        trials: trials.len(),
-        passed: trials.iter().filter(|t| t.passed).count(),
-        failed: trials.iter().filter(|t| !t.passed).count(),
-        ignored: src.ignored.values().sum(),
-        duration_s: trials.iter().map(|t| finite_or(t.duration_s, 0.0)).sum(),
+        trials: acc.records.len(),
+        passed: acc.passed,
+        failed: acc.failed,
+        ignored: ignored.values().sum(),
+        filtered_out: acc.filtered_out,
+        unfinished: acc.unfinished.len(),
+        invalid: invalid.len(),
+        status: acc.verdict().as_str().to_string(),
+        duration_s: acc
+            .records
+            .iter()
+            .map(|t| finite_or(t.duration_s, 0.0))
+            .sum(),
+        measurements: measurement_records,
+        cache_hits: cache_hit_records,
         ..Totals::default()
     };
     let mut referenced = BTreeSet::new();
@@ -210,16 +232,13 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
                 cache_hit: None,
                 logs: Vec::new(),
                 fidelity: None,
+                latency: None,
             };
             if let Some(key) = &t.measurement {
                 referenced.insert(key.clone());
                 match read(key) {
                     Ok(m) => {
-                        totals.measurements += 1;
                         fill_from_measurement(&mut c, &m, &metric_name, info.trim);
-                        if c.cache_hit.is_some() {
-                            totals.cache_hits += 1;
-                        }
                         latency_metric = latency_metric.or_else(|| {
                             LATENCY_METRICS
                                 .iter()
@@ -248,10 +267,22 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
             }
             combos.push(c);
         }
-        // Baseline first, then the combos by label.
+        // Baseline first, then the measured combos best first by the metric (direction-aware),
+        // then the failed ones (their few reps are no ranking), ties by label.
         combos.sort_by(|a, b| {
+            let key = |c: &ComboReport| {
+                c.trimmed_mean
+                    .filter(|v| v.is_finite() && c.passed && c.error.is_none())
+                    .map(|v| if higher { -v } else { v })
+            };
             b.is_baseline
                 .cmp(&a.is_baseline)
+                .then_with(|| match (key(a), key(b)) {
+                    (Some(x), Some(y)) => x.total_cmp(&y),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                })
                 .then_with(|| a.label.cmp(&b.label))
         });
         compare_with_baseline(
@@ -264,6 +295,9 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
         );
         mark_frontier(&mut combos);
         let main_effects = main_effects(&combos);
+        let headline = gate
+            .map(|g| crate::headline::headline(&g.gates))
+            .unwrap_or_default();
         targets.push(TargetReport {
             id: format!("{spec}::{target_name}"),
             spec: spec.clone(),
@@ -287,6 +321,9 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
                 .find(|c| c.is_baseline)
                 .map(|c| c.label.clone()),
             winner,
+            winner_established: headline.established,
+            p_best: headline.p_best,
+            inconclusive: headline.inconclusive,
             gates: gate
                 .map(|g| {
                     g.gates
@@ -340,14 +377,22 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
         simulated: targets.iter().any(|t| t.simulated),
         totals,
         targets,
-        ignored: src
-            .ignored
+        ignored: ignored
             .iter()
             .map(|(reason, count)| IgnoredGroup {
                 reason: reason.clone(),
                 count: *count,
             })
             .collect(),
+        invalid: invalid
+            .iter()
+            .map(|t| InvalidSpec {
+                trial: t.name.clone(),
+                message: t.message.clone(),
+            })
+            .collect(),
+        unfinished: acc.unfinished_lines(),
+        last_activity_unix_s: acc.last_activity_unix_s,
         unreadable,
         provenance: Provenance {
             catalog_snapshots: prov.snapshots.into_iter().collect(),
@@ -558,6 +603,40 @@ fn fill_from_measurement(c: &mut ComboReport, m: &MeasurementRecord, metric: &st
         c.interval = Some(ci);
     }
     c.throughput = trimmed_of(m, crate::report_model::THROUGHPUT_METRIC, trim).map(|(t, _)| t);
+    c.latency = latency(m, trim);
+}
+
+/// Latency percentiles of a measurement: per metric, each rep's own p50/p95/p99 aggregated
+/// over the reps by the trimmed mean (the target's trim); `None` when no rep carries any.
+fn latency(m: &MeasurementRecord, trim: f64) -> Option<l1_reports::model::LatencyReport> {
+    use l1_reports::model::{LatencyReport, Percentiles};
+    let of = |name: &str| -> Percentiles {
+        let one = |p: &str| {
+            let v: Vec<f64> = (m.reps.iter())
+                .filter_map(|r| r.get(&format!("{name}_{p}_ms")).copied())
+                .filter(|x| x.is_finite())
+                .collect();
+            match v.as_slice() {
+                [one] => Some(*one),
+                _ => stats::trimmed_mean(&v, trim).ok().filter(|x| x.is_finite()),
+            }
+        };
+        Percentiles {
+            p50: one("p50"),
+            p95: one("p95"),
+            p99: one("p99"),
+        }
+    };
+    let l = LatencyReport {
+        ttft_ms: of("ttft"),
+        itl_ms: of("itl"),
+        tpot_ms: of("tpot"),
+        e2e_ms: of("e2e"),
+    };
+    let any = [&l.ttft_ms, &l.itl_ms, &l.tpot_ms, &l.e2e_ms]
+        .iter()
+        .any(|p| p.p50.is_some() || p.p95.is_some() || p.p99.is_some());
+    any.then_some(l)
 }
 
 /// `engine log: /path` (or `engine log /path:`) in a note → the path.
@@ -700,8 +779,28 @@ fn main_effects(combos: &[ComboReport]) -> Vec<MainEffect> {
         .collect()
 }
 
+/// The run's measurement records that read (measured or taken from the cache) and, of them,
+/// the cache hits: what `l1 runs list` counts once the run is ingested.
+fn count_measurements(run: &RunDir) -> (usize, usize) {
+    let (mut n, mut hits) = (0, 0);
+    if let Ok(entries) = std::fs::read_dir(run.path.join("measurements")) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "json")
+                && let Ok(Some(m)) = record::read_json::<MeasurementRecord>(&p)
+            {
+                n += 1;
+                hits += usize::from(m.cache_hit.is_some());
+            }
+        }
+    }
+    (n, hits)
+}
+
 /// Files that are not records, and measurement records no trial references that do not read.
-fn stray_files(run: &RunDir, referenced: &BTreeSet<String>) -> Vec<Unreadable> {
+/// The temporary files of atomic writes in progress ([`record::is_temporary`]) are neither: a
+/// report read during a run does not report them. Shared by every report (HTML, JSON, JUnit).
+pub fn stray_files(run: &RunDir, referenced: &BTreeSet<String>) -> Vec<Unreadable> {
     let mut out = Vec::new();
     for sub in ["trials", "measurements"] {
         let Ok(entries) = std::fs::read_dir(run.path.join(sub)) else {
@@ -711,14 +810,14 @@ fn stray_files(run: &RunDir, referenced: &BTreeSet<String>) -> Vec<Unreadable> {
         paths.sort();
         for p in paths {
             let rel = relative(run, &p);
+            if record::is_temporary(&p) {
+                continue;
+            }
             if p.extension().is_none_or(|x| x != "json") {
-                // Temporary files of an atomic write in progress are not strays.
-                if !p.to_string_lossy().contains(".tmp.") {
-                    out.push(Unreadable {
-                        file: rel,
-                        error: "not an l1 record (records are .json); not read".into(),
-                    });
-                }
+                out.push(Unreadable {
+                    file: rel,
+                    error: "not an l1 record (records are .json); not read".into(),
+                });
             } else if sub == "measurements" {
                 let key = p
                     .file_stem()

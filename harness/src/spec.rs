@@ -173,6 +173,20 @@ pub enum GateMethod {
     Fidelity,
 }
 
+/// The two forms of the `regression` gate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegressionForm {
+    /// Fail only on evidence of a regression beyond ε (one-sided test per metric, Holm across
+    /// the metrics): false failures are controlled, missed regressions are not. The default.
+    #[default]
+    FailOnRegression,
+    /// Pass only on evidence that no metric regresses by ε or more (non-inferiority: the
+    /// one-sided bound of every metric's change lies above −ε): a missed regression is what is
+    /// controlled; too few reps fail.
+    NonInferiority,
+}
+
 /// Fidelity thresholds (all optional: unset ones keep the precision class's default).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -244,6 +258,14 @@ pub struct Gate {
     /// Regression against stored results: the run label to compare with (default `main`).
     #[serde(default)]
     pub label: Option<String>,
+    /// Regression: `fail_on_regression` (default) or `non_inferiority` (see [`RegressionForm`]).
+    #[serde(default)]
+    pub form: Option<RegressionForm>,
+    /// Largest minimum detectable effect (relative, 80 % power) at which the winner's comparison
+    /// still counts as decided; above it the verdict is marked inconclusive with the reps or
+    /// launches that would bring it down (default 0.10; for `regression` at least its ε).
+    #[serde(default)]
+    pub max_mde: Option<f64>,
 }
 
 impl Gate {
@@ -267,6 +289,8 @@ impl Gate {
             require_logprobs: None,
             against: None,
             label: None,
+            form: None,
+            max_mde: None,
         }
     }
 
@@ -493,14 +517,24 @@ pub fn discover(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
         return Err(Diagnostic::new(path, "spec path does not exist")
             .expected("a spec file or a directory of specs"));
     }
+    // Links are followed (a linked directory of specs is found), but never into a directory
+    // already visited: each directory is read once by its canonical path, so a link loop
+    // (`self -> .`, `sub/up -> ..`) ends, and a file reached twice is one file.
     let mut out = Vec::new();
+    let mut visited_dirs = std::collections::BTreeSet::new();
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
+        let canonical = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+        if !visited_dirs.insert(canonical) {
+            continue;
+        }
         let entries = std::fs::read_dir(&dir).map_err(|e| {
             Diagnostic::new(&dir, format!("failed to read the spec directory: {e}"))
         })?;
-        for entry in entries.flatten() {
-            let p = entry.path();
+        let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        // Reverse order on the stack: directories are read (and so claimed) in name order.
+        entries.sort();
+        for p in entries.into_iter().rev() {
             if p.is_dir() {
                 stack.push(p);
             } else if is_spec_file(&p) {
@@ -509,6 +543,8 @@ pub fn discover(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
         }
     }
     out.sort();
+    let mut files = std::collections::BTreeSet::new();
+    out.retain(|p| files.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     Ok(out)
 }
 
@@ -537,4 +573,62 @@ pub fn find_by_name(path: &Path, name: &str) -> Option<PathBuf> {
             .iter()
             .any(|ext| f.strip_suffix(ext) == Some(name))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("l1-discover-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+        d
+    }
+
+    fn link(target: &str, at: &Path) {
+        std::os::unix::fs::symlink(target, at).unwrap_or_else(|e| panic!("{}: {e}", at.display()));
+    }
+
+    #[test]
+    fn a_link_to_its_own_directory_finds_each_spec_once() {
+        let d = scratch("self");
+        std::fs::write(d.join("a.yaml"), "kind: sweep\n").unwrap_or_default();
+        link(".", &d.join("self"));
+        // A file reached twice (here under a second name) is one file.
+        link("a.yaml", &d.join("alias.yaml"));
+        let files = discover(&d).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(files, vec![d.join("a.yaml")]);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn symlink_loops_end_and_linked_specs_are_found() {
+        // d/sub/up -> .. and d/self -> ../d: every path leads back to d (a loop that branches).
+        let d = scratch("loop");
+        std::fs::create_dir_all(d.join("sub")).unwrap_or_default();
+        std::fs::write(d.join("a.yaml"), "kind: sweep\n").unwrap_or_default();
+        std::fs::write(d.join("sub/b.yaml"), "kind: sweep\n").unwrap_or_default();
+        link("..", &d.join("sub/up"));
+        let name = d
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        link(&format!("../{name}"), &d.join("self"));
+        // A spec directory outside `d`, linked in once: its specs are found (through the link).
+        let other = scratch("loop-other");
+        std::fs::write(other.join("c.yaml"), "kind: sweep\n").unwrap_or_default();
+        link(&other.to_string_lossy(), &d.join("more"));
+        let files = discover(&d).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            files,
+            vec![
+                d.join("a.yaml"),
+                d.join("more/c.yaml"),
+                d.join("sub/b.yaml")
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&d);
+        let _ = std::fs::remove_dir_all(&other);
+    }
 }

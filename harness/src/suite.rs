@@ -35,7 +35,9 @@ pub struct Settings {
     pub root: PathBuf,
     /// `L1_SPECS`: a spec file or directory (default `<root>/specs`).
     pub specs: PathBuf,
-    /// Where `l1/runs/<run-id>` goes (`CARGO_TARGET_DIR`, else `<root>/target`).
+    /// Where `l1/runs/<run-id>`, the default store and the metrics textfile go: `L1_TARGET_DIR`,
+    /// else `CARGO_TARGET_DIR`, else `<root>/target`. `L1_TARGET_DIR` moves l1's results
+    /// without moving cargo's build (the project's own tests point it at a scratch directory).
     pub target_dir: PathBuf,
     /// `L1_REQUIRE_ENGINES=1`: a missing engine fails its trials instead of ignoring them.
     pub require_engines: bool,
@@ -63,7 +65,9 @@ impl Settings {
                 }
             })
             .unwrap_or_else(|| root.join("specs"));
-        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        let target_dir = ["L1_TARGET_DIR", "CARGO_TARGET_DIR"]
+            .iter()
+            .find_map(|k| std::env::var_os(k).filter(|v| !v.is_empty()))
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"));
         let flag =
@@ -129,6 +133,9 @@ pub struct TargetPlan {
     pub class: &'static str,
     /// Why its trials are listed as ignored, if they are.
     pub ignore: Option<String>,
+    /// The kill switch stopped this target's trials: run anyway (`--ignored`,
+    /// `--include-ignored`, nextest `--run-ignored`), they fail without launching anything.
+    pub(crate) killed: bool,
     pub(crate) hardware: HardwareProfile,
     model: ModelProfile,
     workload: Workload,
@@ -500,6 +507,7 @@ fn plan_spec(file: &Path, env: &PlanEnv<'_>) -> Result<Vec<PlannedTrial>, Diagno
         let plan = Arc::new(TargetPlan {
             spec: sp.clone(),
             class,
+            killed: ignore.is_some() && settings.kill_switch,
             ignore: ignore.clone(),
             model: cats.models[&target.id.model].clone(),
             workload: cats.workloads[&target.id.workload].clone(),
@@ -561,20 +569,111 @@ impl PlannedTrial {
             .map_err(|f| f.message().unwrap_or("failed").to_string())
     }
 
+    /// Run the trial; whatever happens (an error before the measurement, a store that fails, a
+    /// panic), the trial leaves a record of its outcome, so the run's records agree with the
+    /// runner's counts (see [`crate::accounting`]).
     fn run(self) -> Result<(), Failed> {
         let start = Instant::now();
+        let (name, plan) = (self.name.clone(), self.plan.clone());
+        let kind = match &self.leaf {
+            Leaf::Combo(_) => "combo",
+            Leaf::Baseline => "baseline",
+            Leaf::Gate => "gate",
+            Leaf::Tune => "tune",
+        };
+        if let Err(e) = plan.run.mark_started(&name) {
+            eprintln!("l1: {name}: start not recorded: {e}");
+        }
+        // A panic is recorded as the trial's failure, then goes on unwinding (libtest reports
+        // it as the failure it is; a caller of `execute` sees it as before).
+        let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_recorded(start)
+        })) {
+            Ok(r) => r,
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                let _ = Self::record_failure(
+                    &plan,
+                    &name,
+                    kind,
+                    format!("{name}: panicked: {why}"),
+                    start,
+                );
+                std::panic::resume_unwind(panic)
+            }
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err((message, true)) => Err(message.into()),
+            Err((message, false)) => {
+                Err(Self::record_failure(&plan, &name, kind, message, start).into())
+            }
+        }
+    }
+
+    /// Write the failed record of a trial that ended before writing its own; the message to
+    /// report (with why the record could not be written, if it could not).
+    fn record_failure(
+        plan: &TargetPlan,
+        name: &str,
+        kind: &str,
+        message: String,
+        start: Instant,
+    ) -> String {
+        let rec = TrialRecord {
+            schema_version: RECORD_SCHEMA_VERSION,
+            run_id: plan.run.run_id.clone(),
+            name: name.to_string(),
+            spec: plan.spec.name.clone(),
+            target: plan.target.id.clone(),
+            kind: kind.into(),
+            passed: false,
+            message: message.clone(),
+            measurement: None,
+            gates: Vec::new(),
+            simulated: plan.target.id.engine == "sim",
+            duration_s: start.elapsed().as_secs_f64(),
+        };
+        match plan.run.write_trial(&rec) {
+            Ok(()) => {
+                crate::progress::trial_finished(&plan.run, &rec);
+                message
+            }
+            Err(e) => format!("{message}\nfailed to write the trial record: {e}"),
+        }
+    }
+
+    /// The trial itself. `Err((message, recorded))`: whether its failed record is written.
+    fn run_recorded(self, start: Instant) -> Result<(), (String, bool)> {
         let p = &self.plan;
         crate::progress::trial_started(&p.run, &self.name);
+        if p.killed {
+            // The kill switch holds whatever the runner's flags: a trial it stopped, run anyway
+            // (`--ignored`, `--include-ignored`, nextest `--run-ignored only|all`), launches
+            // nothing (not even a version probe) and fails: it was not run, and a pass would
+            // count as measured.
+            return Err((
+                format!(
+                    "{}: not run: ENABLE_L1_KERNEL_TUNING=0 (the kill switch) is set, so no engine is launched, even for trials selected with --ignored, --include-ignored or --run-ignored; unset it (or set ENABLE_L1_KERNEL_TUNING=1) to run them",
+                    self.name
+                ),
+                false,
+            ));
+        }
         if let Some(reason) = &p.ignore {
             // Forced with --include-ignored / --ignored: run only if the engine can run.
             let info = engine_info(&p.target.id.engine);
             if let Some(err) = info.and_then(|i| i.availability(&p.engines_dir).err()) {
-                return Err(format!("{reason}; {err}").into());
+                return Err((format!("{}: {reason}; {err}", self.name), false));
             }
         }
         // The store: the run (and this spec) recorded once per process; a cancelled run stops.
         if let Err(e) = self.enter_store() {
-            return Err(format!("{}: {e}", self.name).into());
+            return Err((format!("{}: {e}", self.name), false));
         }
         let (kind, result) = match &self.leaf {
             Leaf::Combo(c) => ("combo", self.measured(c)),
@@ -615,20 +714,26 @@ impl PlannedTrial {
             duration_s: start.elapsed().as_secs_f64(),
         };
         if let Err(e) = p.run.write_trial(&rec) {
-            return Err(format!("{message}\nfailed to write the trial record: {e}").into());
+            return Err((
+                format!("{message}\nfailed to write the trial record: {e}"),
+                false,
+            ));
         }
         if let Err(e) = crate::results::with_store(&p.settings_target_dir, |s| {
             s.insert_trial(&crate::results::trial_row(&rec, cache_hit))
         }) {
-            return Err(format!(
-                "{message}\nfailed to store the trial: {e} (its record is kept at {}; `l1 report` ingests it)",
-                p.run.trial_path(&rec.name).display()
-            )
-            .into());
+            // The trial fails (libtest counts it failed): its record is rewritten as failed.
+            return Err((
+                format!(
+                    "{message}\nfailed to store the trial: {e} (its record is kept at {}; `l1 report` ingests it)",
+                    p.run.trial_path(&rec.name).display()
+                ),
+                false,
+            ));
         }
         crate::progress::trial_finished(&p.run, &rec);
         eprintln!("{message}");
-        if passed { Ok(()) } else { Err(message.into()) }
+        if passed { Ok(()) } else { Err((message, true)) }
     }
 
     /// A `regression` gate `against: stored`: each combo (and the baseline) against its own
@@ -666,8 +771,9 @@ impl PlannedTrial {
                 missing.push(slug);
                 continue;
             };
+            // Same cache key, same plan: the stored reps were spread over as many launches.
             let base = Arm {
-                launches: 1,
+                launches: rec.launches.max(1) as usize,
                 label: format!("{label} (run {})", stored.run_id),
                 reps: stored.reps.clone(),
             };
@@ -714,6 +820,8 @@ impl PlannedTrial {
             winner: None,
             p_best: None,
             rows,
+            established_winner: None,
+            inconclusive: None,
         })
     }
 
@@ -725,9 +833,12 @@ impl PlannedTrial {
         let dir = &p.settings_target_dir;
         let run_id = &p.run.run_id;
         crate::results::cache_mode()?;
+        // Keyed by the store too: trials of one process may write into several stores (tests
+        // with a target directory each), and each store needs its own run row.
+        let store = crate::results::location(dir).display();
         let first = ENTERED
             .lock()
-            .map(|mut e| e.insert(format!("{run_id}|{}", p.spec.name)))
+            .map(|mut e| e.insert(format!("{store}|{run_id}|{}", p.spec.name)))
             .unwrap_or(true);
         if first {
             let catalog = std::fs::read_to_string(&p.cats.kernels.path).unwrap_or_default();
@@ -1004,9 +1115,15 @@ impl PlannedTrial {
                 }),
             }
         }
+        // When the baseline is itself a combo of the space, its arm carries that combo's label,
+        // so the gates know it is the baseline and never test it against itself.
         let baseline = Arm {
             launches: base.launches.max(1) as usize,
-            label: "baseline".into(),
+            label: if p.target.combos.contains(&p.target.baseline) {
+                combo_slug(&p.cats, &p.target.baseline)
+            } else {
+                "baseline".into()
+            },
             reps: base.reps.clone(),
         };
         // Noise floor and launch variation: the spec's override, else this machine's recorded
@@ -1067,6 +1184,22 @@ impl PlannedTrial {
         };
         for g in &stored {
             verdicts.push(self.stored_regression(g, &ctx)?);
+        }
+        // Where the known launch-to-launch component came from (gates print its value).
+        let launch_cv_source = if p.spec.measure.launch_cv.is_some() {
+            "the spec's `measure.launch_cv`"
+        } else if calibrated(|c| &c.cv_between).is_some() {
+            "this machine's calibration (`l1 calibrate`, between-launch CV of the baseline)"
+        } else {
+            "the hardware profile's `launch_cv` (catalogs/hardware.yaml; a starting point, not a measurement: run `l1 calibrate`)"
+        };
+        for v in &mut verdicts {
+            if !matches!(v.method.as_str(), "drift" | "fidelity") {
+                v.message.push_str(&format!(
+                    "\n  σ_b = {:.2} % from {launch_cv_source}",
+                    ctx.launch_cv * 100.0
+                ));
+            }
         }
         let passed = verdicts.iter().all(|v| v.passed);
         let sim_tag = if base.simulated { " [simulated]" } else { "" };
@@ -1267,6 +1400,9 @@ fn sim_launch_reps(p: &TargetPlan, combo: &Combo, seed: u64, l: u32) -> Result<L
             .rep(m.warmup_reps + i / n_launches)
             .map_err(|e| format!("rep {}: {e}", i + 1));
         let failed = r.is_err();
+        if !failed {
+            crate::progress::rep_done(&p.run, i + 1, m.full_reps());
+        }
         out.push((i, r));
         if failed {
             break;
@@ -1343,7 +1479,7 @@ impl Stopper {
             direction: info.direction,
             threshold,
             floor,
-            level: crate::stats::pocock_level(alpha, looks.len()),
+            level: crate::stats::per_look_level(alpha, looks.len()),
             looks,
             trim: m.trim,
             launch_cv: m.launch_cv.unwrap_or(p.hardware.launch_cv),
@@ -1396,6 +1532,7 @@ fn measure_sim(
         let r = launch
             .rep(m.warmup_reps + i / n_launches)
             .map_err(|e| format!("rep {}: {e}", i + 1))?;
+        crate::progress::rep_done(&p.run, i + 1, total);
         accept_rep(p, i, r, reps)?;
         if let Some(reason) = stopper.and_then(|s| s.check(reps))
             && reps.len() < total as usize
@@ -1460,7 +1597,11 @@ fn measure_real(
         if result.is_ok() {
             for i in (l..m.full_reps()).step_by(n_launches as usize) {
                 match launch.rep(m.warmup_reps + i / n_launches) {
-                    Ok(r) => all.push((i, r)),
+                    Ok(r) => {
+                        // Reported as it finishes: the record keeps measurement order.
+                        crate::progress::rep_done(&p.run, i + 1, m.full_reps());
+                        all.push((i, r));
+                    }
                     Err(e) => {
                         result = Err(format!("rep {}: {e}", i + 1));
                         break;
@@ -1529,7 +1670,6 @@ fn accept_rep(
     }
     let err_rate = r.get("error_rate").copied().unwrap_or(0.0);
     reps.push(r);
-    crate::progress::rep_done(&p.run, i + 1, p.spec.measure.full_reps());
     if err_rate > p.workload.max_error_rate {
         return Err(format!(
             "rep {}: error rate {:.3} exceeds the workload's max_error_rate {:.3}",

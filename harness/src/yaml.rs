@@ -20,7 +20,16 @@ pub fn parse<T: DeserializeOwned>(
     serde_saphyr::from_str::<T>(text).map_err(|err| {
         let inner = err.without_snippet();
         let message = clean_message(&inner.to_string());
-        let mut d = Diagnostic::new(file, message.clone());
+        // `unknown field `x`, expected one of a, b`: the choices go to `expected`, and a near
+        // miss gets a suggestion.
+        let (head, choices) = match message.split_once(", expected one of ") {
+            Some((head, rest)) => (
+                head.to_string(),
+                Some(rest.trim_end_matches('.').to_string()),
+            ),
+            None => (message.clone(), None),
+        };
+        let mut d = Diagnostic::new(file, head.clone());
         if let Some(loc) = err.location() {
             let rline = loc.line() as usize;
             if rline > 0 {
@@ -31,8 +40,12 @@ pub fn parse<T: DeserializeOwned>(
                 d = d.at(source, line, col);
             }
         }
-        if let Some(rest) = message.split("expected one of ").nth(1) {
-            d = d.expected(format!("one of {}", rest.trim_end_matches('.')));
+        if let Some(rest) = choices {
+            let valid: Vec<&str> = rest.split(", ").map(|c| c.trim_matches('`')).collect();
+            d = d.choices(&valid);
+            if let Some(wrong) = head.split('`').nth(1) {
+                d.help = crate::diag::did_you_mean(wrong, &valid);
+            }
         }
         d
     })
@@ -42,10 +55,22 @@ pub fn parse<T: DeserializeOwned>(
 fn clean_message(msg: &str) -> String {
     let first = msg.lines().next().unwrap_or(msg).trim();
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    if let Some(rest) = first.strip_prefix("line ")
-        && let Some((_, after)) = rest.split_once(": ")
+    let first = match first
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
     {
-        return after.to_string();
+        Some((_, after)) => after,
+        None => first,
+    };
+    // ... and sometimes appends ` at line L, column C`.
+    match first.rsplit_once(" at line ") {
+        Some((head, tail))
+            if tail.split_once(", column ").is_some_and(|(l, c)| {
+                l.chars().all(|x| x.is_ascii_digit()) && c.chars().all(|x| x.is_ascii_digit())
+            }) =>
+        {
+            head.to_string()
+        }
+        _ => first.to_string(),
     }
-    first.to_string()
 }

@@ -67,6 +67,48 @@ fn every_bad_spec_is_rejected_with_its_expected_error() {
                 d.line
             ));
         }
+        // Further independent errors of the same file, reported in the same pass.
+        let also: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("# expect-also:")
+                    .map(|v| v.trim().to_string())
+            })
+            .collect();
+        for want in &also {
+            if !d.also.iter().any(|a| a.message.contains(want.as_str())) {
+                failures.push(format!(
+                    "{name}: expected a further error containing {want:?}, got:\n{shown}"
+                ));
+            }
+        }
+        if let Some(n) = header(&text, "expect-also-count").and_then(|n| n.parse::<usize>().ok())
+            && d.also.len() != n
+        {
+            failures.push(format!(
+                "{name}: expected {n} further errors, got {}:\n{shown}",
+                d.also.len()
+            ));
+        }
+        if let Some(help) = header(&text, "expect-help")
+            && !d.help.as_deref().is_some_and(|h| h.contains(&help))
+        {
+            failures.push(format!("{name}: expected the help {help:?}, got:\n{shown}"));
+        }
+        if let Some(c) = header(&text, "expect-choices")
+            && !d.expected.as_deref().is_some_and(|e| e.contains(&c))
+        {
+            failures.push(format!(
+                "{name}: expected the choices to contain {c:?}, got:\n{shown}"
+            ));
+        }
+        if let Some(c) = header(&text, "reject-choices")
+            && d.expected.as_deref().is_some_and(|e| e.contains(&c))
+        {
+            failures.push(format!(
+                "{name}: the choices should not list {c:?} (the target's engine does not accept it):\n{shown}"
+            ));
+        }
         if !shown.contains(&name) {
             failures.push(format!(
                 "{name}: the error does not name the file:\n{shown}"

@@ -10,21 +10,13 @@ mod common;
 
 use common::root;
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// The cargo profile this test was built with, so nested runs reuse the build.
-fn cargo_profile() -> &'static str {
-    let exe = std::env::current_exe().unwrap_or_default();
-    if exe.components().any(|c| c.as_os_str() == "release") {
-        "release"
-    } else {
-        "dev"
-    }
-}
-
-fn nextest(args: &[&str], run_id: &str) -> Output {
-    Command::new(env!("CARGO"))
-        .current_dir(root())
+fn nextest(args: &[&str], results: &Path, run_id: &str) -> Output {
+    let mut cmd = Command::new(env!("CARGO"));
+    common::isolate(&mut cmd, results, run_id);
+    cmd.current_dir(root())
         .args(["nextest"])
         .args(args)
         .args([
@@ -33,16 +25,12 @@ fn nextest(args: &[&str], run_id: &str) -> Output {
             "--test",
             "kernels",
             "--cargo-profile",
-            cargo_profile(),
+            common::cargo_profile(),
             "--color",
             "never",
         ])
         .env("L1_SPECS", root().join("harness/tests/fixtures/specs"))
         .env("L1_FULL_SCAN_FORBIDDEN", "1")
-        .env("L1_RUN_ID", run_id)
-        .env_remove("NEXTEST_RUN_ID")
-        .env_remove("L1_REQUIRE_ENGINES")
-        .env_remove("ENABLE_L1_KERNEL_TUNING")
         .output()
         .expect("cargo nextest runs")
 }
@@ -67,15 +55,10 @@ const PREFIX: &str = "sim::contract-sim::sim@1.0::llama-3.1-8b::h100-sxm::intera
 
 #[test]
 fn nextest_lists_runs_skips_fails_partitions_and_filters() {
-    for id in [
-        "contract-list",
-        "contract-run",
-        "contract-part",
-        "contract-filter",
-    ] {
-        let _ = std::fs::remove_dir_all(root().join("target/l1/runs").join(id));
-    }
-    let list = nextest(&["list", "--run-ignored", "all"], "contract-list");
+    // The fixture runs go to a scratch directory, never the user's `target/l1`.
+    let results = common::results_dir("contract");
+    let results = results.0.as_path();
+    let list = nextest(&["list", "--run-ignored", "all"], results, "contract-list");
     assert!(list.status.success(), "{}", text(&list));
     let names = listed(&list);
     let expected_sim: BTreeSet<String> = [
@@ -102,7 +85,7 @@ fn nextest_lists_runs_skips_fails_partitions_and_filters() {
     assert_eq!(names.len(), 6 + 5 + 3, "{}", text(&list));
 
     // Run everything: the fault fixture fails (combo and gate), the GPU fixture is skipped.
-    let run = nextest(&["run", "--no-fail-fast"], "contract-run");
+    let run = nextest(&["run", "--no-fail-fast"], results, "contract-run");
     let out = text(&run);
     assert!(
         !run.status.success(),
@@ -144,6 +127,10 @@ fn nextest_lists_runs_skips_fails_partitions_and_filters() {
             "report",
             "contract-run",
         ])
+        .env("L1_TARGET_DIR", results)
+        .env_remove("L1_STORE")
+        .env_remove("L1_METRICS_TEXTFILE")
+        .env_remove("L1_PUSHGATEWAY")
         .output()
         .unwrap();
     let summary: serde_json::Value =
@@ -155,9 +142,16 @@ fn nextest_lists_runs_skips_fails_partitions_and_filters() {
         ignored.contains("hardware `h100-sxm`") && ignored.contains("is not present here"),
         "{summary}"
     );
-    assert!(
-        !report.status.success(),
-        "a run with failed trials reports exit 1"
+    assert_eq!(
+        summary["filtered_out"], 0,
+        "nextest selected every non-ignored trial: {summary}"
+    );
+    assert_eq!(summary["status"], "failed", "{summary}");
+    assert_eq!(
+        report.status.code(),
+        Some(1),
+        "a run with failed trials reports exit 1: {}",
+        text(&report)
     );
 
     // Partitions cover the list exactly once.
@@ -166,6 +160,7 @@ fn nextest_lists_runs_skips_fails_partitions_and_filters() {
     for part in ["hash:1/2", "hash:2/2"] {
         let p = nextest(
             &["list", "--run-ignored", "all", "--partition", part],
+            results,
             "contract-part",
         );
         assert!(p.status.success(), "{}", text(&p));
@@ -183,6 +178,7 @@ fn nextest_lists_runs_skips_fails_partitions_and_filters() {
             "-E",
             "test(/attn=flash_attn_v3/) and test(/graph=off/)",
         ],
+        results,
         "contract-filter",
     );
     let n = listed(&f);
@@ -191,13 +187,22 @@ fn nextest_lists_runs_skips_fails_partitions_and_filters() {
         n.iter()
             .all(|x| x.contains("attn=flash_attn_v3") && x.contains("graph=off"))
     );
+    common::assert_isolated(&[
+        "contract-list",
+        "contract-run",
+        "contract-part",
+        "contract-filter",
+    ]);
 }
 
 #[test]
 fn libtest_list_format_and_ignored_subset() {
+    let results = common::results_dir("contract-libtest");
+    let results = results.0.as_path();
     let exe = |extra: &[&str]| {
-        Command::new(env!("CARGO"))
-            .current_dir(root())
+        let mut cmd = Command::new(env!("CARGO"));
+        common::isolate(&mut cmd, results, "contract-libtest-list");
+        cmd.current_dir(root())
             .args([
                 "test",
                 "-q",
@@ -206,7 +211,7 @@ fn libtest_list_format_and_ignored_subset() {
                 "--test",
                 "kernels",
                 "--profile",
-                cargo_profile(),
+                common::cargo_profile(),
                 "--",
             ])
             .args(["--list", "--format", "terse"])
@@ -225,7 +230,9 @@ fn libtest_list_format_and_ignored_subset() {
     );
     assert_eq!(lines.len(), 14, "{stdout}");
     // A bad run-level gate override fails loudly instead of being ignored.
-    let bad = Command::new(env!("CARGO"))
+    let mut bad = Command::new(env!("CARGO"));
+    common::isolate(&mut bad, results, "contract-libtest-list");
+    let bad = bad
         .current_dir(root())
         .args([
             "test",
@@ -235,7 +242,7 @@ fn libtest_list_format_and_ignored_subset() {
             "--test",
             "kernels",
             "--profile",
-            cargo_profile(),
+            common::cargo_profile(),
             "--",
         ])
         .args(["--list", "--format", "terse"])

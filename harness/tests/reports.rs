@@ -36,7 +36,7 @@ space:
     fault: [none, crash]
 measure: { reps: 7, trim: 0.15 }
 gates:
-  - { method: topk5 }
+  - { method: topk5, k: 1 }
   - { method: pareto }
   - { method: fidelity }
 ";
@@ -203,6 +203,72 @@ fn reports_from_a_real_sim_run_name_bad_files_validate_and_render_in_a_browser()
     assert!(t.combos.iter().any(|c| c.on_frontier));
     assert!(!t.main_effects.is_empty());
 
+    // Combos: the baseline first, then the measured ones best first by the metric (higher is
+    // better here), the failed ones last.
+    let means: Vec<Option<f64>> = (t.combos[1..].iter())
+        .map(|c| c.trimmed_mean.filter(|_| c.passed && c.error.is_none()))
+        .collect();
+    let first_failed = means.iter().position(Option::is_none).unwrap();
+    assert!(first_failed >= 2, "{means:?}");
+    assert!(
+        means[first_failed..].iter().all(Option::is_none),
+        "{means:?}"
+    );
+    assert!(
+        means[..first_failed].windows(2).all(|w| w[0] >= w[1]),
+        "not best first: {means:?}"
+    );
+    // Latency percentiles per measured combo: TTFT, ITL, TPOT, E2E at p50 ≤ p95 ≤ p99 (the
+    // trimmed mean over reps keeps the per-rep order).
+    for c in t.combos.iter().filter(|c| c.error.is_none()) {
+        let l = c
+            .latency
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no latency", c.label));
+        for (name, p) in [
+            ("ttft", &l.ttft_ms),
+            ("itl", &l.itl_ms),
+            ("tpot", &l.tpot_ms),
+            ("e2e", &l.e2e_ms),
+        ] {
+            let (a, b, c99) = (p.p50.unwrap(), p.p95.unwrap(), p.p99.unwrap());
+            assert!(0.0 < a && a <= b && b <= c99, "{} {name}: {p:?}", c.label);
+        }
+        assert_eq!(c.latency_p95_ms, Some(l.e2e_ms.p95.unwrap()), "{}", c.label);
+    }
+
+    // The verdict line: topk5 (k 1) passed, so the winner is established; the terminal's
+    // numbers (from the gate's table) equal results.json's winner and its comparison.
+    assert_eq!(t.passed, Some(true), "{:?}", t.gates);
+    assert!(t.winner_established);
+    let (records, _) = run.trials();
+    let gate = records.iter().find(|r| r.kind == "gate").unwrap();
+    let h = l1_harness::headline::headline(&gate.gates);
+    assert_eq!(h.winner, t.winner);
+    assert!(h.established);
+    let w = t
+        .combos
+        .iter()
+        .find(|c| Some(&c.label) == t.winner.as_ref())
+        .unwrap();
+    let vs = w.vs_baseline.as_ref().unwrap();
+    assert_eq!(vs.source, "gate");
+    assert_eq!(h.change_pct, Some(vs.improvement_pct));
+    assert_eq!(h.interval_pct, vs.interval_pct);
+    assert_eq!(h.p_best, t.p_best);
+    let line = l1_reports::verdict::VerdictLine::of_target(t).text();
+    let [lo, hi] = vs.interval_pct.unwrap();
+    let expect = format!(
+        "PASS  {}: winner {} {} % [{}, {}] vs baseline (output_tokens_per_s), P(best) {:.2}",
+        t.id,
+        w.label,
+        l1_reports::verdict::signed(vs.improvement_pct),
+        l1_reports::verdict::signed(lo),
+        l1_reports::verdict::signed(hi),
+        t.p_best.unwrap()
+    );
+    assert!(line.starts_with(&expect), "{line}\n{expect}");
+
     // results.json validates against the published schema.
     let json = report.to_json();
     checks::require_or_skip(
@@ -238,11 +304,27 @@ fn reports_from_a_real_sim_run_name_bad_files_validate_and_render_in_a_browser()
     std::fs::write(out.join("results-sim.json"), &json).unwrap();
     let shot = out.join("report-sim.png");
     let _ = std::fs::remove_file(&shot);
-    let outcome = checks::check_in_browser(&page, &shot, true);
+    let json_path = out.join("results-sim.json");
+    let outcome = checks::check_in_browser(
+        &page,
+        &shot,
+        &checks::BrowserOptions {
+            expect_sim: true,
+            results: Some(&json_path),
+            summary_shot: Some(&out.join("report-sim-summary.png")),
+        },
+    );
     if let Ok(r) = &outcome {
         eprintln!("browser checks: {}", r["checks"]);
         assert!(r["checks"]["trimmed_points"].as_u64().unwrap_or(0) > 0);
         assert_eq!(r["checks"]["unreadable_items"].as_u64(), Some(3));
+        // The browser read one verdict line (compared with results.json by the driver), and
+        // nothing overflowed and axe found nothing serious (else the driver failed).
+        let lines = r["checks"]["verdicts"].as_array().unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["verdict"], "PASS", "{lines:?}");
+        assert_eq!(lines[0]["winner"].as_str(), t.winner.as_deref());
+        assert_eq!(r["checks"]["latency_tables"].as_u64(), Some(1));
         assert!(shot.is_file(), "screenshot written");
         eprintln!("screenshot: {}", shot.display());
     }

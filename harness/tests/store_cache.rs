@@ -211,7 +211,10 @@ fn the_cache_skips_launches_until_something_in_its_key_changes() {
     assert!(filtered["runs"].as_array().unwrap().is_empty());
     let (code, _, err) = s.l1(&["runs", "list", "--status", "sleeping"]);
     assert_eq!(code, 2);
-    assert!(err.contains("running, passed, failed, cancelled"), "{err}");
+    assert!(
+        err.contains("unfinished, passed, failed, cancelled"),
+        "{err}"
+    );
     let (code, _, err) = s.l1(&["runs", "list", "--since", "last tuesday"]);
     assert_eq!(code, 2);
     assert!(err.contains("`7d`"), "{err}");
@@ -240,9 +243,18 @@ fn the_cache_skips_launches_until_something_in_its_key_changes() {
         "r1, r-write, r3, r5: {stats}"
     );
 
-    // apply: the manual gate names no winner, so the baseline's launch is written.
+    // apply: the manual gate tests for no improvement, so no winner is established: apply
+    // explains it and writes nothing (exit 1); `--force` writes the launch anyway.
     let out = s.dir.join("apply");
-    let applied = s.l1_json(&["apply", "r1", "--out", out.to_str().unwrap()]);
+    let (code, text, _) = s.l1(&["apply", "r1", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("no established winner") && text.contains("manual passed"),
+        "{text}"
+    );
+    assert!(text.contains("--force"), "{text}");
+    assert!(!out.exists(), "nothing written without --force");
+    let applied = s.l1_json(&["apply", "r1", "--out", out.to_str().unwrap(), "--force"]);
     let written = applied["written"].as_array().unwrap();
     assert_eq!(written.len(), 1, "{applied}");
     let dir = PathBuf::from(written[0]["dir"].as_str().unwrap());
@@ -259,6 +271,14 @@ fn the_cache_skips_launches_until_something_in_its_key_changes() {
         "{args:?}"
     );
     assert_eq!(launch["provenance"]["run_id"], "r1");
+    assert_eq!(launch["provenance"]["established"], false);
+    assert!(
+        launch["provenance"]["chosen_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("forced (--force)"),
+        "{launch}"
+    );
     assert!(launch["provenance"]["hardware_fingerprint"].is_string());
     let sh = std::fs::read_to_string(dir.join("launch.sh")).unwrap();
     assert!(sh.starts_with("#!/bin/sh") && sh.contains("exec "), "{sh}");

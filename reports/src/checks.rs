@@ -60,12 +60,26 @@ pub fn node_modules() -> PathBuf {
         })
 }
 
+/// What [`check_in_browser`] checks besides the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct BrowserOptions<'a> {
+    /// The page must show the simulated banner.
+    pub expect_sim: bool,
+    /// The run's `results.json`: the summary's verdict lines must show its numbers (winner,
+    /// change vs baseline, interval).
+    pub results: Option<&'a Path>,
+    /// Also write a screenshot of the summary section here.
+    pub summary_shot: Option<&'a Path>,
+}
+
 /// Open `html` in headless Chromium, check it (no console errors, no network, key elements,
-/// sorting by click) and write a full-page screenshot. Returns the driver's JSON report.
+/// sorting by click, nothing overflowing its box, no serious or critical axe-core violation,
+/// verdict lines equal to `results.json`) and write a full-page screenshot. Returns the
+/// driver's JSON report.
 pub fn check_in_browser(
     html: &Path,
     screenshot: &Path,
-    expect_sim: bool,
+    opts: &BrowserOptions<'_>,
 ) -> Result<serde_json::Value, CheckError> {
     let chromium = std::env::var_os("L1_CHROMIUM")
         .map(PathBuf::from)
@@ -77,11 +91,13 @@ pub fn check_in_browser(
         )));
     }
     let modules = node_modules();
-    if !modules.join("playwright-core").is_dir() {
-        return Err(CheckError::Missing(format!(
-            "playwright-core (npm, under {})",
-            modules.display()
-        )));
+    for module in ["playwright-core", "axe-core"] {
+        if !modules.join(module).is_dir() {
+            return Err(CheckError::Missing(format!(
+                "{module} (npm, under {})",
+                modules.display()
+            )));
+        }
     }
     let profile = std::env::temp_dir().join(format!(
         "l1-chromium-{}-{}",
@@ -101,8 +117,14 @@ pub fn check_in_browser(
         .arg(screenshot)
         .arg(&profile)
         .env("NODE_PATH", &modules);
-    if expect_sim {
+    if opts.expect_sim {
         cmd.arg("--expect-sim");
+    }
+    if let Some(r) = opts.results {
+        cmd.arg("--results").arg(r);
+    }
+    if let Some(s) = opts.summary_shot {
+        cmd.arg("--summary-shot").arg(s);
     }
     let out = match cmd.output() {
         Ok(o) => o,

@@ -94,6 +94,66 @@ struct TargetView {
     fidelity: Vec<Option<FidelityView>>,
     /// Whether any combo of the target has fidelity numbers (shows the column).
     has_fidelity: bool,
+    /// The target's verdict line (the summary leads with it).
+    line: LineView,
+    /// Whether any combo has latency percentiles (shows the latency table).
+    has_latency: bool,
+    /// The tag of the gates' best combo in the tables: `winner`, or why it is not one.
+    winner_tag: String,
+}
+
+/// One verdict line, in parts the page can style (and the browser test can read).
+#[derive(Debug, Serialize)]
+struct LineView {
+    /// `pass`, `fail`, `none`, plus `unestablished` for a best combo no gate established (CSS).
+    class: String,
+    /// `PASS`, `FAIL`, `NONE`.
+    verdict: String,
+    /// `winner` or `best`; with `winner`, `change` … only on a PASS row that names one.
+    role: String,
+    winner: Option<String>,
+    /// `+12.3` (%), and the interval's ends.
+    change: Option<String>,
+    lo: Option<String>,
+    hi: Option<String>,
+    metric: String,
+    /// `0.97`.
+    p_best: Option<String>,
+    /// The head when no winner is shown (`no winner (failed: topk5)`).
+    head: String,
+    notes: Vec<String>,
+    /// The whole line as the terminal prints it.
+    text: String,
+}
+
+fn line_view(t: &TargetReport) -> LineView {
+    let l = crate::verdict::VerdictLine::of_target(t);
+    let winner = l.shown_winner().map(str::to_string);
+    let change = l.change_pct.filter(|x| x.is_finite() && winner.is_some());
+    let ci = l
+        .interval_pct
+        .filter(|[a, b]| a.is_finite() && b.is_finite() && change.is_some());
+    LineView {
+        class: if l.shown_winner().is_some() && !l.established {
+            "pass unestablished".into()
+        } else {
+            l.verdict().to_lowercase()
+        },
+        verdict: l.verdict().into(),
+        role: l.role().into(),
+        change: change.map(crate::verdict::signed),
+        lo: ci.map(|[a, _]| crate::verdict::signed(a)),
+        hi: ci.map(|[_, b]| crate::verdict::signed(b)),
+        metric: t.metric.name.clone(),
+        p_best: l
+            .p_best
+            .filter(|p| p.is_finite() && winner.is_some())
+            .map(|p| format!("{p:.2}")),
+        head: l.head(),
+        notes: l.notes(),
+        text: l.text(),
+        winner,
+    }
 }
 
 /// How the table and the plot show one combo's output fidelity.
@@ -195,6 +255,15 @@ fn target_view((index, t): (usize, &TargetReport)) -> TargetView {
         .collect();
     let pareto = pareto(t);
     TargetView {
+        line: line_view(t),
+        has_latency: t.combos.iter().any(|c| c.latency.is_some()),
+        winner_tag: match t.passed {
+            Some(true) if t.winner_established => "winner",
+            Some(true) => "best, not established",
+            Some(false) => "best, gate failed",
+            None => "best, no gate trial",
+        }
+        .into(),
         index,
         anchor: format!("t{index}"),
         pareto_fidelity_failed: pareto
@@ -415,7 +484,7 @@ fn pareto(t: &TargetReport) -> Option<Pareto> {
     if pts.is_empty() {
         return None;
     }
-    let (width, height, left, right, top, bottom) = (640.0, 360.0, 64.0, 20.0, 16.0, 44.0);
+    let (width, height, left, right, top, bottom) = (640.0, 360.0, 64.0, 30.0, 16.0, 44.0);
     let xs = pts.iter().map(|p| p.1);
     let ys = pts.iter().map(|p| p.2);
     let (x0, x1, xt) = ticks(
@@ -536,7 +605,9 @@ fn dist(t: &TargetReport) -> Option<Dist> {
         return None;
     }
     let width = 420.0;
-    let (pad, row_h) = (8.0, 22.0);
+    // Wide enough margins that the first and last tick labels (centred on their tick) stay
+    // inside the SVG.
+    let (pad, row_h) = (28.0, 22.0);
     let (d0, d1, tk) = ticks(
         all.iter().copied().fold(f64::INFINITY, f64::min),
         all.iter().copied().fold(f64::NEG_INFINITY, f64::max),

@@ -33,23 +33,47 @@ pub struct RunReport {
     pub targets: Vec<TargetReport>,
     /// Trials listed as ignored, grouped by reason.
     pub ignored: Vec<IgnoredGroup>,
+    /// Failed `invalid::` trials: spec errors (their diagnostics).
+    #[serde(default)]
+    pub invalid: Vec<InvalidSpec>,
+    /// Trials that should have an outcome and have none, as `name (why)`.
+    #[serde(default)]
+    pub unfinished: Vec<String>,
+    /// When the run last wrote anything (Unix seconds).
+    #[serde(default)]
+    pub last_activity_unix_s: Option<f64>,
     /// Files that could not be read, with why: reported, never skipped silently.
     pub unreadable: Vec<Unreadable>,
     /// Everything the run's results depend on, across targets.
     pub provenance: Provenance,
 }
 
-/// Counts over the run.
+/// Counts over the run: the runner's (`cargo test`'s `N passed; M failed; K ignored; F filtered
+/// out`; nextest's skipped = ignored + filtered out), see the README's "Accounting".
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
-    /// Trial records read (combo, baseline and gate trials).
+    /// Trial records read (combo, baseline, gate, tune and `invalid::` trials).
     pub trials: usize,
     pub passed: usize,
+    /// Failed trials, the `invalid::` trials of spec errors included.
     pub failed: usize,
-    /// Trials listed as ignored (they write no records).
+    /// Ignored trials that did not run.
     pub ignored: usize,
+    /// Trials the runner's filter, partition or selection left out.
+    #[serde(default)]
+    pub filtered_out: usize,
+    /// Trials that should have an outcome and have none.
+    #[serde(default)]
+    pub unfinished: usize,
+    /// Of the failed trials, the `invalid::` trials (spec errors).
+    #[serde(default)]
+    pub invalid: usize,
+    /// `passed`, `failed` or `unfinished` (a trial without an outcome).
+    #[serde(default)]
+    pub status: String,
     pub unreadable: usize,
-    /// Measurement records read.
+    /// Measurement records of the run that read (measured or taken from the cache): what
+    /// `l1 runs list` counts.
     pub measurements: usize,
     /// Measurements taken from the cache instead of measured in this run.
     pub cache_hits: usize,
@@ -62,6 +86,13 @@ pub struct Totals {
 pub struct IgnoredGroup {
     pub reason: String,
     pub count: usize,
+}
+
+/// A spec that could not be planned: its `invalid::` trial and the diagnostic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvalidSpec {
+    pub trial: String,
+    pub message: String,
 }
 
 /// A file that could not be read.
@@ -111,10 +142,24 @@ pub struct TargetReport {
     pub trim: f64,
     /// Label of the baseline combo.
     pub baseline: Option<String>,
-    /// The first gate's winner.
+    /// The first gate's winner (the best combo by the metric; on a failed target it is only
+    /// the best candidate, and the summary names no winner).
     pub winner: Option<String>,
+    /// True when a gate that tests for improvement (`topk5`) passed with this winner; only then
+    /// is it called the winner in the summary and written by `l1 apply`. Optional (added
+    /// without a version bump).
+    #[serde(default)]
+    pub winner_established: bool,
+    /// P(best) of the winner, from the gate that named it. Optional (added without a version bump).
+    #[serde(default)]
+    pub p_best: Option<f64>,
+    /// Why the comparison could not decide, with the suggested reps or launches (`more reps or
+    /// launches needed (suggest N)`); `None` when it could. Optional (added without a version bump).
+    #[serde(default)]
+    pub inconclusive: Option<String>,
     pub gates: Vec<GateReport>,
-    /// The baseline first, then the combos by label.
+    /// The baseline first, then the combos best first by the metric (direction-aware; combos
+    /// without a value last, ties by label).
     pub combos: Vec<ComboReport>,
     /// Mean improvement over the baseline per value of each dimension that varies.
     pub main_effects: Vec<MainEffect>,
@@ -192,6 +237,35 @@ pub struct ComboReport {
     /// (the `fidelity` gate, else `manual`); `None` for the baseline and when no gate did.
     #[serde(default)]
     pub fidelity: Option<FidelityCell>,
+    /// Latency percentiles (TTFT, ITL, TPOT, E2E at p50/p95/p99), each the trimmed mean over
+    /// the reps (the target's trim) of the rep's own percentile; `None` without reps.
+    /// Optional (added without a version bump).
+    #[serde(default)]
+    pub latency: Option<LatencyReport>,
+}
+
+/// One combo's latency percentiles in milliseconds: per metric, each rep's p50/p95/p99
+/// (percentiles over that rep's requests) aggregated over the reps by the trimmed mean.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LatencyReport {
+    /// Time to first token.
+    pub ttft_ms: Percentiles,
+    /// Inter-token latency.
+    pub itl_ms: Percentiles,
+    /// Time per output token.
+    pub tpot_ms: Percentiles,
+    /// End-to-end request latency.
+    pub e2e_ms: Percentiles,
+}
+
+/// p50/p95/p99 of one latency metric; `None` where the reps do not carry it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Percentiles {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
 }
 
 /// One combo's output fidelity against the baseline (see README "The `fidelity` gate").

@@ -76,10 +76,13 @@ pub struct RunContribution {
 
 impl RunContribution {
     /// What one run adds, from its report. `mode` is the run's sweep mode (`quick`,
-    /// `exhaustive`, … or `mixed`); status is `failed` when any trial failed or any file was
-    /// unreadable, `passed` otherwise; the duration is the run's wall time when known.
+    /// `exhaustive`, … or `mixed`); status is the run's (`unfinished` when a trial has no
+    /// outcome), else `failed` when any trial failed or any file was unreadable, `passed`
+    /// otherwise; the duration is the run's wall time when known.
     pub fn from_report(r: &RunReport, mode: &str, duration_s: f64) -> Self {
-        let status = if r.totals.failed > 0 || r.totals.unreadable > 0 {
+        let status = if r.totals.status == "unfinished" || r.totals.unfinished > 0 {
+            "unfinished"
+        } else if r.totals.failed > 0 || r.totals.unreadable > 0 {
             "failed"
         } else {
             "passed"

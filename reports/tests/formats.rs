@@ -65,6 +65,7 @@ fn combo(label: &str, values: &[f64], vs: Option<f64>) -> ComboReport {
         cache_hit: None,
         logs: Vec::new(),
         fidelity: None,
+        latency: None,
     }
 }
 
@@ -111,6 +112,20 @@ fn fixed_report() -> RunReport {
     );
     fast.is_winner = true;
     fast.on_frontier = true;
+    let pct = |p50: f64| Percentiles {
+        p50: Some(p50),
+        p95: Some(p50 * 1.5),
+        p99: Some(p50 * 2.0),
+    };
+    fast.latency = Some(LatencyReport {
+        ttft_ms: pct(40.0),
+        itl_ms: pct(8.0),
+        tpot_ms: pct(8.5),
+        e2e_ms: Percentiles {
+            p99: None,
+            ..pct(900.0)
+        },
+    });
     fast.fidelity = Some(fidelity(true, 1.0, 1.0));
     let mut cached = combo(
         "attn=flash_attn_v2,kv=paged",
@@ -170,6 +185,9 @@ fn fixed_report() -> RunReport {
         trim: 0.1,
         baseline: Some("baseline".into()),
         winner: Some("attn=flash_attn_v3,kv=paged".into()),
+        winner_established: false,
+        p_best: Some(0.93),
+        inconclusive: None,
         gates: vec![
             GateReport {
                 method: "topk5".into(),
@@ -238,12 +256,16 @@ fn fixed_report() -> RunReport {
             measurements: 6,
             cache_hits: 1,
             duration_s: 9.0,
+            ..Totals::default()
         },
         targets: vec![sim, real],
         ignored: vec![IgnoredGroup {
             reason: "hardware `l4` is not present here".into(),
             count: 3,
         }],
+        invalid: Vec::new(),
+        unfinished: Vec::new(),
+        last_activity_unix_s: None,
         unreadable: vec![
             Unreadable {
                 file: "trials/truncated.json".into(),
@@ -348,6 +370,22 @@ fn html_escapes_everything_and_shows_what_matters() {
     // The failing combos (hostile, and the unjudged one) are ringed on the plot, with a legend.
     assert_eq!(html.matches("<circle class=\"fidelity-ring\"").count(), 2);
     assert!(html.contains("fails output fidelity</div>"));
+    // The verdict lines lead the summary: a FAIL row names no winner; the target without a
+    // gate trial says so. The latency table shows the percentiles, `–` where absent.
+    let verdicts =
+        &html[html.find("id=\"verdicts\"").unwrap()..html.find("class=\"cards\"").unwrap()];
+    assert!(verdicts.contains("no winner (failed: topk5)"), "{verdicts}");
+    assert!(
+        !verdicts.contains("v-winner"),
+        "a FAIL row names a winner: {verdicts}"
+    );
+    assert!(verdicts.contains("no gate trial in this run"));
+    assert!(html.contains("id=\"latency-0\""), "no latency table");
+    for cell in [">40.00<", ">60.00<", ">80.00<", ">900.0<", ">1350<"] {
+        assert!(html.contains(cell), "latency cell {cell} missing");
+    }
+    // The gate's explanation is shown whole in the target's section.
+    assert!(html.contains("<pre class=\"gate-text\">topk5 failed: &lt;b&gt;2 of 3&lt;&#x2f;b&gt; do not clear &quot;the margin&quot;</pre>"));
     // Exactly one script element: ours.
     assert_eq!(html.matches("<script").count(), 1);
     let out = std::env::var_os("CARGO_TARGET_DIR")
@@ -357,7 +395,17 @@ fn html_escapes_everything_and_shows_what_matters() {
     std::fs::create_dir_all(&out).unwrap();
     let page = out.join("report-fixed.html");
     std::fs::write(&page, &html).unwrap();
-    let r = checks::check_in_browser(&page, &out.join("report-fixed.png"), true);
+    let json = out.join("results-fixed.json");
+    std::fs::write(&json, fixed_report().to_json()).unwrap();
+    let r = checks::check_in_browser(
+        &page,
+        &out.join("report-fixed.png"),
+        &checks::BrowserOptions {
+            expect_sim: true,
+            results: Some(&json),
+            summary_shot: None,
+        },
+    );
     require_or_skip("the browser check of the fixed report", r.map(|_| ()));
 }
 

@@ -173,10 +173,28 @@ impl Db {
         // WAL: readers never block the writer; FULL: a committed result survives a crash of the
         // machine, not only of the process. The first statement that reads the file is here, so
         // a file that is not a database fails now, naming the file.
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-        )
-        .map_err(|e| sqlite_open_error(path, e))?;
+        // Switching a new file to WAL while other processes open it too (nextest starts a run's
+        // trials at once, each opening the store) can answer "database is locked" without
+        // waiting on the busy handler: retried here for as long as a writer would wait.
+        let t0 = std::time::Instant::now();
+        loop {
+            match conn.execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+            ) {
+                Ok(()) => break,
+                Err(e)
+                    if matches!(
+                        e.sqlite_error_code(),
+                        Some(
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                        )
+                    ) && t0.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(sqlite_open_error(path, e)),
+            }
+        }
         Ok(Db::Sqlite(conn))
     }
 

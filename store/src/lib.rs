@@ -107,9 +107,13 @@ pub struct NewRun {
 /// Where a run stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunStatus {
-    /// Trials are still being recorded (or the run ended without a report).
-    Running,
+    /// No verdict: trials are still being recorded, or the run ended without one (interrupted,
+    /// killed, a nextest run nobody reported, or a report that found trials without an outcome).
+    /// Listed with its last activity ([`RunRow::updated_unix_s`]).
+    Unfinished,
+    /// Every trial asked to run finished and passed.
     Passed,
+    /// Every trial asked to run finished and one or more failed.
     Failed,
     /// `l1 runs cancel` asked it to stop.
     Cancelled,
@@ -118,7 +122,7 @@ pub enum RunStatus {
 impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {
-            RunStatus::Running => "running",
+            RunStatus::Unfinished => "unfinished",
             RunStatus::Passed => "passed",
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
@@ -127,7 +131,8 @@ impl RunStatus {
 
     pub fn parse(text: &str) -> Option<Self> {
         Some(match text {
-            "running" => RunStatus::Running,
+            // `running` was this status's name before runs without a verdict were told apart.
+            "unfinished" | "running" => RunStatus::Unfinished,
             "passed" => RunStatus::Passed,
             "failed" => RunStatus::Failed,
             "cancelled" => RunStatus::Cancelled,
@@ -135,7 +140,7 @@ impl RunStatus {
         })
     }
 
-    pub const NAMES: &'static [&'static str] = &["running", "passed", "failed", "cancelled"];
+    pub const NAMES: &'static [&'static str] = &["unfinished", "passed", "failed", "cancelled"];
 }
 
 /// A run with its counts, as listed.
@@ -669,13 +674,21 @@ impl Store {
 
     /// Mark a run finished with its final status (the end-of-run report does this).
     pub fn finish_run(&mut self, run_id: &str, passed: bool) -> Result<(), StoreError> {
+        self.finish_run_status(run_id, if passed { "passed" } else { "failed" })
+    }
+
+    /// Record a run's verdict as its report found it: `passed`, `failed`, or `unfinished`
+    /// (trials without an outcome: the run keeps no finish time and lists as unfinished).
+    pub fn finish_run_status(&mut self, run_id: &str, status: &str) -> Result<(), StoreError> {
+        let finished = status != "unfinished";
         self.db.tx(|tx| {
             tx.execute(
-                "UPDATE runs SET finished_unix_s = ?2, updated_unix_s = ?2, final_status = ?3 WHERE run_id = ?1",
+                "UPDATE runs SET finished_unix_s = ?2, updated_unix_s = ?3, final_status = ?4 WHERE run_id = ?1",
                 &[
                     run_id.into(),
+                    finished.then(now_unix).into(),
                     now_unix().into(),
-                    (if passed { "passed" } else { "failed" }).into(),
+                    status.into(),
                 ],
             )?;
             Ok(())
@@ -812,7 +825,7 @@ impl Store {
                     (_, Some(_)) => RunStatus::Cancelled,
                     (Some("passed"), None) => RunStatus::Passed,
                     (Some("failed"), None) => RunStatus::Failed,
-                    _ => RunStatus::Running,
+                    _ => RunStatus::Unfinished,
                 };
                 out.push(RunRow {
                     run: NewRun {
@@ -1221,6 +1234,11 @@ fn insert_trial(tx: &mut db::Tx<'_>, t: &TrialRow) -> Result<bool, StoreError> {
             (&t.record).into(),
             now_unix().into(),
         ],
+    )?;
+    // The run's last activity (what `l1 runs list` shows for a run without a verdict).
+    tx.execute(
+        "UPDATE runs SET updated_unix_s = ?2 WHERE run_id = ?1 AND updated_unix_s < ?2",
+        &[(&t.run_id).into(), now_unix().into()],
     )?;
     Ok(n > 0)
 }

@@ -59,7 +59,7 @@ fn measurements_and_trials_round_trip_once() {
             (1, 1, 2, 0),
             "{backend}"
         );
-        assert_eq!(r.status, RunStatus::Running);
+        assert_eq!(r.status, RunStatus::Unfinished);
         assert_eq!(r.specs, vec!["spec-a".to_string()]);
         assert_eq!(r.engines, vec!["llamacpp".to_string()]);
         assert!(s.incomplete_measurements().unwrap().is_empty());
@@ -178,7 +178,7 @@ fn run_lifecycle_filters_and_pagination() {
         let status: Vec<&str> = all.iter().map(|r| r.status.as_str()).collect();
         assert_eq!(
             status,
-            ["cancelled", "running", "failed", "passed", "running"]
+            ["cancelled", "unfinished", "failed", "passed", "unfinished"]
         );
         let page = s
             .list_runs(&RunFilter {
@@ -212,7 +212,7 @@ fn run_lifecycle_filters_and_pagination() {
         assert_eq!(
             f(
                 RunFilter {
-                    status: Some(RunStatus::Running),
+                    status: Some(RunStatus::Unfinished),
                     ..RunFilter::default()
                 },
                 &mut s

@@ -4,7 +4,7 @@
 //! error.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
@@ -25,9 +25,11 @@ use l1_harness::{expand, harness};
     about = "Kernel-configuration sweeps for LLM inference engines"
 )]
 struct Cli {
-    /// Repository root (holds catalogs/ and specs/).
-    #[arg(long, env = "L1_ROOT", default_value = ".")]
-    root: PathBuf,
+    /// Repository root (holds catalogs/ and specs/). Default: the nearest directory at or above
+    /// the current one that holds `catalogs/kernels.yaml`, else the repository this `l1` was
+    /// built from.
+    #[arg(long, env = "L1_ROOT")]
+    root: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -37,7 +39,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check specs exactly as the harness would (default: every spec under specs/).
+    /// Check specs exactly as the harness would: spec files, or directories (every spec under
+    /// them); default `L1_SPECS`, else `specs/`.
     Validate { specs: Vec<PathBuf> },
     /// How many combos each mode would run for a spec, which ones (with the sim engine's
     /// predicted metrics), and what the rules rejected.
@@ -78,12 +81,19 @@ enum Command {
         action: store_cmds::CacheAction,
     },
     /// Write each target's winning combo of a stored run as the engine's launch artifact
-    /// (argv, env, config files) with provenance, for a deployment pipeline.
+    /// (argv, env, config files) with provenance, for a deployment pipeline. Only a winner that
+    /// a gate testing for improvement (topk5) established is written; otherwise it says why
+    /// (which gates ran, what they lacked) and writes nothing for the target.
     Apply {
         run: String,
         /// Where to write (default: `target/l1/apply/<run>/`).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Also write targets whose gates passed without establishing a winner (only pareto,
+        /// regression or manual gates, or an inconclusive comparison): their best combo, else
+        /// the baseline, marked `forced` in the provenance. Failed gates are never applied.
+        #[arg(long)]
+        force: bool,
     },
     /// The results store itself: ingest a run directory, check integrity.
     Store {
@@ -98,31 +108,41 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         junit: Option<PathBuf>,
     },
-    /// Measure the comparison procedure's false-positive rate and power on the sim engine's known
-    /// truth (fixed seeds: reproducible).
+    /// Measure the decisions' error rates and power on the sim engine's known truth: every cell of
+    /// the published table (or those `--cells` names), each rate with its 95 % Wilson interval.
+    /// Each cell has its own random stream (seeded from `--seed` and the cell id): reproducible.
     Accuracy {
-        /// Comparisons per scenario.
+        /// Comparisons per cell (the README's table uses 20,000; the default is a quick look).
         #[arg(long, default_value_t = 2000)]
         comparisons: usize,
-        /// Reps per arm.
+        /// Only these cells (comma-separated ids; `PREFIX*` selects every id starting with PREFIX).
+        #[arg(long, value_name = "IDS")]
+        cells: Option<String>,
+        /// List the cells (id and design) and exit.
+        #[arg(long)]
+        list: bool,
+        /// Base seed of the cells' random streams.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Worker threads per cell (default: the available cores; results do not depend on it).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Reps per combo of `--sweep`.
         #[arg(long, default_value_t = 7)]
         reps: usize,
-        /// Engine launches per arm (reps spread over them).
-        #[arg(long, default_value_t = 1)]
-        launches: usize,
-        /// Measure the group-sequential design instead: early termination between MIN and MAX
-        /// reps (e.g. `--sequential 3,15`).
-        #[arg(long, value_name = "MIN,MAX")]
-        sequential: Option<String>,
         /// Measure whole sweeps instead: how often the winner is the true best, and its regret.
         #[arg(long)]
         sweep: bool,
         #[arg(long, default_value = "llama-3.1-8b")]
         model: String,
+        /// The hardware profile: its noise floor and launch CV are the noise the sim draws.
         #[arg(long, default_value = "h100-sxm")]
         hardware: String,
-        #[arg(long, default_value = "interactive-single")]
-        workload: String,
+        /// The workload only sets the truth the noise multiplies (a closed-loop rep's throughput
+        /// is truth / noise factors), so every closed-loop workload gives the same counts; the
+        /// default is the cheapest to simulate (`cpu-smoke`; `interactive-single` for `--sweep`).
+        #[arg(long)]
+        workload: Option<String>,
     },
 }
 
@@ -172,8 +192,40 @@ fn context(cats: &Catalogs) -> RenderContext {
     l1_harness::suite::render_context(cats, &Detected::detect(&cats.hardware))
 }
 
+/// What marks the repository root.
+const ROOT_MARKER: &str = "catalogs/kernels.yaml";
+
+/// The repository root, found the way cargo finds its manifest: `--root`/`L1_ROOT` when given
+/// (it must hold `catalogs/kernels.yaml`), else the nearest directory at or above the current
+/// one that holds it, else the repository this binary was built from.
+fn find_root(explicit: Option<&Path>) -> Result<PathBuf> {
+    let how = "run l1 inside the repository, or point it there with `--root DIR` or `L1_ROOT=DIR` (the directory holding catalogs/ and specs/)";
+    if let Some(dir) = explicit {
+        if dir.join(ROOT_MARKER).is_file() {
+            return Ok(dir.to_path_buf());
+        }
+        bail!(
+            "`{}` (from --root or L1_ROOT) is not an l1 repository: it has no {ROOT_MARKER}\n  = help: {how}, or unset L1_ROOT to let l1 find the repository from the current directory",
+            dir.display()
+        );
+    }
+    let cwd = std::env::current_dir().context("failed to read the current directory")?;
+    if let Some(dir) = cwd.ancestors().find(|d| d.join(ROOT_MARKER).is_file()) {
+        return Ok(dir.to_path_buf());
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).parent();
+    if let Some(dir) = built.filter(|d| d.join(ROOT_MARKER).is_file()) {
+        return Ok(dir.to_path_buf());
+    }
+    bail!(
+        "could not find the l1 repository: no {ROOT_MARKER} in {} or any directory above it, nor in {} (where this l1 was built)\n  = help: {how}",
+        cwd.display(),
+        built.map_or_else(|| "?".into(), |b| b.display().to_string())
+    )
+}
+
 fn run(cli: &Cli) -> Result<ExitCode> {
-    let root = &cli.root;
+    let root = &find_root(cli.root.as_deref())?;
     match &cli.command {
         Command::Validate { specs } => {
             let cats = match Catalogs::load(root) {
@@ -184,13 +236,29 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 }
             };
             let ctx = context(&cats);
-            let files = if specs.is_empty() {
-                spec::discover(&root.join("specs")).map_err(|d| anyhow::anyhow!("{d}"))?
+            // Files and directories (every spec under them); default L1_SPECS, else specs/.
+            let paths = if specs.is_empty() {
+                vec![Settings::from_env(root).specs]
             } else {
                 specs.clone()
             };
             let mut bad = 0;
             let mut report = Vec::new();
+            let mut files = Vec::new();
+            for p in &paths {
+                match spec::discover(p) {
+                    Ok(found) => files.extend(found),
+                    Err(d) => {
+                        bad += 1;
+                        report.push(
+                            serde_json::json!({"spec": p, "valid": false, "errors": 1, "error": d.to_string()}),
+                        );
+                        if !cli.json {
+                            eprintln!("{d}");
+                        }
+                    }
+                }
+            }
             for f in &files {
                 let res = spec::load(f, &ctx).and_then(|ls| {
                     let tune = l1_harness::tuning::TuneSpec::from_spec(&ls.spec).is_some();
@@ -212,9 +280,12 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     }
                     Err(d) => {
                         bad += 1;
-                        report.push(
-                            serde_json::json!({"spec": f, "valid": false, "error": d.to_string()}),
-                        );
+                        report.push(serde_json::json!({
+                            "spec": f,
+                            "valid": false,
+                            "errors": d.count(),
+                            "error": d.to_string(),
+                        }));
                         if !cli.json {
                             eprintln!("{d}");
                         }
@@ -340,12 +411,13 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Store { action } => {
             store_cmds::store_cmd(cli.json, &Settings::from_env(root), action)
         }
-        Command::Apply { run, out } => store_cmds::apply(
+        Command::Apply { run, out, force } => store_cmds::apply(
             cli.json,
             root,
             &Settings::from_env(root),
             run,
             out.as_deref(),
+            *force,
         ),
         Command::Catalog {
             action: CatalogAction::Snapshots,
@@ -426,9 +498,11 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Accuracy {
             comparisons,
+            cells,
+            list,
+            seed,
+            threads,
             reps,
-            launches,
-            sequential,
             sweep,
             model,
             hardware,
@@ -443,9 +517,16 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 .hardware
                 .get(hardware)
                 .with_context(|| format!("unknown hardware `{hardware}`"))?;
+            let workload = workload.clone().unwrap_or_else(|| {
+                if *sweep {
+                    "interactive-single".into()
+                } else {
+                    "cpu-smoke".into()
+                }
+            });
             let w = cats
                 .workloads
-                .get(workload)
+                .get(&workload)
                 .with_context(|| format!("unknown workload `{workload}`"))?;
             let sim_target = l1_engines::sim::SimTarget {
                 model: m,
@@ -489,114 +570,113 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            if let Some(spec) = sequential {
-                let (lo, hi) = spec
-                    .split_once(',')
-                    .and_then(|(a, b)| {
-                        Some((
-                            a.trim().parse::<usize>().ok()?,
-                            b.trim().parse::<usize>().ok()?,
-                        ))
-                    })
-                    .filter(|(a, b)| *a >= 3 && a <= b)
-                    .with_context(|| {
-                        format!(
-                            "--sequential {spec}: expected MIN,MAX with 3 <= MIN <= MAX, e.g. 3,15"
-                        )
-                    })?;
-                let mut rows = Vec::new();
-                if !cli.json {
-                    out!(
-                        "{comparisons} comparisons per scenario, group-sequential: looks at {:?} reps (Pocock per-look level {:.4}), baseline at {hi} reps, one launch per arm",
-                        l1_harness::stats::planned_looks(lo, hi),
-                        l1_harness::stats::pocock_level(
-                            0.05,
-                            l1_harness::stats::planned_looks(lo, hi).len()
-                        )
-                    );
-                    out!(
-                        "{:<13} {:>12} {:>8} {:>10} {:>8} {:>10}",
-                        "noise",
-                        "true effect",
-                        "yuen",
-                        "mean reps",
-                        "gate",
-                        "mean reps"
-                    );
-                }
-                for noise in ["normal", "lognormal", "contaminated"] {
-                    for effect in [0.0, 1.0, 2.0, 3.0] {
-                        let o = l1_harness::accuracy::run_sequential(
-                            &sim_target,
-                            noise,
-                            effect,
-                            (lo, hi),
-                            *comparisons,
-                            42,
-                        )
-                        .map_err(anyhow::Error::msg)?;
-                        if !cli.json {
-                            out!(
-                                "{:<13} {:>12} {:>7.1}% {:>10.1} {:>7.1}% {:>10.1}",
-                                noise,
-                                format!("{effect}× floor"),
-                                o.yuen * 100.0,
-                                o.yuen_mean_reps,
-                                o.gate * 100.0,
-                                o.gate_mean_reps
+            use l1_harness::accuracy;
+            let all = accuracy::published_cells();
+            let chosen: Vec<accuracy::Cell> = match cells {
+                None => all.clone(),
+                Some(spec) => {
+                    let mut chosen = Vec::new();
+                    for pat in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                        let hits: Vec<&accuracy::Cell> = all
+                            .iter()
+                            .filter(|c| match pat.strip_suffix('*') {
+                                Some(prefix) => c.id.starts_with(prefix),
+                                None => c.id == pat,
+                            })
+                            .collect();
+                        if hits.is_empty() {
+                            bail!(
+                                "--cells: no cell matches `{pat}`; valid ids (or PREFIX*): {}",
+                                all.iter()
+                                    .map(|c| c.id.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             );
                         }
-                        rows.push(o);
+                        for c in hits {
+                            if !chosen.contains(c) {
+                                chosen.push(c.clone());
+                            }
+                        }
                     }
+                    chosen
                 }
-                if cli.json {
-                    out!("{}", serde_json::to_string_pretty(&rows)?);
+            };
+            if *list {
+                for c in &chosen {
+                    out!("{:<28} {}", c.id, c.title());
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            let mut rows = Vec::new();
+            if *comparisons == 0 {
+                bail!("--comparisons must be at least 1");
+            }
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1);
             if !cli.json {
                 out!(
-                    "{comparisons} comparisons per scenario, {reps} reps over {launches} launch(es) per arm (launch cv {}, noise floor {}), α = 0.05",
+                    "{comparisons} comparisons per cell on the sim ({model} on {hardware} / {workload}: noise floor {}, launch cv {}), α = {}, trim {}, base seed {seed}; every rate with its 95 % Wilson score interval; nominal = the error rate the procedure promises in that cell",
+                    h.noise_floor_cv,
                     h.launch_cv,
-                    h.noise_floor_cv
-                );
-                out!(
-                    "{:<13} {:>12} {:>15} {:>8} {:>8} {:>14}",
-                    "noise",
-                    "true effect",
-                    "yuen reps-only",
-                    "yuen",
-                    "gate",
-                    "welch-trimmed"
+                    accuracy::ALPHA,
+                    accuracy::TRIM
                 );
             }
-            for noise in ["normal", "lognormal", "contaminated"] {
-                for effect in [0.0, 1.0, 2.0, 3.0] {
-                    let sc = l1_harness::accuracy::Scenario {
-                        noise,
-                        effect_floors: effect,
-                        reps: *reps,
-                        launches: *launches,
+            let mut outcomes = Vec::new();
+            for c in &chosen {
+                let started = std::time::Instant::now();
+                let o = accuracy::run_cell(m, h, w, c, *comparisons, *seed, threads)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", c.id))?;
+                eprintln!(
+                    "accuracy: {} done in {:.1} s",
+                    c.id,
+                    started.elapsed().as_secs_f64()
+                );
+                if !cli.json {
+                    let reps = if matches!(c.design, accuracy::Design::Sequential { .. }) {
+                        format!(
+                            "; looks {:?} at level {:.4}; candidate reps used {:.2} on average",
+                            o.looks, o.per_look_level, o.mean_candidate_reps
+                        )
+                    } else {
+                        String::new()
                     };
-                    let o = l1_harness::accuracy::run(m, h, w, &sc, *comparisons, 42)
-                        .map_err(anyhow::Error::msg)?;
-                    if !cli.json {
+                    out!("{}: {}{reps}", o.cell.id, o.title);
+                    for r in &o.rates {
+                        let nominal = match (r.nominal, r.holds) {
+                            (Some(a), Some(true)) => format!("nominal ≤ {:.1} %: holds", a * 100.0),
+                            (Some(a), _) => format!("nominal ≤ {:.1} %: EXCEEDS", a * 100.0),
+                            (None, _) => String::new(),
+                        };
                         out!(
-                            "{:<13} {:>12} {:>14.1}% {:>7.1}% {:>7.1}% {:>13.1}%",
-                            noise,
-                            format!("{effect}× floor"),
-                            o.yuen_reps_only * 100.0,
-                            o.yuen * 100.0,
-                            o.gate * 100.0,
-                            o.welch_trimmed * 100.0
+                            "  {:<24} {:>6.2} % [{:>6.2}, {:>6.2}]  {:<30} {}",
+                            r.name,
+                            r.rate * 100.0,
+                            r.ci95.0 * 100.0,
+                            r.ci95.1 * 100.0,
+                            nominal,
+                            r.meaning
                         );
                     }
-                    rows.push(o);
                 }
+                outcomes.push(o);
             }
             if cli.json {
-                out!("{}", serde_json::to_string_pretty(&rows)?);
+                out!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "model": model,
+                        "hardware": hardware,
+                        "workload": workload,
+                        "alpha": accuracy::ALPHA,
+                        "trim": accuracy::TRIM,
+                        "interval": "95 % Wilson score",
+                        "base_seed": seed,
+                        "comparisons": comparisons,
+                        "cells": outcomes,
+                    }))?
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -706,22 +786,19 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                     dir.path.display()
                 );
             }
-            // Ignored trials write no records; nextest's list phase recorded their reasons.
-            let ignored: BTreeMap<String, usize> =
-                record::read_json(&dir.path.join("ignored.json"))
-                    .map_err(anyhow::Error::msg)?
-                    .unwrap_or_default();
-            let summary = harness::summarize(&dir, &ignored);
-            // The store gets every record of the run (idempotent) and the run's verdict.
-            harness::finish_in_store(
-                &settings,
-                &dir,
-                summary.trials_failed == 0 && summary.unreadable.is_empty(),
-            )
-            .map_err(anyhow::Error::msg)?;
+            // The run's accounting: its plans (what the runner selected, ignored, filtered
+            // out), start markers and trial records.
+            let acc = l1_harness::accounting::Accounting::of(&dir);
+            let mut summary = harness::summarize(&dir, &acc);
+            // The store gets every record of the run (idempotent) and the run's verdict. A
+            // store error does not stop the reports; it makes the run unreadable (exit 2).
+            let store_error = harness::finish_in_store(&settings, &dir, &summary.status).err();
+            if let Some(e) = &store_error {
+                summary.notes.push(format!("results store: {e}"));
+            }
             record::write_json_atomic(&dir.path.join("summary.json"), &summary)
                 .map_err(anyhow::Error::msg)?;
-            let (junit_run, problems) = junit_run(&dir, &ignored);
+            let (junit_run, problems) = junit_run(&dir, &acc);
             let xml = l1_reports::junit::render_junit(&junit_run)
                 .map_err(|e| anyhow::anyhow!("failed to render JUnit XML: {e}"))?;
             let junit_path = junit.clone().unwrap_or_else(|| dir.path.join("junit.xml"));
@@ -752,44 +829,60 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             let sources = l1_harness::report_model::Sources {
                 specs: Some(settings.specs.clone()),
                 root: Some(settings.root.clone()),
-                ignored: ignored.clone(),
+                ignored: BTreeMap::new(),
                 now_unix_s: None,
             };
-            let (_, written) =
-                l1_harness::report_model::write_all(&dir, &settings.target_dir, &sources)
-                    .map_err(anyhow::Error::msg)?;
-            for w in &written.warnings {
-                eprintln!("l1: {w}");
-            }
-            let html_json_prom = [&written.html, &written.json, &written.metrics];
-            if !cli.json {
-                for (what, p) in ["HTML report", "JSON results", "metrics"]
-                    .iter()
-                    .zip(html_json_prom)
-                {
-                    out!("  {what}: {}", p.display());
+            let written = l1_harness::report_model::write_all(&dir, &settings.target_dir, &sources);
+            let report_error = match &written {
+                Ok((_, w)) => {
+                    for x in &w.warnings {
+                        eprintln!("l1: {x}");
+                    }
+                    if !cli.json {
+                        for (what, p) in ["HTML report", "JSON results", "metrics"]
+                            .iter()
+                            .zip([&w.html, &w.json, &w.metrics])
+                        {
+                            out!("  {what}: {}", p.display());
+                        }
+                    }
+                    false
                 }
+                Err(e) => {
+                    eprintln!("l1: failed to write the reports: {e}");
+                    true
+                }
+            };
+            if let Some(e) = &store_error {
+                eprintln!("l1: results store: {e}");
             }
-            Ok(
-                if summary.trials_failed > 0 || !summary.unreadable.is_empty() || !extra.is_empty()
-                {
-                    ExitCode::from(1)
-                } else {
-                    ExitCode::SUCCESS
-                },
-            )
+            // One table for every command that judges a run (README, "Exit codes").
+            Ok(ExitCode::from(l1_harness::accounting::exit_code(
+                acc.verdict(),
+                !summary.unreadable.is_empty() || !extra.is_empty(),
+                store_error.is_some() || report_error,
+            )))
         }
     }
 }
 
+/// The run whose trials, plan or start markers changed last (not the run directory's own time:
+/// reporting an older run writes its reports into it, which must not make it the newest).
 fn newest_run(dir: &std::path::Path) -> Option<String> {
+    let activity = |run: &std::path::Path| {
+        ["trials", "plan", "started"]
+            .iter()
+            .filter_map(|sub| std::fs::metadata(run.join(sub)).ok()?.modified().ok())
+            .max()
+            .or_else(|| std::fs::metadata(run).ok()?.modified().ok())
+    };
     let mut runs: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(dir)
         .ok()?
         .flatten()
         .filter(|e| e.path().is_dir())
         .filter_map(|e| {
             Some((
-                e.metadata().ok()?.modified().ok()?,
+                activity(&e.path())?,
                 e.file_name().to_string_lossy().into_owned(),
             ))
         })
@@ -804,47 +897,14 @@ fn relative(dir: &RunDir, problem: &str) -> String {
     problem.replace(&prefix, "")
 }
 
-/// Files under `trials/` and `measurements/` that are not records (not `.json`): reported, never
-/// silently passed over. Measurement records nobody's trial references are read too, so a
-/// truncated or foreign one is reported.
-fn stray_files(dir: &RunDir, referenced: &std::collections::BTreeSet<String>) -> Vec<String> {
-    let mut problems = Vec::new();
-    for sub in ["trials", "measurements"] {
-        let Ok(entries) = std::fs::read_dir(dir.path.join(sub)) else {
-            continue;
-        };
-        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-        paths.sort();
-        for p in paths {
-            let is_json = p.extension().is_some_and(|x| x == "json");
-            if !is_json {
-                problems.push(format!(
-                    "{}: not an l1 record (records are .json); not read",
-                    p.display()
-                ));
-            } else if sub == "measurements" {
-                let key = p
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if !referenced.contains(&key)
-                    && let Err(e) = record::read_json::<record::MeasurementRecord>(&p)
-                {
-                    problems.push(e);
-                }
-            }
-        }
-    }
-    problems
-}
-
 /// The run as JUnit XML input: a suite per spec target (`<spec>::<engine@ver>::<model>::<hw>::
-/// <workload>`), a case per trial, `l1::ignored` for the reasons in `ignored.json` and
+/// <workload>`) with a case per trial (passed, failed, ignored as skipped with its reason, a
+/// trial without an outcome as an error), `l1::invalid` with a failed case per spec error, and
 /// `l1::unreadable` for every file that could not be read. Also returns those problems, with
 /// paths relative to the run directory.
 fn junit_run(
     dir: &RunDir,
-    ignored: &BTreeMap<String, usize>,
+    acc: &l1_harness::accounting::Accounting,
 ) -> (l1_reports::junit::JunitRun, Vec<String>) {
     use l1_reports::junit::{JunitCase, JunitRun, JunitSuite, Outcome};
     use std::collections::BTreeSet;
@@ -869,14 +929,32 @@ fn junit_run(
         format!("{:+.2} %", (ratio - 1.0) * 100.0)
     }
 
-    let (records, unreadable) = dir.trials();
+    let (records, unreadable) = (&acc.records, &acc.unreadable);
     let mut problems: Vec<String> = unreadable.iter().map(|u| relative(dir, u)).collect();
     problems.sort();
     // Problems reported on a trial's own testcase (not repeated under `l1::unreadable`).
     let mut attached = BTreeSet::new();
     let mut targets: BTreeMap<String, Target> = BTreeMap::new();
     let mut referenced = BTreeSet::new();
-    for r in &records {
+    // Spec errors: one failed testcase per `invalid::` trial.
+    let mut invalid = JunitSuite {
+        name: "l1::invalid".into(),
+        ..JunitSuite::default()
+    };
+    for r in records.iter().filter(|r| r.kind == "invalid") {
+        invalid.cases.push(JunitCase {
+            name: r.name.clone(),
+            classname: "l1::invalid".into(),
+            duration_s: r.duration_s,
+            outcome: Outcome::Failed {
+                message: first_line(&r.message),
+                detail: r.message.clone(),
+            },
+            system_out: None,
+            system_err: None,
+        });
+    }
+    for r in records.iter().filter(|r| r.kind != "invalid") {
         let target = format!("{}::{}", r.spec, r.target);
         let case = r
             .name
@@ -1010,10 +1088,54 @@ fn junit_run(
         });
     }
     problems.extend(
-        stray_files(dir, &referenced)
-            .iter()
-            .map(|p| relative(dir, p)),
+        l1_harness::report_model::stray_files(dir, &referenced)
+            .into_iter()
+            .map(|u| format!("{}: {}", u.file, u.error)),
     );
+    // Trials that did not run (ignored: skipped, with the reason) and trials without an outcome
+    // (unfinished: an error), each a testcase of its target's suite.
+    let suite_and_case = |name: &str| -> (String, String) {
+        let parts: Vec<&str> = name.split("::").collect();
+        if parts.len() == 7 {
+            (parts[1..6].join("::"), parts[6].to_string())
+        } else {
+            ("l1::other".to_string(), name.to_string())
+        }
+    };
+    for (reason, names) in &acc.ignored {
+        for name in names {
+            let (suite, case) = suite_and_case(name);
+            let t = targets.entry(suite.clone()).or_default();
+            t.suite.name.clone_from(&suite);
+            t.suite.cases.push(JunitCase {
+                name: case,
+                classname: suite,
+                duration_s: 0.0,
+                outcome: Outcome::Skipped {
+                    message: format!("ignored: {reason}"),
+                },
+                system_out: None,
+                system_err: None,
+            });
+        }
+    }
+    for line in acc.unfinished_lines() {
+        let name = line.split(" (").next().unwrap_or(&line).to_string();
+        let (suite, case) = suite_and_case(&name);
+        let t = targets.entry(suite.clone()).or_default();
+        t.suite.name.clone_from(&suite);
+        t.suite.cases.push(JunitCase {
+            name: case,
+            classname: suite,
+            duration_s: 0.0,
+            outcome: Outcome::Error {
+                message: format!("no outcome recorded: {line}"),
+                detail: String::new(),
+            },
+            system_out: None,
+            system_err: None,
+        });
+    }
 
     let mut suites = Vec::new();
     for (name, t) in targets {
@@ -1043,29 +1165,8 @@ fn junit_run(
         suite.properties = head;
         suites.push(suite);
     }
-    if !ignored.is_empty() {
-        suites.push(JunitSuite {
-            name: "l1::ignored".into(),
-            properties: Vec::new(),
-            cases: ignored
-                .iter()
-                .map(|(reason, n)| JunitCase {
-                    name: reason.clone(),
-                    classname: "l1::ignored".into(),
-                    duration_s: 0.0,
-                    outcome: Outcome::Skipped {
-                        message: format!("{n} trial(s) ignored: {reason}"),
-                    },
-                    system_out: None,
-                    system_err: None,
-                })
-                .collect(),
-            system_err: Some(
-                "ignored.json records how many trials were ignored for each reason, not their \
-                 names: one testcase per reason"
-                    .into(),
-            ),
-        });
+    if !invalid.cases.is_empty() {
+        suites.insert(0, invalid);
     }
     if problems.iter().any(|p| !attached.contains(p)) {
         suites.push(JunitSuite {
@@ -1187,6 +1288,8 @@ mod tests {
             message: "topk5 failed: the winner <attn=flash> is not within 5 % of the best".into(),
             winner: Some("attn=flash".into()),
             p_best: Some(0.5),
+            established_winner: None,
+            inconclusive: None,
             rows: vec![Row {
                 combo: "attn=flash".into(),
                 metric: "output_tokens_per_s".into(),
@@ -1243,6 +1346,8 @@ mod tests {
             message: "fidelity failed: 1 of 2 combos change the model's answers".into(),
             winner: None,
             p_best: None,
+            established_winner: None,
+            inconclusive: None,
             rows: [("attn=flash", true), ("kv=q4_0", false)]
                 .into_iter()
                 .map(|(c, ok)| Row {
@@ -1300,8 +1405,38 @@ mod tests {
     fn junit_for_a_hand_made_run_dir_matches_snapshot_and_schema() {
         let root = std::env::temp_dir().join(format!("l1-junit-{}", std::process::id()));
         let dir = fixture(&root);
-        let ignored = BTreeMap::from([("hardware `l4` is not present here".to_string(), 3)]);
-        let (run, problems) = junit_run(&dir, &ignored);
+        // The plan: the recorded trials were selected, three GPU trials ignored.
+        let ignored = |leaf: &str| record::PlannedEntry {
+            name: format!("gpu::s::vllm@1.0::m::l4::w::{leaf}"),
+            status: record::PlanStatus::Ignored,
+            ignored: Some("hardware `l4` is not present here".into()),
+        };
+        let mut trials: Vec<record::PlannedEntry> = ["baseline", "attn=flash", "gate"]
+            .into_iter()
+            .map(ignored)
+            .collect();
+        trials.extend(dir.trials().0.iter().map(|t| record::PlannedEntry {
+            name: t.name.clone(),
+            status: record::PlanStatus::Selected,
+            ignored: None,
+        }));
+        dir.write_plan(
+            "libtest-1",
+            &record::PlanRecord {
+                schema_version: record::RECORD_SCHEMA_VERSION,
+                run_id: "fixture".into(),
+                runner: "libtest".into(),
+                pid: u32::MAX - 1,
+                exe: String::new(),
+                written_unix_s: 0.0,
+                specs: "specs".into(),
+                trials,
+            },
+        )
+        .expect("write plan");
+        let acc = l1_harness::accounting::Accounting::of(&dir);
+        assert_eq!(acc.ignored_count(), 3);
+        let (run, problems) = junit_run(&dir, &acc);
         // Every bad file is named, none is skipped silently.
         for f in [
             "trials/truncated.json",
@@ -1318,7 +1453,13 @@ mod tests {
         let xml = l1_reports::junit::render_junit(&run).expect("render");
         let _ = std::fs::remove_dir_all(&root);
         assert!(xml.contains("<failure message=\"topk5 failed: the winner &lt;attn=flash&gt;"));
-        assert!(xml.contains("<skipped message=\"3 trial(s) ignored: hardware `l4`"));
+        // One skipped testcase per ignored trial, in its target's suite.
+        assert_eq!(
+            xml.matches("<skipped message=\"ignored: hardware `l4` is not present here")
+                .count(),
+            3,
+            "{xml}"
+        );
         assert!(!xml.contains('\u{1b}'));
         assert!(xml.contains("name=\"attn=flash.cache_hit\" value=\"true (run nightly-1, m1)\""));
         assert!(xml.contains("name=\"baseline.cache_hit\" value=\"false\""));

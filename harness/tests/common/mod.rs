@@ -57,6 +57,29 @@ pub fn run_child(mut cmd: Command, what: &str) -> Trials {
         .collect()
 }
 
+/// The cargo profile this test was built with, so nested `cargo test`/`cargo nextest` runs reuse
+/// its build instead of compiling another profile.
+pub fn cargo_profile() -> &'static str {
+    let exe = std::env::current_exe().unwrap_or_default();
+    if exe.components().any(|c| c.as_os_str() == "release") {
+        "release"
+    } else {
+        "dev"
+    }
+}
+
+/// Remove the outer test runner's nextest variables (`NEXTEST`, `NEXTEST_RUN_ID`, …) from a child
+/// command, so a nested `cargo test` or `l1` behaves as it would from a user's shell whether the
+/// suite itself runs under `cargo test` or `cargo nextest run`.
+pub fn clear_runner_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        let name = k.to_string_lossy();
+        if name.starts_with("NEXTEST") || name.starts_with("__NEXTEST") {
+            cmd.env_remove(&k);
+        }
+    }
+}
+
 /// A child of this test binary running only `child_run`, with `dir_var` pointing at `dir` and
 /// the run id set; the store and cache settings of the parent are removed.
 pub fn child_command(dir_var: &str, dir: &Path, run_id: &str) -> Command {
@@ -67,6 +90,7 @@ pub fn child_command(dir_var: &str, dir: &Path, run_id: &str) -> Command {
         .env_remove("L1_STORE")
         .env_remove("L1_CACHE")
         .env_remove("NEXTEST_RUN_ID");
+    clear_runner_env(&mut cmd);
     cmd
 }
 
@@ -96,6 +120,47 @@ pub fn child_main(dir_var: &str, engines_dir: Option<&str>) {
     }
 }
 
+/// A scratch directory for l1's results (`L1_TARGET_DIR`) of a test that runs the `kernels`
+/// target or `l1` in a child process: unique per process and `name`, removed when dropped. The
+/// project's tests write nothing into the repository's `target/l1` (runs, default store,
+/// metrics): see [`assert_isolated`].
+pub fn results_dir(name: &str) -> RemoveOnDrop {
+    let d = std::env::temp_dir().join(format!("l1-results-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    RemoveOnDrop(d)
+}
+
+/// The environment of a child `cargo test`/`cargo nextest` of the `kernels` target that writes
+/// its results into `results` (never the repository's `target/l1`) as run `run_id`: the parent's
+/// run, store, cache, metrics and engine settings removed.
+pub fn isolate(cmd: &mut Command, results: &Path, run_id: &str) {
+    cmd.env("L1_TARGET_DIR", results)
+        .env("L1_RUN_ID", run_id)
+        .env_remove("NEXTEST_RUN_ID")
+        .env_remove("L1_STORE")
+        .env_remove("L1_CACHE")
+        .env_remove("L1_METRICS_TEXTFILE")
+        .env_remove("L1_PUSHGATEWAY")
+        .env_remove("L1_REQUIRE_ENGINES")
+        .env_remove("L1_REQUIRE_HARDWARE")
+        .env_remove("L1_GATES")
+        .env_remove("ENABLE_L1_KERNEL_TUNING");
+    clear_runner_env(cmd);
+}
+
+/// Nothing of the runs `run_ids` reached the repository's `target/l1/runs` (the user's results).
+pub fn assert_isolated(run_ids: &[&str]) {
+    let runs = root().join("target/l1/runs");
+    for id in run_ids {
+        assert!(
+            !runs.join(id).exists(),
+            "the test's run `{id}` wrote into the user's results {}",
+            runs.display()
+        );
+    }
+}
+
 /// `l1 <args>` with `CARGO_TARGET_DIR=target` and `env` set (the parent's store and cache
 /// settings removed): (exit code, stdout, stderr).
 pub fn l1(target: &Path, env: &[(&str, &Path)], args: &[&str]) -> (i32, String, String) {
@@ -103,9 +168,13 @@ pub fn l1(target: &Path, env: &[(&str, &Path)], args: &[&str]) -> (i32, String, 
     cmd.args(["--root", root().to_str().unwrap()])
         .args(args)
         .env("CARGO_TARGET_DIR", target)
+        .env_remove("L1_TARGET_DIR")
+        .env_remove("L1_METRICS_TEXTFILE")
+        .env_remove("L1_PUSHGATEWAY")
         .env_remove("L1_STORE")
         .env_remove("L1_CACHE")
         .env_remove("L1_TUNE_TRIAL_DELAY_MS");
+    clear_runner_env(&mut cmd);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -23,7 +23,8 @@ pub enum RunsAction {
         /// Only runs with trials of this engine.
         #[arg(long)]
         engine: Option<String>,
-        /// running, passed, failed or cancelled.
+        /// unfinished (no verdict: in progress, interrupted or never reported), passed, failed or
+        /// cancelled.
         #[arg(long)]
         status: Option<String>,
         /// Only runs started since: `7d`, `12h`, `30m`, a date `2026-12-01` or Unix seconds.
@@ -162,6 +163,7 @@ fn run_json(r: &RunRow) -> serde_json::Value {
         "label": r.run.label,
         "started_unix_s": r.run.started_unix_s,
         "updated_unix_s": r.updated_unix_s,
+        "last_activity_unix_s": r.updated_unix_s,
         "finished_unix_s": r.finished_unix_s,
         "cancel_requested_unix_s": r.cancel_requested_unix_s,
         "deleted_unix_s": r.deleted_unix_s,
@@ -246,7 +248,7 @@ pub fn runs(json: bool, settings: &Settings, action: &RunsAction) -> Result<Exit
                 out!("no runs match in {}", store.location().display());
             } else {
                 out!(
-                    "{:<34} {:<9} {:<20} {:>6} {:>6} {:>5} {:>5}  specs",
+                    "{:<34} {:<10} {:<20} {:>6} {:>6} {:>5} {:>5}  specs",
                     "run",
                     "status",
                     "started",
@@ -257,7 +259,7 @@ pub fn runs(json: bool, settings: &Settings, action: &RunsAction) -> Result<Exit
                 );
                 for r in &rows {
                     out!(
-                        "{:<34} {:<9} {:<20} {:>6} {:>6} {:>5} {:>5}  {}{}",
+                        "{:<34} {:<10} {:<20} {:>6} {:>6} {:>5} {:>5}  {}{}{}",
                         r.run.run_id,
                         r.status.as_str(),
                         stamp(r.run.started_unix_s),
@@ -266,6 +268,11 @@ pub fn runs(json: bool, settings: &Settings, action: &RunsAction) -> Result<Exit
                         r.measurements,
                         r.cache_hits,
                         r.specs.join(","),
+                        if r.status == RunStatus::Unfinished {
+                            format!(" (last activity {})", stamp(r.updated_unix_s))
+                        } else {
+                            String::new()
+                        },
                         if r.deleted_unix_s.is_some() {
                             " (deleted)"
                         } else {
@@ -404,7 +411,11 @@ fn show(json: bool, store: &mut Store, id: &str) -> Result<ExitCode> {
     out!(
         "run {} [{}] started {}, {} trials passed, {} failed, {} measurements ({} from the cache)",
         run.run.run_id,
-        run.status.as_str(),
+        if run.status == RunStatus::Unfinished {
+            format!("unfinished, last activity {}", stamp(run.updated_unix_s))
+        } else {
+            run.status.as_str().to_string()
+        },
         stamp(run.run.started_unix_s),
         run.trials_passed,
         run.trials_failed,
@@ -790,6 +801,7 @@ pub fn apply(
     settings: &Settings,
     run: &str,
     out_dir: Option<&Path>,
+    force: bool,
 ) -> Result<ExitCode> {
     let mut store = open(settings)?;
     let err = |e: l1_store::StoreError| anyhow::anyhow!("{e}");
@@ -818,6 +830,25 @@ pub fn apply(
             .iter()
             .filter(|m| m.target == rec.target && m.spec == rec.spec && m.error.is_none())
             .collect();
+        // Only a winner a gate that tests for improvement established is applied; anything
+        // else (pareto/regression/manual only, a failed or inconclusive improvement gate)
+        // is explained and written only with --force.
+        let headline = l1_harness::headline::headline(&rec.gates);
+        let established = l1_harness::headline::established_winner(&rec.gates).is_some();
+        if rec.passed && !established && !force {
+            let best = headline.winner.as_deref().unwrap_or("the baseline");
+            skipped.push(format!(
+                "{}: no established winner: {}{}; nothing written (`l1 apply --force` writes {best} anyway)",
+                t.name,
+                l1_harness::headline::why_not_established(&rec.gates),
+                headline
+                    .inconclusive
+                    .as_deref()
+                    .map(|i| format!("; inconclusive — {i}"))
+                    .unwrap_or_default(),
+            ));
+            continue;
+        }
         let winner_label = rec.gates.iter().find_map(|g| g.winner.clone());
         let chosen = match &winner_label {
             Some(label) => of_target
@@ -872,7 +903,19 @@ pub fn apply(
             "target": rec.target.to_string(),
             "combo": chosen.combo,
             "combo_slug": combo_slug(&cats, &chosen.combo),
-            "chosen_by": winner_label.as_ref().map_or("baseline (no combo beat it)".to_string(), |_| format!("gate winner ({})", rec.gates.iter().filter(|g| g.winner.is_some()).map(|g| g.method.clone()).collect::<Vec<_>>().join(", "))),
+            "chosen_by": if established {
+                format!("established winner ({})", l1_reports::verdict::IMPROVEMENT_GATES.join(", "))
+            } else {
+                format!(
+                    "forced (--force): {} not established: {}",
+                    winner_label.as_deref().unwrap_or("baseline"),
+                    l1_harness::headline::why_not_established(&rec.gates)
+                )
+            },
+            "established": established,
+            "change_vs_baseline_pct": headline.change_pct,
+            "interval_pct": headline.interval_pct,
+            "p_best": headline.p_best,
             "measurement": chosen.key,
             "reps": chosen.reps.len(),
             "engine_version": chosen.engine_version,
