@@ -260,6 +260,21 @@ const executablePath = process.env.L1_CHROMIUM || "/usr/bin/chromium";
     if (resultsPath) {
       const results = JSON.parse(require("fs").readFileSync(resultsPath, "utf8"));
       for (const p of compareVerdicts(checks.verdicts, results)) problems.push(`verdict line: ${p}`);
+      // The count cards say what results.json's totals say (the runner's counts).
+      const card = (id) => page.locator("#" + id).first().textContent().then((t) => t.trim(), () => null);
+      checks.cards = {};
+      for (const [id, key] of [["count-passed", "passed"], ["count-failed", "failed"],
+        ["count-ignored", "ignored"], ["count-filtered-out", "filtered_out"],
+        ["count-unfinished", "unfinished"], ["count-unreadable", "unreadable"]]) {
+        const shown = await card(id);
+        checks.cards[key] = shown;
+        const want = String(results.totals[key] ?? 0);
+        if (shown !== want) problems.push(`count card ${key}: ${shown}, results.json ${want}`);
+      }
+      const status = await card("run-status");
+      if (results.totals.status && status !== results.totals.status) {
+        problems.push(`run status card: ${status}, results.json ${results.totals.status}`);
+      }
     }
 
     if (summaryShot) await page.locator("#summary").screenshot({ path: summaryShot });
