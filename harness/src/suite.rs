@@ -797,8 +797,14 @@ impl PlannedTrial {
             rows.extend(v.rows);
         }
         let passed = failed.is_empty();
+        // Under non-inferiority a failed combo is one not shown to be within ε, which is not
+        // evidence that it regressed.
+        let failed_word = match g.form.unwrap_or_default() {
+            crate::spec::RegressionForm::FailOnRegression => "regressed",
+            crate::spec::RegressionForm::NonInferiority => "not shown within ε",
+        };
         let mut message = format!(
-            "regression against stored `{label}` results {}: {} combos compared, {} regressed, {} without a stored measurement of the same key",
+            "regression against stored `{label}` results {}: {} combos compared, {} {failed_word}, {} without a stored measurement of the same key",
             if passed { "passed" } else { "FAILED" },
             compared.len() + failed.len(),
             failed.len(),
