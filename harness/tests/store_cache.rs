@@ -391,6 +391,28 @@ fn regression_against_stored_main_results_fails_a_slower_change() {
     assert!(!ok, "{msg}");
     assert!(msg.contains("regressed: output_tokens_per_s"), "{msg}");
     assert!(msg.contains("vs run main-1"), "{msg}");
+    // The non-inferiority form (the README's pull-request recipe) against the same stored main
+    // results: the slow engine is not shown to be within ε, the unchanged engine is.
+    std::fs::write(
+        s.dir.join("specs/cached.yaml"),
+        SPEC.replace(
+            "  - { method: manual }",
+            "  - { method: regression, against: stored, label: main, form: non_inferiority, epsilon: 0.5, metrics: [output_tokens_per_s] }",
+        ),
+    )
+    .unwrap();
+    s.run("pr-slow-ni", &[("L1_CACHE", "write")]);
+    let (_, ok, msg) = gate("pr-slow-ni");
+    assert!(!ok, "{msg}");
+    assert!(msg.contains("not shown within ε"), "{msg}");
+    s.engine_version("2026.10.7");
+    s.run("pr-same-ni", &[("L1_CACHE", "write")]);
+    let (_, ok, msg) = gate("pr-same-ni");
+    assert!(ok, "{msg}");
+    assert!(
+        msg.contains("2 combos compared, 0 not shown within ε"),
+        "{msg}"
+    );
     // A bad `against` is a spec error with the choices.
     std::fs::write(
         s.dir.join("specs/cached.yaml"),
