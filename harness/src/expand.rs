@@ -234,36 +234,58 @@ pub fn expand_only(
         };
         (vals, note)
     };
-    // `did you mean`: the accepted values first, then any catalog value.
-    let suggest = |wrong: &str, accepted: &[String], all: &[String]| {
-        did_you_mean(wrong, accepted).or_else(|| did_you_mean(wrong, all))
+    // An unknown value of `dim`, found at `key`/`value`: the choices are the values the spec's
+    // engines accept (then `extra`), and `did you mean` tries those first, then any catalog value.
+    let unknown_value =
+        |message: String, key: &str, value: &str, field: String, dim: &str, extra: &[&str]| {
+            let all = cat
+                .catalog
+                .dimensions
+                .get(dim)
+                .map_or(&[][..], |d| d.values.as_slice());
+            let (ok_vals, note) = accepted(dim, all);
+            let mut e = ls.diag_find(message, key, value).field(field).choices(
+                ok_vals
+                    .iter()
+                    .map(String::as_str)
+                    .chain(extra.iter().copied()),
+            );
+            if let Some(x) = e.expected.as_mut() {
+                x.push_str(&note);
+            }
+            e.help = did_you_mean(value, &ok_vals).or_else(|| did_you_mean(value, all));
+            e
+        };
+    // An unknown dimension, found at `key`/`dim`, with the catalog's dimensions as choices.
+    let unknown_dimension = |message: String, key: &str, dim: &str, field: String| {
+        let mut e = ls.diag_find(message, key, dim).field(field).choices(&dims);
+        e.help = did_you_mean(dim, &dims);
+        e
     };
 
     // Space: dims and pins.
     let mut selections: BTreeMap<String, Selection> = BTreeMap::new();
     for (dim, sel) in &spec.space.dims {
         let Some(d) = cat.catalog.dimensions.get(dim) else {
-            let mut e = ls
-                .diag_find(format!("unknown dimension `{dim}`"), "dims", dim)
-                .field(format!("space.dims.{dim}"))
-                .choices(&dims);
-            e.help = did_you_mean(dim, &dims);
-            errs.push(e);
+            errs.push(unknown_dimension(
+                format!("unknown dimension `{dim}`"),
+                "dims",
+                dim,
+                format!("space.dims.{dim}"),
+            ));
             continue;
         };
         if let Selection::Values(vals) = sel {
-            let (ok_vals, note) = accepted(dim, &d.values);
             for v in vals {
                 if !d.values.contains(v) {
-                    let mut e = ls
-                        .diag_find(format!("unknown value `{v}` of dimension `{dim}`"), dim, v)
-                        .field(format!("space.dims.{dim}"))
-                        .choices(ok_vals.iter().map(String::as_str).chain(["all"]));
-                    if let Some(x) = e.expected.as_mut() {
-                        x.push_str(&note);
-                    }
-                    e.help = suggest(v, &ok_vals, &d.values);
-                    errs.push(e);
+                    errs.push(unknown_value(
+                        format!("unknown value `{v}` of dimension `{dim}`"),
+                        dim,
+                        v,
+                        format!("space.dims.{dim}"),
+                        dim,
+                        &["all"],
+                    ));
                 }
             }
             let unique: BTreeSet<&String> = vals.iter().collect();
@@ -282,29 +304,23 @@ pub fn expand_only(
     }
     for (dim, v) in &spec.space.pins {
         let Some(d) = cat.catalog.dimensions.get(dim) else {
-            let mut e = ls
-                .diag_find(format!("unknown dimension `{dim}`"), "pins", dim)
-                .field(format!("space.pins.{dim}"))
-                .choices(&dims);
-            e.help = did_you_mean(dim, &dims);
-            errs.push(e);
+            errs.push(unknown_dimension(
+                format!("unknown dimension `{dim}`"),
+                "pins",
+                dim,
+                format!("space.pins.{dim}"),
+            ));
             continue;
         };
         if !d.values.contains(&v.0) {
-            let (ok_vals, note) = accepted(dim, &d.values);
-            let mut e = ls
-                .diag_find(
-                    format!("unknown value `{}` of dimension `{dim}`", v.0),
-                    "pins",
-                    &v.0,
-                )
-                .field(format!("space.pins.{dim}"))
-                .choices(&ok_vals);
-            if let Some(x) = e.expected.as_mut() {
-                x.push_str(&note);
-            }
-            e.help = suggest(&v.0, &ok_vals, &d.values);
-            errs.push(e);
+            errs.push(unknown_value(
+                format!("unknown value `{}` of dimension `{dim}`", v.0),
+                "pins",
+                &v.0,
+                format!("space.pins.{dim}"),
+                dim,
+                &[],
+            ));
         }
         if selections.contains_key(dim) {
             errs.push(
@@ -418,33 +434,23 @@ pub fn expand_only(
     if let Baseline::Combo(map) = &spec.baseline {
         for (dim, v) in map {
             let Some(d) = cat.catalog.dimensions.get(dim) else {
-                let mut e = ls
-                    .diag_find(
-                        format!("unknown dimension `{dim}` in the baseline"),
-                        "baseline",
-                        dim,
-                    )
-                    .field(format!("baseline.combo.{dim}"))
-                    .choices(&dims);
-                e.help = did_you_mean(dim, &dims);
-                errs.push(e);
+                errs.push(unknown_dimension(
+                    format!("unknown dimension `{dim}` in the baseline"),
+                    "baseline",
+                    dim,
+                    format!("baseline.combo.{dim}"),
+                ));
                 continue;
             };
             if !d.values.contains(&v.0) {
-                let (ok_vals, note) = accepted(dim, &d.values);
-                let mut e = ls
-                    .diag_find(
-                        format!("unknown value `{}` of `{dim}` in the baseline", v.0),
-                        "baseline",
-                        &v.0,
-                    )
-                    .field(format!("baseline.combo.{dim}"))
-                    .choices(&ok_vals);
-                if let Some(x) = e.expected.as_mut() {
-                    x.push_str(&note);
-                }
-                e.help = suggest(&v.0, &ok_vals, &d.values);
-                errs.push(e);
+                errs.push(unknown_value(
+                    format!("unknown value `{}` of `{dim}` in the baseline", v.0),
+                    "baseline",
+                    &v.0,
+                    format!("baseline.combo.{dim}"),
+                    dim,
+                    &[],
+                ));
                 continue;
             }
             baseline_dims.insert(dim.clone(), v.0.clone());

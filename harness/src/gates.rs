@@ -1120,7 +1120,8 @@ mod pareto_tests {
     const TPS: &str = "output_tokens_per_s";
     const LAT: &str = "e2e_p95_ms";
 
-    fn ctx() -> GateContext {
+    /// A fixed design at 10 % trim and a 2 % noise floor, no launch term.
+    pub(super) fn ctx() -> GateContext {
         GateContext {
             trim: 0.1,
             noise_floor: 0.02,
@@ -1227,21 +1228,12 @@ mod pareto_tests {
 
 #[cfg(test)]
 mod selection_tests {
+    use super::pareto_tests::ctx;
     use super::*;
     use rand::SeedableRng;
     use rand_distr::{Distribution, Normal};
 
     const TPS: &str = "output_tokens_per_s";
-
-    fn ctx() -> GateContext {
-        GateContext {
-            trim: 0.1,
-            noise_floor: 0.02,
-            launch_cv: 0.0,
-            calibration: None,
-            looks: 1,
-        }
-    }
 
     /// 7 reps around `tps` with normal per-rep noise of CV `cv`.
     fn arm(label: &str, tps: f64, cv: f64, rng: &mut rand_chacha::ChaCha8Rng) -> Arm {

@@ -46,22 +46,11 @@ impl Scratch {
         let dir = std::env::temp_dir().join(format!("l1-life-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let engines = dir.join("engines");
-        std::fs::create_dir_all(engines.join("bin")).unwrap();
-        std::fs::create_dir_all(engines.join("models")).unwrap();
-        std::fs::write(engines.join("models/tiny-llama.gguf"), b"").unwrap();
-        let mut script = String::from("#!/bin/sh\nexport L1_FIXTURE_VERSION=2026.10.7\n");
+        let mut lines = String::from("export L1_FIXTURE_VERSION=2026.10.7\n");
         for (k, v) in env {
-            script.push_str(&format!("export {k}='{v}'\n"));
+            lines.push_str(&format!("export {k}='{v}'\n"));
         }
-        script.push_str(&format!(
-            "exec '{}' \"$@\"\n",
-            env!("CARGO_BIN_EXE_l1-fixture-server")
-        ));
-        let bin = engines.join("bin/llama-server");
-        std::fs::write(&bin, script).unwrap();
-        let mut perms = std::fs::metadata(&bin).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&bin, perms).unwrap();
+        common::fake_llama_server(&engines, &lines);
         std::fs::create_dir_all(dir.join("specs")).unwrap();
         std::fs::write(dir.join("specs/lifecycle.yaml"), SPEC).unwrap();
         let mut settings = Settings::new(&root(), dir.join("specs"), dir.join("target"));

@@ -51,11 +51,8 @@ fn scratch(
     let dir = std::env::temp_dir().join(format!("l1-faults-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let engines = dir.join("engines");
-    std::fs::create_dir_all(engines.join("bin")).unwrap();
-    std::fs::create_dir_all(engines.join("models")).unwrap();
-    std::fs::write(engines.join("models/tiny-llama.gguf"), b"").unwrap();
     let log = dir.join("launches.log");
-    let mut script = String::from("#!/bin/sh\nexport L1_FIXTURE_VERSION=2026.10.7\n");
+    let mut script = String::from("export L1_FIXTURE_VERSION=2026.10.7\n");
     // `--version` probes are logged as such; every other start is a launch.
     script.push_str(&format!(
         "case \" $* \" in *\" --version \"*) echo version >> '{}'; exec '{}' \"$@\";; esac\n",
@@ -70,15 +67,7 @@ fn scratch(
         )),
         None => script.push_str(&format!("echo launch >> '{}'\n", log.display())),
     }
-    script.push_str(&format!(
-        "exec '{}' \"$@\"\n",
-        env!("CARGO_BIN_EXE_l1-fixture-server")
-    ));
-    let bin = engines.join("bin/llama-server");
-    std::fs::write(&bin, script).unwrap();
-    let mut perms = std::fs::metadata(&bin).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&bin, perms).unwrap();
+    common::fake_llama_server(&engines, &script);
     std::fs::create_dir_all(dir.join("specs")).unwrap();
     std::fs::write(
         dir.join(format!("specs/{name}.yaml")),

@@ -68,21 +68,10 @@ fn kernels(dir: &Path, run_id: &str) -> Command {
 
 /// An engines directory whose `llama-server` is the fixture server that never answers.
 fn hanging_engine(engines: &Path) {
-    std::fs::create_dir_all(engines.join("bin")).unwrap();
-    std::fs::create_dir_all(engines.join("models")).unwrap();
-    std::fs::write(engines.join("models/tiny-llama.gguf"), b"").unwrap();
-    let bin = engines.join("bin/llama-server");
-    std::fs::write(
-        &bin,
-        format!(
-            "#!/bin/sh\nexport L1_FIXTURE_VERSION=2026.10.7\nexport L1_FIXTURE_NEVER_READY=1\nexec '{}' \"$@\"\n",
-            env!("CARGO_BIN_EXE_l1-fixture-server")
-        ),
-    )
-    .unwrap();
-    let mut perms = std::fs::metadata(&bin).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&bin, perms).unwrap();
+    common::fake_llama_server(
+        engines,
+        "export L1_FIXTURE_VERSION=2026.10.7\nexport L1_FIXTURE_NEVER_READY=1\n",
+    );
 }
 
 /// The names in the run's start markers.

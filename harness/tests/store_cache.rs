@@ -59,18 +59,10 @@ impl Scratch {
 
     /// (Re)write the fake `llama-server` with extra shell lines (fixture timing).
     fn engine(&self, version: &str, extra: &str) {
-        let bin = self.dir.join("engines/bin/llama-server");
-        std::fs::write(
-            &bin,
-            format!(
-                "#!/bin/sh\nexport L1_FIXTURE_VERSION={version}\n{extra}exec '{}' \"$@\"\n",
-                env!("CARGO_BIN_EXE_l1-fixture-server")
-            ),
-        )
-        .unwrap();
-        let mut perms = std::fs::metadata(&bin).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&bin, perms).unwrap();
+        common::fake_llama_server(
+            &self.dir.join("engines"),
+            &format!("export L1_FIXTURE_VERSION={version}\n{extra}"),
+        );
     }
 
     fn target(&self) -> PathBuf {

@@ -57,6 +57,27 @@ pub fn run_child(mut cmd: Command, what: &str) -> Trials {
         .collect()
 }
 
+/// A fake llama.cpp install under `engines` for tests: `models/tiny-llama.gguf` (empty, unless
+/// the test already wrote one) and an executable `bin/llama-server` that runs the shell `lines`
+/// (exports, logging) and then execs the `l1-fixture-server` binary with its arguments.
+pub fn fake_llama_server(engines: &Path, lines: &str) {
+    std::fs::create_dir_all(engines.join("bin")).unwrap();
+    std::fs::create_dir_all(engines.join("models")).unwrap();
+    let model = engines.join("models/tiny-llama.gguf");
+    if !model.exists() {
+        std::fs::write(&model, b"").unwrap();
+    }
+    let bin = engines.join("bin/llama-server");
+    let script = format!(
+        "#!/bin/sh\n{lines}exec '{}' \"$@\"\n",
+        env!("CARGO_BIN_EXE_l1-fixture-server")
+    );
+    std::fs::write(&bin, script).unwrap();
+    let mut perms = std::fs::metadata(&bin).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&bin, perms).unwrap();
+}
+
 /// The cargo profile this test was built with, so nested `cargo test`/`cargo nextest` runs reuse
 /// its build instead of compiling another profile.
 pub fn cargo_profile() -> &'static str {
