@@ -101,7 +101,12 @@ enum Command {
         action: store_cmds::StoreAction,
     },
     /// Summarize a run (default: the newest run): JUnit XML, HTML, results.json and metrics;
-    /// ingest it into the store and mark it finished (a run only in the store is restored first).
+    /// ingest it into the store and record its status: passed, failed or unfinished (a run only
+    /// in the store is restored first).
+    ///
+    /// Exit codes: 0 every trial asked to run finished and passed; 1 the run finished and a trial
+    /// or gate failed (spec errors included); 2 the run is unfinished (trials without an
+    /// outcome) or could not be read (an unreadable record, a store error, reports not written).
     Report {
         run: Option<String>,
         /// Where to write the JUnit XML (default: `target/l1/runs/<run>/junit.xml`).
@@ -1102,39 +1107,35 @@ fn junit_run(
             ("l1::other".to_string(), name.to_string())
         }
     };
-    for (reason, names) in &acc.ignored {
-        for name in names {
-            let (suite, case) = suite_and_case(name);
-            let t = targets.entry(suite.clone()).or_default();
-            t.suite.name.clone_from(&suite);
-            t.suite.cases.push(JunitCase {
-                name: case,
-                classname: suite,
-                duration_s: 0.0,
-                outcome: Outcome::Skipped {
-                    message: format!("ignored: {reason}"),
-                },
-                system_out: None,
-                system_err: None,
-            });
-        }
-    }
-    for line in acc.unfinished_lines() {
-        let name = line.split(" (").next().unwrap_or(&line).to_string();
-        let (suite, case) = suite_and_case(&name);
+    let mut not_run = |name: &str, outcome: Outcome| {
+        let (suite, case) = suite_and_case(name);
         let t = targets.entry(suite.clone()).or_default();
         t.suite.name.clone_from(&suite);
         t.suite.cases.push(JunitCase {
             name: case,
             classname: suite,
             duration_s: 0.0,
-            outcome: Outcome::Error {
-                message: format!("no outcome recorded: {line}"),
-                detail: String::new(),
-            },
+            outcome,
             system_out: None,
             system_err: None,
         });
+    };
+    for (reason, names) in &acc.ignored {
+        for name in names {
+            let message = format!("ignored: {reason}");
+            not_run(name, Outcome::Skipped { message });
+        }
+    }
+    for line in acc.unfinished_lines() {
+        let name = line.split(" (").next().unwrap_or(&line).to_string();
+        let message = format!("no outcome recorded: {line}");
+        not_run(
+            &name,
+            Outcome::Error {
+                message,
+                detail: String::new(),
+            },
+        );
     }
 
     let mut suites = Vec::new();
