@@ -55,7 +55,10 @@ fn probe(engine: &str, version: &str, combo: &Combo, tag: &str) -> ProbeRun {
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let run_dir = target_dir.join("l1").join("fidelity-tests");
+    // The engines' logs go to a scratch directory, never the user's results under `target/l1`;
+    // the device lock and the pid files stay there, shared with every other engine launch on
+    // this host (one engine per device, orphans swept).
+    let run_dir = std::env::temp_dir().join(format!("l1-fidelity-tests-{}", std::process::id()));
     let state = target_dir.join("l1");
     let engines_dir = l1_engines::launch::engines_dir();
     let t = RealTarget {
