@@ -1,19 +1,27 @@
 //! One engine launch: started, warmed up, then asked for reps. The simulated engine, server
 //! engines (a process per launch, driven over HTTP) and in-process engines all implement
-//! [`Launch`], so the harness measures them through one path.
+//! [`Launch`], so the harness measures them through one path; this module also holds what
+//! every launch shares (its target, its requests, the load and the rep's metrics).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use l1_loadgen::RequestSpec;
 use l1_loadgen::prompts::{self, TokenCounter};
+use l1_loadgen::{Load, RequestSpec, Slo};
 use rand::{Rng, SeedableRng};
 
-use crate::{Combo, HardwareProfile, Metrics, ModelProfile, Workload};
+use crate::error::{LaunchError, ModelMissing, PromptError, RepError};
+use crate::{Arrival, Combo, HardwareProfile, Metrics, ModelProfile, Workload};
 
 /// A started engine.
 pub trait Launch {
     /// Run rep `index` (warm-up reps included: the caller discards them) and return its metrics.
-    fn rep(&mut self, index: u32) -> Result<Metrics, String>;
+    fn rep(&mut self, index: u32) -> Result<Metrics, RepError>;
+    /// The engine version the launch found installed and ran (`None` for the sim, which reports
+    /// none). Also in [`Launch::notes`] as `engine version: X`.
+    fn engine_version(&self) -> Option<&str> {
+        None
+    }
     /// What the launch wants recorded: startup time, engine version, command line, log path,
     /// delivered-load warnings.
     fn notes(&self) -> Vec<String> {
@@ -26,26 +34,12 @@ pub trait Launch {
     }
 }
 
-impl Launch for crate::sim::SimLaunch {
-    fn rep(&mut self, index: u32) -> Result<Metrics, String> {
-        crate::sim::SimLaunch::rep(self, index).map_err(|e| e.to_string())
-    }
-}
+pub use crate::install::engines_dir;
 
-/// The default home of installed engines and their test models: `L1_ENGINES_DIR`, else
-/// `~/.cache/l1/engines` (what `scripts/setup-engines.sh` fills). Code below the harness's
-/// settings takes the directory as a parameter.
-pub fn engines_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("L1_ENGINES_DIR") {
-        return PathBuf::from(d);
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-    home.join(".cache").join("l1").join("engines")
-}
-
-/// Everything a real engine launch needs to know.
+/// Everything an engine launch needs to know (the sim reads the profiles, the combo and the
+/// seed; real engines everything).
 #[derive(Clone, Debug)]
-pub struct RealTarget<'a> {
+pub struct LaunchTarget<'a> {
     /// Installed engines (`bin/`) and test models (`models/`).
     pub engines_dir: &'a Path,
     /// The model's name in `models.yaml` (model files are `<engines>/models/<name>.<ext>`).
@@ -64,15 +58,21 @@ pub struct RealTarget<'a> {
     pub state_dir: &'a Path,
     /// `CUDA_VISIBLE_DEVICES` for GPU engines.
     pub cuda_visible_devices: Option<String>,
-    /// Seed of the request sequence (prompts and lengths).
+    /// Seed of the measurement: the request sequence (prompts and lengths, the same in every
+    /// launch), and the sim's noise (drawn per launch from `seed + launch`).
     pub seed: u64,
+    /// The launch's number within its measurement, from 0.
+    pub launch: u32,
     /// Overrides the engine's readiness timeout.
     pub startup_timeout: Option<std::time::Duration>,
 }
 
-impl RealTarget<'_> {
+/// The name the harness and the engine modules still use for [`LaunchTarget`].
+pub type RealTarget<'a> = LaunchTarget<'a>;
+
+impl LaunchTarget<'_> {
     /// The model file or directory with extension `ext` (`gguf`, `onnx`, `hf`).
-    pub fn model_file(&self, ext: &str) -> Result<PathBuf, String> {
+    pub fn model_file(&self, ext: &str) -> Result<PathBuf, ModelMissing> {
         let dir = self.engines_dir.join("models");
         let p = if ext == "hf" {
             dir.join(format!("{}-hf", self.model_name))
@@ -82,11 +82,11 @@ impl RealTarget<'_> {
         if p.exists() {
             Ok(p)
         } else {
-            Err(format!(
-                "model `{}` has no {ext} file at {} (run scripts/setup-engines.sh, or set L1_ENGINES_DIR)",
-                self.model_name,
-                p.display()
-            ))
+            Err(ModelMissing {
+                model: self.model_name.to_string(),
+                ext: ext.to_string(),
+                path: p,
+            })
         }
     }
 
@@ -109,7 +109,7 @@ pub fn rep_requests(
     n: u32,
     counter: Option<&dyn TokenCounter>,
     tokens_per_word: f64,
-) -> Result<Vec<RequestSpec>, String> {
+) -> Result<Vec<RequestSpec>, PromptError> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ (u64::from(index) << 32));
     (0..n as usize)
         .map(|i| {
@@ -119,7 +119,7 @@ pub fn rep_requests(
             if let Some(ds) = w.dataset.as_ref().filter(|d| !d.entries.is_empty()) {
                 let entry = &ds.entries[rng.random_range(0..ds.entries.len())];
                 let input = match counter {
-                    Some(c) => c.count(&entry.prompt)?,
+                    Some(c) => c.count(&entry.prompt).map_err(PromptError)?,
                     None => (entry.prompt.split_whitespace().count() as f64 * tokens_per_word)
                         .ceil() as usize,
                 };
@@ -130,7 +130,8 @@ pub fn rep_requests(
                     max_tokens: entry.output_tokens.unwrap_or(output),
                 });
             }
-            let prompt = prompts::prompt(input, prompt_seed, counter, tokens_per_word)?;
+            let prompt = prompts::prompt(input, prompt_seed, counter, tokens_per_word)
+                .map_err(PromptError)?;
             Ok(RequestSpec {
                 index: i,
                 prompt,
@@ -150,7 +151,7 @@ pub fn warm_up(
     seed: u64,
     counter: Option<&dyn TokenCounter>,
     tokens_per_word: f64,
-) -> Result<(), String> {
+) -> Result<(), LaunchError> {
     if w.warmup_requests == 0 {
         return Ok(());
     }
@@ -162,18 +163,61 @@ pub fn warm_up(
         counter,
         tokens_per_word,
     )?;
-    let run = l1_loadgen::driver::run(
-        rt,
-        backend,
-        reqs,
-        &crate::server::load_of(w, seed),
-        crate::server::timeout_of(w),
-    );
-    let s = l1_loadgen::summarize(&run, &l1_loadgen::Slo::default());
+    let run = l1_loadgen::driver::run(rt, backend, reqs, &load_of(w, seed), timeout_of(w));
+    let s = l1_loadgen::summarize(&run, &Slo::default());
     if s.metrics.get("error_rate").copied() == Some(1.0) {
-        return Err(format!("every warm-up request failed: {}", s.error_text()));
+        return Err(LaunchError::WarmUpFailed {
+            errors: s.error_text(),
+        });
     }
     Ok(())
+}
+
+/// Build the one HTTP runtime a launch uses.
+pub fn runtime() -> Result<tokio::runtime::Runtime, LaunchError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(LaunchError::Runtime)
+}
+
+/// The load generator's arrival for a workload.
+pub fn load_of(w: &Workload, seed: u64) -> Load {
+    match w.arrival {
+        Arrival::Concurrency(n) => Load::Closed { concurrency: n },
+        Arrival::Poisson { rate } => Load::Poisson { rate, seed },
+    }
+}
+
+/// The workload's per-request timeout.
+pub fn timeout_of(w: &Workload) -> Duration {
+    Duration::from_secs_f64(w.request_timeout_s.clamp(0.001, 86_400.0))
+}
+
+/// The workload's SLOs for the load generator.
+pub fn slo_of(w: &Workload) -> Slo {
+    Slo {
+        ttft_ms: w.slo.ttft_ms,
+        tpot_ms: w.slo.tpot_ms,
+        e2e_ms: w.slo.e2e_ms,
+    }
+}
+
+/// Turn a rep's summary into metrics, failing the rep when every request failed.
+pub fn rep_metrics(s: &l1_loadgen::RepSummary, mem_bytes: u64) -> Result<Metrics, RepError> {
+    if s.requests > 0 && s.metrics.get("error_rate").copied() == Some(1.0) {
+        return Err(RepError::AllFailed {
+            requests: s.requests,
+            errors: s.error_text(),
+        });
+    }
+    let mut m: Metrics = s.metrics.clone();
+    m.insert(
+        "peak_memory_gib".into(),
+        mem_bytes as f64 / (1u64 << 30) as f64,
+    );
+    Ok(m)
 }
 
 /// Record what a rep's summary says beyond its metrics: an under-delivered load (once per

@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::launch::RealTarget;
-use crate::server::{ServerEngine, ServerRecipe, unsupported};
+use crate::server::{ServerEngine, ServerRecipe};
+use crate::translate::{Emitted, Row, Table, TranslateError, unsupported};
 use crate::{Arrival, combo::UNSET};
 
 /// llama-server builds, and the date-versioned xllamacpp wheels.
@@ -34,14 +35,30 @@ pub const SUPPORTED: &[crate::version::VersionRange] = &[
 /// The first llama-server build whose `-fa` takes a value (`on|off|auto`).
 pub const VALUED_FA: &str = "b6327";
 
-/// Whether `version` has the valued `-fa`: builds from [`VALUED_FA`], and the date-versioned
-/// `xllamacpp` wheels (2026.x).
-fn valued_fa(version: &str) -> bool {
-    match crate::version::Version::parse(version) {
-        Some(v) if v.prefix == "b" => v.at_least(&VALUED_FA[1..]),
-        _ => true,
-    }
-}
+/// llama.cpp's spellings (see the module docs); knobs, slots and the context are code.
+pub const TABLE: Table = Table {
+    engine: "llamacpp",
+    rows: &[
+        // attention_backend: a bare boolean `-fa` before VALUED_FA.
+        Row::new("attention_backend", "flash_attn_v2")
+            .below(VALUED_FA)
+            .flags(&["-fa"]),
+        Row::new("attention_backend", "flash_attn_v2").flags(&["-fa", "on"]),
+        Row::new("attention_backend", "native").below(VALUED_FA),
+        Row::new("attention_backend", "native").flags(&["-fa", "off"]),
+        Row::new("attention_backend", UNSET).below(VALUED_FA),
+        Row::new("attention_backend", UNSET).flags(&["-fa", "auto"]),
+        // kv_cache_dtype: K and V alike.
+        Row::new("kv_cache_dtype", "fp16").flags(&["-ctk", "f16", "-ctv", "f16"]),
+        Row::new("kv_cache_dtype", "bf16").flags(&["-ctk", "bf16", "-ctv", "bf16"]),
+        Row::new("kv_cache_dtype", "q8_0").flags(&["-ctk", "q8_0", "-ctv", "q8_0"]),
+        Row::new("kv_cache_dtype", "q4_0").flags(&["-ctk", "q4_0", "-ctv", "q4_0"]),
+        Row::new("kv_cache_dtype", "auto"),
+    ],
+};
+
+/// llama.cpp's knobs.
+pub const KNOBS: &[&str] = &["threads", "batch_size", "ubatch_size", "parallel"];
 
 /// The llama.cpp server engine.
 #[derive(Clone, Copy, Debug, Default)]
@@ -52,20 +69,25 @@ impl ServerEngine for LlamaCpp {
         SUPPORTED
     }
 
+    fn translation(&self) -> Option<&'static Table> {
+        Some(&TABLE)
+    }
+
     fn name(&self) -> &'static str {
         "llamacpp"
     }
 
-    fn program(&self, engines_dir: &Path) -> Result<PathBuf, String> {
-        crate::registry::require_engine_binary(
+    fn program(&self, engines_dir: &Path) -> Result<PathBuf, crate::error::EngineError> {
+        crate::install::require_engine_binary(
             engines_dir,
             "llama-server",
             "llama.cpp",
             "run scripts/setup-engines.sh llamacpp",
         )
+        .map_err(crate::error::EngineError::from)
     }
 
-    fn detect_version(&self, program: &Path) -> Result<String, String> {
+    fn detect_version(&self, program: &Path) -> Result<String, crate::error::EngineError> {
         crate::server::version_from_command(program, &["--version"], "version:")
     }
 
@@ -74,7 +96,7 @@ impl ServerEngine for LlamaCpp {
         target: &RealTarget<'_>,
         program: PathBuf,
         port: u16,
-    ) -> Result<ServerRecipe, String> {
+    ) -> Result<ServerRecipe, TranslateError> {
         let model = target.model_file("gguf")?;
         let combo = target.combo;
         let mut args: Vec<String> = vec![
@@ -86,54 +108,23 @@ impl ServerEngine for LlamaCpp {
             port.to_string(),
             "--metrics".into(),
         ];
-        let fa = match combo.dim("attention_backend") {
-            "flash_attn_v2" => "on",
-            "native" => "off",
-            UNSET => "auto",
-            other => {
-                return Err(unsupported(
-                    self.name(),
-                    "attention_backend",
-                    other,
-                    &["flash_attn_v2", "native", "unset"],
-                ));
-            }
-        };
-        if valued_fa(target.version) {
-            args.extend(["-fa".into(), fa.into()]);
-        } else if fa == "on" {
-            args.push("-fa".into());
-        }
-        let kv = match combo.dim("kv_cache_dtype") {
-            "fp16" => Some("f16"),
-            "bf16" => Some("bf16"),
-            "q8_0" => Some("q8_0"),
-            "q4_0" => Some("q4_0"),
-            "auto" | UNSET => None,
-            other => {
-                return Err(unsupported(
-                    self.name(),
-                    "kv_cache_dtype",
-                    other,
-                    &["fp16", "bf16", "q8_0", "q4_0", "auto", "unset"],
-                ));
-            }
-        };
-        if let Some(kv) = kv {
-            args.extend(["-ctk".into(), kv.into(), "-ctv".into(), kv.into()]);
-        }
-        for dim in [
-            "kv_layout",
-            "matmul_path",
-            "activation_dtype",
-            "fusion_strategy",
-            "cuda_graph",
-        ] {
-            let v = combo.dim(dim);
-            if v != UNSET {
-                return Err(unsupported(self.name(), dim, v, &["unset"]));
-            }
-        }
+        let mut out = Emitted::default();
+        TABLE.emit_all(
+            combo,
+            &[
+                "attention_backend",
+                "kv_cache_dtype",
+                "kv_layout",
+                "matmul_path",
+                "activation_dtype",
+                "fusion_strategy",
+                "cuda_graph",
+            ],
+            target.version,
+            target.hardware.device,
+            &mut out,
+        )?;
+        args.append(&mut out.flags);
         let w = target.workload;
         let slots = match w.arrival {
             Arrival::Concurrency(n) => n.max(1),
@@ -149,19 +140,15 @@ impl ServerEngine for LlamaCpp {
                     slots_flag = value.clone();
                     continue;
                 }
-                other => {
-                    return Err(unsupported(
-                        self.name(),
-                        "knob",
-                        other,
-                        &["threads", "batch_size", "ubatch_size", "parallel"],
-                    ));
-                }
+                other => return Err(unsupported(self.name(), "knob", other, KNOBS)),
             };
             args.extend([flag.to_string(), value.clone()]);
         }
-        let slots: u32 = slots_flag.parse().map_err(|_| {
-            format!("knob parallel: expected a number of slots, found `{slots_flag}`")
+        let slots: u32 = slots_flag.parse().map_err(|_| TranslateError::BadKnob {
+            engine: None,
+            knob: "parallel".into(),
+            value: slots_flag.clone(),
+            expected: "a number of slots".into(),
         })?;
         let per_slot = (w.input_tokens.max() + w.output_tokens.max() + 16)
             .min(target.model.max_context.max(64));
@@ -272,16 +259,22 @@ mod tests {
     #[test]
     fn values_llama_cpp_cannot_express_are_errors_naming_the_choices() {
         let c = combo(&[("attention_backend", "flash_attn_v3")], &[]);
-        let e = with_target(&c, |t| LlamaCpp.translate(t, "x".into(), 1)).unwrap_err();
+        let e = with_target(&c, |t| LlamaCpp.translate(t, "x".into(), 1))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("flash_attn_v3") && e.contains("accepted: flash_attn_v2, native, unset"),
             "{e}"
         );
         let c = combo(&[("cuda_graph", "per-shape")], &[]);
-        let e = with_target(&c, |t| LlamaCpp.translate(t, "x".into(), 1)).unwrap_err();
+        let e = with_target(&c, |t| LlamaCpp.translate(t, "x".into(), 1))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cuda_graph"), "{e}");
         let c = combo(&[], &[("flash", "1")]);
-        let e = with_target(&c, |t| LlamaCpp.translate(t, "x".into(), 1)).unwrap_err();
+        let e = with_target(&c, |t| LlamaCpp.translate(t, "x".into(), 1))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("knob") && e.contains("threads"), "{e}");
     }
 

@@ -6,7 +6,7 @@
 //! Protocols: llama.cpp's native `POST /completion` (`n_probs`: token ids, logprobs and top-k),
 //! OpenAI-compatible `POST /v1/completions` (`logprobs: k`; vLLM is asked for token ids with
 //! `return_tokens_as_token_ids`), ONNX Runtime in-process (log-softmax of its own logits), and the
-//! sim's deterministic divergence model (`crate::sim::fidelity`). An engine that answers without
+//! sim's deterministic divergence model (`sim/fidelity.rs`). An engine that answers without
 //! logprobs yields tokens only, and says so; one that cannot answer probes at all says why.
 
 use std::time::Duration;
@@ -69,21 +69,25 @@ impl Default for ProbeSpec {
 
 impl ProbeSpec {
     /// Check the numbers; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::field::InvalidField> {
+        use crate::field::invalid;
         if self.output_tokens == 0 || self.output_tokens > 4096 {
-            return Err(format!(
-                "probes.output_tokens: expected 1..=4096, found {}",
-                self.output_tokens
-            ));
+            return invalid(
+                "probes.output_tokens",
+                format!("expected 1..=4096, found {}", self.output_tokens),
+            );
         }
         if self.top_k > 20 {
-            return Err(format!(
-                "probes.top_k: expected 0..=20 (OpenAI-compatible servers cap logprobs at 20), found {}",
-                self.top_k
-            ));
+            return invalid(
+                "probes.top_k",
+                format!(
+                    "expected 0..=20 (OpenAI-compatible servers cap logprobs at 20), found {}",
+                    self.top_k
+                ),
+            );
         }
         if self.count == Some(0) {
-            return Err("probes.count: expected at least 1".into());
+            return invalid("probes.count", "expected at least 1");
         }
         Ok(())
     }
@@ -91,15 +95,15 @@ impl ProbeSpec {
     /// Parse probe prompts from JSONL text (`{"prompt": "..."}` per line; other keys ignored).
     /// Errors carry the 1-based line number.
     pub fn parse_prompts(text: &str) -> Result<Vec<String>, (usize, String)> {
-        crate::profile::Dataset::parse(text).map(|e| e.into_iter().map(|d| d.prompt).collect())
+        crate::dataset::Dataset::parse(text).map(|e| e.into_iter().map(|d| d.prompt).collect())
     }
 
     /// The probe set this spec denotes: its loaded prompts, else the bundled default, cut to
     /// `count`.
-    pub fn resolve(&self) -> Result<ProbeSet, String> {
+    pub fn resolve(&self) -> Result<ProbeSet, ProbeSetError> {
         let (source, mut prompts) = if self.prompts.is_empty() {
             let p = Self::parse_prompts(DEFAULT_PROMPTS)
-                .map_err(|(l, m)| format!("bundled probe prompts, line {l}: {m}"))?;
+                .map_err(|(line, message)| ProbeSetError::Bundled { line, message })?;
             ("bundled default".to_string(), p)
         } else {
             (
@@ -111,7 +115,7 @@ impl ProbeSpec {
             prompts.truncate(n as usize);
         }
         if prompts.is_empty() {
-            return Err(format!("the probe set `{source}` has no prompts"));
+            return Err(ProbeSetError::Empty { set: source });
         }
         Ok(ProbeSet {
             source,
@@ -121,6 +125,20 @@ impl ProbeSpec {
             seed: self.seed,
         })
     }
+}
+
+/// Why a probe spec denotes no probe set.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeSetError {
+    /// The bundled prompts do not parse (a build defect).
+    #[error("bundled probe prompts, line {line}: {message}")]
+    Bundled { line: usize, message: String },
+    /// No prompts are left (an empty file, or `count` cut them all).
+    #[error("the probe set `{set}` has no prompts")]
+    Empty {
+        /// Where the prompts came from (a path, `inline` or `bundled default`).
+        set: String,
+    },
 }
 
 /// The probes one launch answers.
@@ -631,19 +649,13 @@ pub fn run_http(
         .enumerate()
         .map(|(i, prompt)| {
             let body = request_body(api, model, prompt, set, ignore_eos);
-            let res: Result<(u16, String), String> = rt.block_on(async {
-                let r = client
-                    .post(&url)
-                    .json(&body)
-                    .send()
-                    .await
-                    .map_err(|e| format!("POST {url}: {e}"))?;
+            let res: Result<(u16, String), reqwest::Error> = rt.block_on(async {
+                let r = client.post(&url).json(&body).send().await?;
                 let status = r.status().as_u16();
-                let text = r.text().await.map_err(|e| format!("POST {url}: {e}"))?;
-                Ok((status, text))
+                Ok((status, r.text().await?))
             });
             match res {
-                Err(e) => ProbeAnswer::failed(i, ProbeFailure::Engine, e),
+                Err(e) => ProbeAnswer::failed(i, ProbeFailure::Engine, format!("POST {url}: {e}")),
                 Ok((status, text)) => match serde_json::from_str::<serde_json::Value>(&text) {
                     Ok(v) => {
                         let a = match api {
@@ -721,12 +733,22 @@ mod tests {
             top_k: 50,
             ..ProbeSpec::default()
         };
-        assert!(bad.validate().unwrap_err().contains("probes.top_k"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("probes.top_k")
+        );
         let bad = ProbeSpec {
             output_tokens: 0,
             ..ProbeSpec::default()
         };
-        assert!(bad.validate().unwrap_err().contains("probes.output_tokens"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("probes.output_tokens")
+        );
     }
 
     #[test]

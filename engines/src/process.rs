@@ -21,6 +21,55 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
 
+/// Why an engine process could not be started, or stopped running.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// Preparing the working directory or the log failed (`action` is `create`, `write`, `open`).
+    #[error("failed to {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The program could not be executed.
+    #[error("failed to start `{}`: {source}", program.display())]
+    Spawn {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The engine exited; `log` is [`EngineProcess::log_excerpt`].
+    #[error("the engine exited ({status}){log}")]
+    Exited {
+        status: std::process::ExitStatus,
+        log: String,
+    },
+    /// The engine's status could not be read.
+    #[error("failed to poll the engine process: {0}")]
+    Poll(#[source] std::io::Error),
+    /// The engine exited (or could not be polled) before it was ready.
+    #[error("engine failed to start: {0}")]
+    StartFailed(#[source] Box<ProcessError>),
+    /// The engine was still not ready when the readiness timeout passed.
+    #[error("engine not ready after {timeout_s:.1} s (readiness timeout){log}")]
+    NotReady { timeout_s: f64, log: String },
+    /// No free TCP port could be found.
+    #[error("failed to find a free port: {0}")]
+    NoFreePort(#[source] std::io::Error),
+}
+
+impl ProcessError {
+    fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        move |source| Self::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
 /// What to run: a program, its arguments and environment, and config files it reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LaunchCommand {
@@ -69,29 +118,22 @@ impl EngineProcess {
         workdir: &Path,
         log: &Path,
         state: &Path,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ProcessError> {
         install_signal_handlers();
         sweep_orphans(state);
-        std::fs::create_dir_all(workdir)
-            .map_err(|e| format!("failed to create {}: {e}", workdir.display()))?;
+        std::fs::create_dir_all(workdir).map_err(ProcessError::io("create", workdir))?;
         for (rel, content) in &cmd.files {
             let p = workdir.join(rel);
             if let Some(dir) = p.parent() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir).map_err(ProcessError::io("create", dir))?;
             }
-            std::fs::write(&p, content)
-                .map_err(|e| format!("failed to write {}: {e}", p.display()))?;
+            std::fs::write(&p, content).map_err(ProcessError::io("write", &p))?;
         }
         if let Some(dir) = log.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(ProcessError::io("create", dir))?;
         }
-        let out =
-            File::create(log).map_err(|e| format!("failed to create {}: {e}", log.display()))?;
-        let err = out
-            .try_clone()
-            .map_err(|e| format!("failed to open {}: {e}", log.display()))?;
+        let out = File::create(log).map_err(ProcessError::io("create", log))?;
+        let err = out.try_clone().map_err(ProcessError::io("open", log))?;
         let mut command = std::process::Command::new(&cmd.program);
         command
             .args(&cmd.args)
@@ -102,9 +144,10 @@ impl EngineProcess {
             .stderr(err)
             .process_group(0);
         die_with_parent(&mut command);
-        let child = command
-            .spawn()
-            .map_err(|e| format!("failed to start `{}`: {e}", cmd.program.display()))?;
+        let child = command.spawn().map_err(|source| ProcessError::Spawn {
+            program: cmd.program.clone(),
+            source,
+        })?;
         let pgid = child.id() as i32;
         let pid_file = record_pid(state, pgid, &cmd.program);
         LIVE.lock()
@@ -128,14 +171,14 @@ impl EngineProcess {
     }
 
     /// `Ok` while the engine runs; its exit status and last log lines once it has exited.
-    pub fn check_alive(&mut self) -> Result<(), String> {
+    pub fn check_alive(&mut self) -> Result<(), ProcessError> {
         match self.child.try_wait() {
             Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!(
-                "the engine exited ({status}){}",
-                self.log_excerpt()
-            )),
-            Err(e) => Err(format!("failed to poll the engine process: {e}")),
+            Ok(Some(status)) => Err(ProcessError::Exited {
+                status,
+                log: self.log_excerpt(),
+            }),
+            Err(e) => Err(ProcessError::Poll(e)),
         }
     }
 
@@ -143,7 +186,7 @@ impl EngineProcess {
     /// explain (refused connections), give a dying engine up to `settle` to become reapable: a
     /// process closes its sockets before its exit is visible to `wait`, so a check right after
     /// the refusals can still see it running.
-    pub fn check_alive_settled(&mut self, settle: Duration) -> Result<(), String> {
+    pub fn check_alive_settled(&mut self, settle: Duration) -> Result<(), ProcessError> {
         let until = Instant::now() + settle;
         loop {
             self.check_alive()?;
@@ -160,20 +203,19 @@ impl EngineProcess {
         &mut self,
         timeout: Duration,
         mut ready: impl FnMut() -> bool,
-    ) -> Result<Duration, String> {
+    ) -> Result<Duration, ProcessError> {
         let t0 = self.started;
         loop {
             self.check_alive()
-                .map_err(|e| format!("engine failed to start: {e}"))?;
+                .map_err(|e| ProcessError::StartFailed(Box::new(e)))?;
             if ready() {
                 return Ok(t0.elapsed());
             }
             if t0.elapsed() > timeout {
-                return Err(format!(
-                    "engine not ready after {:.1} s (readiness timeout){}",
-                    timeout.as_secs_f64(),
-                    self.log_excerpt()
-                ));
+                return Err(ProcessError::NotReady {
+                    timeout_s: timeout.as_secs_f64(),
+                    log: self.log_excerpt(),
+                });
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -437,12 +479,11 @@ pub fn tail_lines(path: &Path, n: usize) -> Vec<String> {
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released; the engine binds it next).
-pub fn free_port() -> Result<u16, String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| format!("failed to find a free port: {e}"))?;
+pub fn free_port() -> Result<u16, ProcessError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(ProcessError::NoFreePort)?;
     l.local_addr()
         .map(|a| a.port())
-        .map_err(|e| format!("failed to find a free port: {e}"))
+        .map_err(ProcessError::NoFreePort)
 }
 
 /// Peak resident memory (`VmHWM`) of process `pid` (`self` for this one), from `/proc`.
@@ -506,6 +547,11 @@ mod tests {
         let cmd = sh("echo loading; echo 'error: unknown flag --bogus' >&2; exit 3");
         let mut p = EngineProcess::spawn(&cmd, &d.join("wd"), &d.join("log"), &d).unwrap();
         let e = p.wait_ready(Duration::from_secs(5), || false).unwrap_err();
+        assert!(
+            matches!(&e, ProcessError::StartFailed(inner) if matches!(**inner, ProcessError::Exited { .. })),
+            "{e}"
+        );
+        let e = e.to_string();
         assert!(e.contains("engine failed to start"), "{e}");
         assert!(e.contains("exit status: 3"), "{e}");
         assert!(e.contains(": error: unknown flag --bogus"), "{e}");
@@ -520,6 +566,8 @@ mod tests {
         let e = p
             .wait_ready(Duration::from_millis(300), || false)
             .unwrap_err();
+        assert!(matches!(e, ProcessError::NotReady { .. }), "{e}");
+        let e = e.to_string();
         assert!(e.contains("readiness timeout"), "{e}");
         assert!(e.contains("still loading weights"), "{e}");
         drop(p);

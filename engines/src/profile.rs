@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::field::{InvalidField, invalid};
+
 /// Whether a hardware profile is a GPU or the CPU host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,7 +57,7 @@ impl HardwareProfile {
     }
 
     /// Check the numbers make sense; returns a message naming the bad field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidField> {
         positive("memory_gib", self.memory_gib)?;
         positive("memory_bandwidth_gbps", self.memory_bandwidth_gbps)?;
         fraction("noise_floor_cv", self.noise_floor_cv)?;
@@ -63,9 +65,9 @@ impl HardwareProfile {
             fraction("launch_cv", self.launch_cv)?;
         }
         if self.peak_dense_tflops.is_empty() {
-            return Err(
-                "peak_dense_tflops: expected at least one dtype (fp32, fp16, bf16, fp8, int8)"
-                    .into(),
+            return invalid(
+                "peak_dense_tflops",
+                "expected at least one dtype (fp32, fp16, bf16, fp8, int8)",
             );
         }
         for (k, v) in &self.peak_dense_tflops {
@@ -73,12 +75,13 @@ impl HardwareProfile {
         }
         match (self.device, &self.compute_capability) {
             (DeviceKind::Gpu, None) => {
-                return Err("compute_capability: required for a gpu profile".into());
+                return invalid("compute_capability", "required for a gpu profile");
             }
             (_, Some(cc)) if parse_capability(cc).is_none() => {
-                return Err(format!(
-                    "compute_capability: expected \"major.minor\" such as \"9.0\", found {cc:?}"
-                ));
+                return invalid(
+                    "compute_capability",
+                    format!("expected \"major.minor\" such as \"9.0\", found {cc:?}"),
+                );
             }
             _ => {}
         }
@@ -119,7 +122,7 @@ impl ModelProfile {
     }
 
     /// Check the numbers make sense; returns a message naming the bad field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidField> {
         positive("params_b", self.params_b)?;
         for (name, v) in [
             ("layers", self.layers),
@@ -132,14 +135,17 @@ impl ModelProfile {
             ("max_context", self.max_context),
         ] {
             if v == 0 {
-                return Err(format!("{name}: expected a positive integer, found 0"));
+                return invalid(name, "expected a positive integer, found 0");
             }
         }
         if !self.attention_heads.is_multiple_of(self.kv_heads) {
-            return Err(format!(
-                "kv_heads: expected a divisor of attention_heads ({}), found {}",
-                self.attention_heads, self.kv_heads
-            ));
+            return invalid(
+                "kv_heads",
+                format!(
+                    "expected a divisor of attention_heads ({}), found {}",
+                    self.attention_heads, self.kv_heads
+                ),
+            );
         }
         Ok(())
     }
@@ -195,18 +201,22 @@ impl Dist {
         }
     }
 
-    fn validate(&self, field: &str) -> Result<(), String> {
+    fn validate(&self, field: &str) -> Result<(), InvalidField> {
         match *self {
-            Dist::Fixed(0) => Err(format!("{field}.fixed: expected at least 1 token")),
-            Dist::Uniform { min, max } if min == 0 || min > max => Err(format!(
-                "{field}.uniform: expected 1 <= min <= max, found min {min}, max {max}"
-            )),
+            Dist::Fixed(0) => invalid(format!("{field}.fixed"), "expected at least 1 token"),
+            Dist::Uniform { min, max } if min == 0 || min > max => invalid(
+                format!("{field}.uniform"),
+                format!("expected 1 <= min <= max, found min {min}, max {max}"),
+            ),
             Dist::Lognormal { median, sigma, max }
                 if !(median >= 1.0 && sigma >= 0.0 && max >= 1) =>
             {
-                Err(format!(
-                    "{field}.lognormal: expected median >= 1, sigma >= 0, max >= 1, found {median}, {sigma}, {max}"
-                ))
+                invalid(
+                    format!("{field}.lognormal"),
+                    format!(
+                        "expected median >= 1, sigma >= 0, max >= 1, found {median}, {sigma}, {max}"
+                    ),
+                )
             }
             _ => Ok(()),
         }
@@ -272,103 +282,27 @@ pub struct Workload {
     pub probes: Option<crate::probe::ProbeSpec>,
 }
 
-/// A JSONL prompt file: one JSON object per line with a string `prompt` and optionally
-/// `output_tokens` (a positive integer; else the workload's `output_tokens` distribution is
-/// sampled). Other fields are ignored, so ShareGPT-style exports with extra keys load as they
-/// are. Each request draws a line at random from the launch seed, so a rep's prompts are
-/// reproducible. The workload's `input_tokens` stays the bound engines size their context by.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Dataset {
-    /// The file, relative to the directory that holds `catalogs/` (or absolute).
-    pub path: String,
-    /// The parsed lines (filled by the harness when it loads the workloads).
-    #[serde(skip)]
-    pub entries: Vec<DatasetEntry>,
-}
-
-/// One line of a [`Dataset`].
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct DatasetEntry {
-    pub prompt: String,
-    #[serde(default)]
-    pub output_tokens: Option<u32>,
-}
-
-impl Dataset {
-    /// Parse JSONL text; errors carry the 1-based line number and the field.
-    pub fn parse(text: &str) -> Result<Vec<DatasetEntry>, (usize, String)> {
-        let mut out = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let line_no = i + 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let v: serde_json::Value = serde_json::from_str(line)
-                .map_err(|e| (line_no, format!("not a JSON object: {e}")))?;
-            let obj = v
-                .as_object()
-                .ok_or_else(|| (line_no, format!("expected a JSON object, found {v}")))?;
-            let prompt = match obj.get("prompt") {
-                Some(serde_json::Value::String(p)) if !p.trim().is_empty() => p.clone(),
-                Some(serde_json::Value::String(_)) => {
-                    return Err((
-                        line_no,
-                        "field `prompt`: expected a non-empty string".into(),
-                    ));
-                }
-                Some(other) => {
-                    return Err((
-                        line_no,
-                        format!("field `prompt`: expected a string, found {other}"),
-                    ));
-                }
-                None => return Err((line_no, "field `prompt`: missing".into())),
-            };
-            let output_tokens = match obj.get("output_tokens") {
-                None | Some(serde_json::Value::Null) => None,
-                Some(v) => match v.as_u64() {
-                    Some(n) if n >= 1 && n <= u64::from(u32::MAX) => Some(n as u32),
-                    _ => {
-                        return Err((
-                            line_no,
-                            format!(
-                                "field `output_tokens`: expected a positive integer, found {v}"
-                            ),
-                        ));
-                    }
-                },
-            };
-            out.push(DatasetEntry {
-                prompt,
-                output_tokens,
-            });
-        }
-        if out.is_empty() {
-            return Err((1, "the dataset has no prompts".into()));
-        }
-        Ok(out)
-    }
-}
+pub use crate::dataset::{Dataset, DatasetEntry};
 
 impl Workload {
     /// Check the numbers make sense; returns a message naming the bad field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidField> {
         self.input_tokens.validate("input_tokens")?;
         self.output_tokens.validate("output_tokens")?;
         match self.arrival {
             Arrival::Concurrency(0) => {
-                return Err("arrival.concurrency: expected at least 1".into());
+                return invalid("arrival.concurrency", "expected at least 1");
             }
             Arrival::Poisson { rate } if !(rate > 0.0 && rate.is_finite()) => {
-                return Err(format!(
-                    "arrival.poisson.rate: expected a positive rate, found {rate}"
-                ));
+                return invalid(
+                    "arrival.poisson.rate",
+                    format!("expected a positive rate, found {rate}"),
+                );
             }
             _ => {}
         }
         if self.requests == 0 {
-            return Err("requests: expected at least 1 request per rep".into());
+            return invalid("requests", "expected at least 1 request per rep");
         }
         fraction("max_error_rate", self.max_error_rate)?;
         positive("request_timeout_s", self.request_timeout_s)?;
@@ -379,18 +313,18 @@ impl Workload {
     }
 }
 
-fn positive(field: &str, v: f64) -> Result<(), String> {
+fn positive(field: &str, v: f64) -> Result<(), InvalidField> {
     if v > 0.0 && v.is_finite() {
         Ok(())
     } else {
-        Err(format!("{field}: expected a positive number, found {v}"))
+        invalid(field, format!("expected a positive number, found {v}"))
     }
 }
 
-fn fraction(field: &str, v: f64) -> Result<(), String> {
+fn fraction(field: &str, v: f64) -> Result<(), InvalidField> {
     if (0.0..=1.0).contains(&v) {
         Ok(())
     } else {
-        Err(format!("{field}: expected a fraction in [0, 1], found {v}"))
+        invalid(field, format!("expected a fraction in [0, 1], found {v}"))
     }
 }

@@ -1,265 +1,245 @@
-//! The engine table: every engine l1 knows, how it runs, and whether it can run on this machine.
+//! The engine table: every engine l1 knows, registered once in [`ENGINES`], and lookups by name.
 //!
 //! What an engine *exposes* (dimensions, values, knobs, versions) is catalog data
-//! (`catalogs/kernels.yaml`, section `engines`); this table holds what is code: how to find the
-//! engine here and whether this build can launch it.
+//! (`catalogs/kernels.yaml`, section `engines`); what it *does* is its module's [`Engine`]
+//! implementation (see `docs/adding-an-engine.md`). Nothing else in this crate dispatches on an
+//! engine's name.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// How an engine is driven.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EngineKind {
-    /// The built-in simulated engine: nothing to install, needs no device.
-    Simulated,
-    /// A server process launched per trial and driven over HTTP.
-    Server {
-        /// The executable that must be on `PATH`.
-        binary: &'static str,
-    },
-    /// A library driven in-process.
-    InProcess {
-        /// The shared library that must be loadable.
-        library: &'static str,
-    },
-}
+pub use crate::engine::{Engine, EngineKind};
+use crate::error::{EngineError, LaunchError};
+use crate::launch::{Launch, LaunchTarget};
+use crate::server::Server;
 
-/// One engine.
-#[derive(Clone, Copy, Debug)]
-pub struct EngineInfo {
-    pub name: &'static str,
-    pub kind: EngineKind,
-    /// Whether this build can launch and measure it.
-    pub launcher: bool,
-}
-
-/// Every engine, in one dispatch table.
-pub const ENGINES: &[EngineInfo] = &[
-    EngineInfo {
-        name: "sim",
-        kind: EngineKind::Simulated,
-        launcher: true,
-    },
-    EngineInfo {
-        name: "vllm",
+/// Every engine, in one table (the order is the order `l1 catalog` and errors list them in).
+pub static ENGINES: &[&dyn Engine] = &[
+    &crate::sim::SimEngine,
+    &Server {
+        module: &crate::vllm::Vllm,
         // The setup script's wrapper; a normal (GPU) install's `vllm` on PATH also works.
-        kind: EngineKind::Server {
-            binary: "vllm-serve",
-        },
-        launcher: true,
+        binary: crate::vllm::WRAPPER,
+        fallback: Some("vllm"),
     },
-    EngineInfo {
-        name: "tgi",
-        kind: EngineKind::Server {
-            binary: crate::tgi::PROGRAM,
-        },
-        launcher: true,
+    &Server {
+        module: &crate::tgi::Tgi,
+        binary: crate::tgi::PROGRAM,
+        fallback: None,
     },
-    EngineInfo {
-        name: "trtllm",
-        kind: EngineKind::Server {
-            binary: "trtllm-serve",
-        },
-        launcher: true,
+    &Server {
+        module: &crate::trtllm::TrtLlm,
+        binary: crate::trtllm::PROGRAM,
+        fallback: None,
     },
-    EngineInfo {
-        name: "triton",
+    &Server {
+        module: &crate::triton::Triton,
         // pytriton's bundled tritonserver with the toy model (engines/src/triton.rs); on a GPU
-        // host NVIDIA's own `tritonserver` (see `fallback_binary`).
-        kind: EngineKind::Server {
-            binary: crate::triton::PROGRAM,
-        },
-        launcher: true,
+        // host NVIDIA's own `tritonserver`.
+        binary: crate::triton::PROGRAM,
+        fallback: Some(crate::triton::GPU_PROGRAM),
     },
-    EngineInfo {
-        name: "sglang",
+    &Server {
+        module: &crate::sglang::Sglang,
         // The wheel's console script (0.5.5+); its interpreter runs `-m sglang.launch_server`.
-        kind: EngineKind::Server { binary: "sglang" },
-        launcher: true,
+        binary: "sglang",
+        fallback: None,
     },
-    EngineInfo {
-        name: "llamacpp",
-        kind: EngineKind::Server {
-            binary: "llama-server",
-        },
-        launcher: true,
+    &Server {
+        module: &crate::llamacpp::LlamaCpp,
+        binary: "llama-server",
+        fallback: None,
     },
-    EngineInfo {
-        name: "onnxruntime",
-        kind: EngineKind::InProcess {
-            library: "libonnxruntime.so",
-        },
-        launcher: true,
-    },
+    &crate::onnxruntime::launch::OnnxRuntime,
 ];
 
 /// Look an engine up by name.
-pub fn engine(name: &str) -> Option<&'static EngineInfo> {
-    ENGINES.iter().find(|e| e.name == name)
+pub fn engine(name: &str) -> Option<&'static dyn Engine> {
+    ENGINES.iter().copied().find(|e| e.name() == name)
 }
 
-impl EngineInfo {
-    /// Whether the engine can run on this machine: `Ok(())`, or the reason it cannot.
-    pub fn availability(&self, engines_dir: &std::path::Path) -> Result<(), String> {
-        match self.kind {
-            EngineKind::Simulated => Ok(()),
-            EngineKind::Server { binary } => {
-                if find_engine_binary(engines_dir, binary).is_none()
-                    && fallback_binary(self.name).and_then(find_on_path).is_none()
-                {
-                    return Err(format!(
-                        "engine `{}` is not installed (`{binary}` not found in {} or on PATH; see scripts/setup-engines.sh)",
-                        self.name,
-                        engines_dir.join("bin").display()
-                    ));
-                }
-                if !self.launcher {
-                    return Err(format!(
-                        "engine `{}` is installed but this build has no launcher for it",
-                        self.name
-                    ));
-                }
-                Ok(())
-            }
-            EngineKind::InProcess { library } => {
-                if !self.launcher {
-                    return Err(format!(
-                        "engine `{}` runs in-process through `{library}`; this build has no driver for it",
-                        self.name
-                    ));
-                }
-                let path = crate::onnxruntime::library_from_env(engines_dir);
-                if !path.exists() {
-                    return Err(format!(
-                        "engine `{}` is not installed (`{library}` not found at {}; see scripts/setup-engines.sh, or set ORT_DYLIB_PATH)",
-                        self.name,
-                        path.display()
-                    ));
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Whether trials of this engine need the device they run on (real engines do; the sim does not).
-    pub fn needs_device(&self) -> bool {
-        !matches!(self.kind, EngineKind::Simulated)
-    }
-}
-
-/// Start a launch of engine `name` for `target`: the one dispatch from engine names to their
-/// modules. The installed version must match the target's (see [`crate::server::version_matches`]).
-pub fn start(
-    name: &str,
-    target: &crate::launch::RealTarget<'_>,
-) -> Result<Box<dyn crate::launch::Launch>, String> {
-    if name == "onnxruntime" {
-        return crate::onnxruntime::launch::OrtLaunch::start(target)
-            .map(|l| Box::new(l) as Box<dyn crate::launch::Launch>);
-    }
-    let server = server_engine(name)
-        .ok_or_else(|| format!("engine `{name}`: this build has no launcher for it"))?;
-    let program = server.program(target.engines_dir)?;
-    let installed = server.detect_version(&program)?;
-    if !crate::server::version_matches(target.version, &installed) {
-        return Err(format!(
-            "engine `{name}`: the installed version is `{installed}` ({}), but this target is for `{}`; name the installed version in the spec or install that one",
-            program.display(),
-            target.version
-        ));
-    }
-    let mut launch = crate::server::ServerLaunch::start(server, target)?;
-    launch.note(format!("engine version: {installed}"));
-    Ok(Box::new(launch))
-}
-
-/// The installed version of engine `name`, as the engine itself reports it (the server's
-/// `--version`, ONNX Runtime's library), without launching it: part of the cache key.
-pub fn installed_version(name: &str, engines_dir: &std::path::Path) -> Result<String, String> {
-    if name == "onnxruntime" {
-        let library = crate::onnxruntime::library_from_env(engines_dir);
-        return crate::onnxruntime::library_version(&library).map_err(|e| e.to_string());
-    }
-    let server = server_engine(name)
-        .ok_or_else(|| format!("engine `{name}`: this build has no launcher for it"))?;
-    let program = server.program(engines_dir)?;
-    server.detect_version(&program)
-}
-
-/// The file that identifies the installed engine `name` (the server's program, ONNX Runtime's
-/// library): when it is unchanged (path, size, modification time), so is the engine's version.
-pub fn installed_program(
-    name: &str,
-    engines_dir: &std::path::Path,
-) -> Result<std::path::PathBuf, String> {
-    if name == "onnxruntime" {
-        return Ok(crate::onnxruntime::library_from_env(engines_dir));
-    }
-    server_engine(name)
-        .ok_or_else(|| format!("engine `{name}`: this build has no launcher for it"))?
-        .program(engines_dir)
-}
-
-/// Another executable that serves an engine when its `binary` is absent: a normal vLLM install's
-/// `vllm` (run as `vllm serve`) instead of the setup script's `vllm-serve` wrapper.
-fn fallback_binary(engine: &str) -> Option<&'static str> {
-    match engine {
-        "vllm" => Some("vllm"),
-        "triton" => Some(crate::triton::GPU_PROGRAM),
-        _ => None,
-    }
-}
-
-/// The server engine module of engine `name`: the one table from names to translators.
-pub fn server_engine(name: &str) -> Option<&'static dyn crate::server::ServerEngine> {
-    Some(match name {
-        "llamacpp" => &crate::llamacpp::LlamaCpp,
-        "triton" => &crate::triton::Triton,
-        "vllm" => &crate::vllm::Vllm,
-        "trtllm" => &crate::trtllm::TrtLlm,
-        "tgi" => &crate::tgi::Tgi,
-        "sglang" => &crate::sglang::Sglang,
-        _ => return None,
+/// [`engine`], or [`EngineError::Unknown`].
+pub fn require(name: &str) -> Result<&'static dyn Engine, EngineError> {
+    engine(name).ok_or_else(|| EngineError::Unknown {
+        engine: name.to_string(),
     })
 }
 
-/// The versions engine `name`'s translator supports (`None` for the sim, which has no
-/// translator). ONNX Runtime's are those of its execution-provider options.
+/// Start a launch of engine `name` for `target` ([`Engine::start`]).
+pub fn start(name: &str, target: &LaunchTarget<'_>) -> Result<Box<dyn Launch>, LaunchError> {
+    require(name)?.start(target)
+}
+
+/// The installed version of engine `name` ([`Engine::installed_version`]).
+pub fn installed_version(name: &str, engines_dir: &Path) -> Result<String, EngineError> {
+    require(name)?.installed_version(engines_dir)
+}
+
+/// The file that identifies the installed engine `name` ([`Engine::installed_program`]).
+pub fn installed_program(name: &str, engines_dir: &Path) -> Result<PathBuf, EngineError> {
+    require(name)?.installed_program(engines_dir)
+}
+
+/// The versions engine `name`'s translator supports ([`Engine::supported_versions`]).
 pub fn supported_versions(name: &str) -> Option<&'static [crate::version::VersionRange]> {
-    match name {
-        "onnxruntime" => Some(crate::onnxruntime::providers::SUPPORTED),
-        other => server_engine(other).map(|e| e.supported_versions()),
+    engine(name)?.supported_versions()
+}
+
+/// Kept at their old path while the harness imports them from here.
+pub use crate::install::{find_engine_binary, find_on_path};
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testing::{Scratch, combo};
+
+    #[test]
+    fn every_engine_is_registered_once_and_found_by_name() {
+        let names: Vec<&str> = ENGINES.iter().map(|e| e.name()).collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        for name in names {
+            assert_eq!(engine(name).map(|e| e.name()), Some(name));
+        }
+        assert!(engine("nope").is_none());
+        assert_eq!(
+            require("nope").unwrap_err().to_string(),
+            "engine `nope`: this build has no launcher for it"
+        );
     }
-}
 
-/// [`find_engine_binary`], or an error naming the engine (`label`), where it looked, and how to
-/// install it (`hint`).
-pub fn require_engine_binary(
-    engines_dir: &std::path::Path,
-    binary: &str,
-    label: &str,
-    hint: &str,
-) -> Result<PathBuf, String> {
-    find_engine_binary(engines_dir, binary).ok_or_else(|| {
-        format!(
-            "{label} is not installed: no `{binary}` in {} or on PATH ({hint})",
-            engines_dir.join("bin").display()
-        )
-    })
-}
-
-/// An engine executable: in `<engines dir>/bin` (what the setup script installs), else on `PATH`.
-pub fn find_engine_binary(engines_dir: &std::path::Path, name: &str) -> Option<PathBuf> {
-    let local = engines_dir.join("bin").join(name);
-    if local.is_file() {
-        return Some(local);
+    #[test]
+    fn properties_follow_the_kind_not_the_name() {
+        for e in ENGINES {
+            let sim = e.kind() == EngineKind::Simulated;
+            assert_eq!(e.simulated(), sim, "{}", e.name());
+            assert_eq!(e.needs_device(), !sim, "{}", e.name());
+            assert_eq!(e.concurrent_launches(), sim, "{}", e.name());
+            assert_eq!(e.calibratable(), sim, "{}", e.name());
+            assert_eq!(e.supported_versions().is_none(), sim, "{}", e.name());
+        }
+        let sim = engine("sim").unwrap();
+        assert!(sim.availability(Path::new("/nonexistent")).is_ok());
+        assert!(matches!(
+            sim.installed_version(Path::new("/nonexistent")),
+            Err(EngineError::BuiltIn { .. })
+        ));
+        let fallbacks: Vec<(&str, Option<&str>)> = ENGINES
+            .iter()
+            .map(|e| (e.name(), e.fallback_binary()))
+            .filter(|(_, f)| f.is_some())
+            .collect();
+        assert_eq!(
+            fallbacks,
+            [
+                ("vllm", Some("vllm")),
+                ("triton", Some(crate::triton::GPU_PROGRAM))
+            ]
+        );
     }
-    find_on_path(name)
-}
 
-/// The first executable called `name` on `PATH`.
-pub fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+    #[test]
+    fn the_sim_starts_through_the_table_as_its_own_launch_does() {
+        let s = Scratch::cpu("registry-sim", "1.0");
+        let c = combo(&[], &[]);
+        let mut target = s.target(&c);
+        target.seed = 7;
+        target.launch = 1;
+        let mut launch = start("sim", &target).unwrap();
+        assert_eq!(launch.engine_version(), None, "the sim reports no version");
+        let sim_target = crate::sim::SimTarget {
+            model: &s.model,
+            hardware: &s.hardware,
+            workload: &s.workload,
+        };
+        let mut direct = crate::sim::launch(&sim_target, &c, 8).unwrap();
+        for i in 0..3 {
+            assert_eq!(launch.rep(i).unwrap(), direct.rep(i).unwrap(), "rep {i}");
+        }
+        let faulty = combo(&[], &[("fault", "launch")]);
+        let e = start("sim", &s.target(&faulty)).err().unwrap();
+        assert!(matches!(e, LaunchError::Sim(_)), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("engine failed to launch: engine exited during startup: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_missing_server_engine_says_where_it_looked() {
+        let program = crate::tgi::PROGRAM;
+        if crate::install::find_on_path(program).is_some() {
+            return; // installed on this host: nothing to check
+        }
+        let s = Scratch::cpu("registry-missing", "3.3");
+        let e = engine("tgi").unwrap().availability(&s.dir).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "engine `tgi` is not installed (`{program}` not found in {} or on PATH; see scripts/setup-engines.sh)",
+                s.dir.join("bin").display()
+            )
+        );
+    }
+
+    /// A fake `llama-server` in the scratch engines directory that prints `version_line`.
+    fn fake_llama_server(s: &Scratch, version_line: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = s.dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let path = bin.join("llama-server");
+        std::fs::write(&path, format!("#!/bin/sh\necho '{version_line}'\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_installed_version_is_read_and_a_different_one_is_refused() {
+        let s = Scratch::cpu("registry-version", "b1");
+        let program = fake_llama_server(&s, "version: 4242 (abcdef)");
+        assert_eq!(installed_program("llamacpp", &s.dir).unwrap(), program);
+        assert_eq!(installed_version("llamacpp", &s.dir).unwrap(), "4242");
+        let c = combo(&[], &[]);
+        let e = start("llamacpp", &s.target(&c)).err().unwrap();
+        match &e {
+            LaunchError::VersionMismatch {
+                engine,
+                installed,
+                wanted,
+                program: p,
+            } => {
+                assert_eq!(
+                    (engine.as_str(), installed.as_str(), wanted.as_str()),
+                    ("llamacpp", "4242", "b1")
+                );
+                assert_eq!(p, &program);
+            }
+            other => panic!("expected a version mismatch, got {other}"),
+        }
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "engine `llamacpp`: the installed version is `4242` ({}), but this target is for `b1`; name the installed version in the spec or install that one",
+                program.display()
+            )
+        );
+    }
+
+    #[test]
+    fn an_engine_that_prints_no_version_says_what_it_ran() {
+        let s = Scratch::cpu("registry-noversion", "b1");
+        let program = fake_llama_server(&s, "hello");
+        let e = installed_version("llamacpp", &s.dir).unwrap_err();
+        assert!(matches!(e, EngineError::NoVersion { .. }), "{e}");
+        assert!(
+            e.to_string().starts_with(&format!(
+                "`{} --version` printed no `version:` line: ",
+                program.display()
+            )),
+            "{e}"
+        );
+    }
 }

@@ -11,11 +11,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use l1_loadgen::prompts::{self, TokenCounter};
-use l1_loadgen::{HttpApi, HttpBackend, Load, RequestSpec, Slo, driver, prom, summarize};
+use l1_loadgen::{HttpApi, HttpBackend, RequestSpec, driver, prom, summarize};
 
-use crate::launch::{Launch, RealTarget};
-use crate::process::{EngineProcess, LaunchCommand};
-use crate::{Arrival, Metrics, Workload};
+use crate::engine::{Deployment, Engine, EngineKind, version_matches};
+use crate::error::{EngineError, LaunchError, LookedIn, PromptError, RepError};
+use crate::install::{find_engine_binary, find_on_path};
+use crate::launch::{
+    Launch, RealTarget, load_of, rep_metrics, rep_requests, runtime, slo_of, timeout_of, warm_up,
+};
+use crate::process::{EngineProcess, LaunchCommand, ProcessError};
+use crate::{Metrics, Workload};
 
 /// How to run and reach one server engine at one version.
 #[derive(Clone, Debug)]
@@ -81,19 +86,23 @@ pub trait ServerEngine: Sync {
     /// The engine's catalog name.
     fn name(&self) -> &'static str;
     /// The executable to run, found in the engines directory or on `PATH`.
-    fn program(&self, engines_dir: &Path) -> Result<PathBuf, String>;
+    fn program(&self, engines_dir: &Path) -> Result<PathBuf, EngineError>;
     /// The installed version, from the engine itself.
-    fn detect_version(&self, program: &std::path::Path) -> Result<String, String>;
+    fn detect_version(&self, program: &std::path::Path) -> Result<String, EngineError>;
     /// The engine versions the translation is written for (inclusive, by prefix). The catalog's
     /// versions of the engine must lie inside (a test checks it), and `translate` refuses others.
     fn supported_versions(&self) -> &'static [crate::version::VersionRange];
+    /// The translation table `translate` reads (see [`crate::translate`]).
+    fn translation(&self) -> Option<&'static crate::translate::Table> {
+        None
+    }
     /// The command line and endpoints for `combo` at `version`.
     fn translate(
         &self,
         target: &RealTarget<'_>,
         program: PathBuf,
         port: u16,
-    ) -> Result<ServerRecipe, String>;
+    ) -> Result<ServerRecipe, crate::translate::TranslateError>;
 }
 
 /// A started server engine.
@@ -108,20 +117,12 @@ pub struct ServerLaunch {
     seed: u64,
     tokens_per_word: Option<f64>,
     notes: Vec<String>,
-}
-
-/// Build the one HTTP runtime a launch uses.
-pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("failed to start the load generator's runtime: {e}"))
+    engine_version: Option<String>,
 }
 
 impl ServerLaunch {
     /// Start `engine` for `target`, wait until it serves, and send the warm-up requests.
-    pub fn start(engine: &dyn ServerEngine, target: &RealTarget<'_>) -> Result<Self, String> {
+    pub fn start(engine: &dyn ServerEngine, target: &RealTarget<'_>) -> Result<Self, LaunchError> {
         let program = engine.program(target.engines_dir)?;
         let (log, workdir) = target.log_and_workdir();
         let rt = runtime()?;
@@ -129,7 +130,7 @@ impl ServerLaunch {
             .no_proxy()
             .timeout(Duration::from_secs(2))
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| LaunchError::Client(e.to_string()))?;
         // A free port can be taken by another process between `free_port` and the engine's
         // bind (parallel tests, other services): an engine that fails to bind is relaunched on
         // a new port, at most twice, and the record says so.
@@ -153,11 +154,12 @@ impl ServerLaunch {
                         "port {port} was taken before the engine bound it; relaunched"
                     ));
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         };
         let base = format!("http://127.0.0.1:{}", recipe.port);
-        let mut backend = HttpBackend::new(&base, recipe.api, &recipe.served_model)?;
+        let mut backend = HttpBackend::new(&base, recipe.api, &recipe.served_model)
+            .map_err(LaunchError::Client)?;
         backend.ignore_eos = recipe.ignore_eos;
         let mut launch = Self {
             notes: vec![
@@ -176,15 +178,16 @@ impl ServerLaunch {
             workload: target.workload.clone(),
             seed: target.seed,
             tokens_per_word: None,
+            engine_version: None,
         };
         if launch.recipe.tokenize.is_some() {
-            let tpw = prompts::tokens_per_word(&launch, target.seed)
-                .map_err(|e| format!("tokenizer calibration failed: {e}"))?;
+            let tpw =
+                prompts::tokens_per_word(&launch, target.seed).map_err(LaunchError::Tokenizer)?;
             launch.tokens_per_word = Some(tpw);
         }
         // Warm-up: the workload's warm-up requests, excluded from every rep.
         let counter: Option<&dyn TokenCounter> = launch.tokens_per_word.map(|_| &launch as _);
-        crate::launch::warm_up(
+        warm_up(
             &launch.rt,
             launch.backend.clone(),
             &launch.workload,
@@ -192,14 +195,17 @@ impl ServerLaunch {
             counter,
             launch.tokens_per_word.unwrap_or(1.0),
         )
-        .map_err(|e| format!("{e}{}", launch.process.log_excerpt()))?;
+        .map_err(|e| LaunchError::WithLog {
+            source: Box::new(e),
+            log: launch.process.log_excerpt(),
+        })?;
         Ok(launch)
     }
 
-    /// The requests of rep `index` (see [`crate::launch::rep_requests`]).
-    fn requests(&self, index: u32, n: u32) -> Result<Vec<RequestSpec>, String> {
+    /// The requests of rep `index` (see [`rep_requests`]).
+    fn requests(&self, index: u32, n: u32) -> Result<Vec<RequestSpec>, PromptError> {
         let counter: Option<&dyn TokenCounter> = self.tokens_per_word.map(|_| self as _);
-        crate::launch::rep_requests(
+        rep_requests(
             &self.workload,
             self.seed,
             index,
@@ -236,6 +242,12 @@ impl ServerLaunch {
     pub fn note(&mut self, note: String) {
         self.notes.push(note);
     }
+
+    /// Record the engine version the launch runs (a field, and the note `engine version: X`).
+    pub fn set_engine_version(&mut self, version: String) {
+        self.notes.push(format!("engine version: {version}"));
+        self.engine_version = Some(version);
+    }
 }
 
 impl TokenCounter for ServerLaunch {
@@ -270,8 +282,8 @@ impl TokenCounter for ServerLaunch {
 
 /// Whether a failed start reads like a port another process took (bind errors of the servers
 /// l1 launches: Python's, Rust's and C++'s wordings).
-fn port_taken(error: &str) -> bool {
-    let e = error.to_ascii_lowercase();
+fn port_taken(error: &ProcessError) -> bool {
+    let e = error.to_string().to_ascii_lowercase();
     [
         "address already in use",
         "address in use",
@@ -284,47 +296,8 @@ fn port_taken(error: &str) -> bool {
     .any(|m| e.contains(m))
 }
 
-/// The load generator's arrival for a workload.
-pub fn load_of(w: &Workload, seed: u64) -> Load {
-    match w.arrival {
-        Arrival::Concurrency(n) => Load::Closed { concurrency: n },
-        Arrival::Poisson { rate } => Load::Poisson { rate, seed },
-    }
-}
-
-/// The workload's per-request timeout.
-pub fn timeout_of(w: &Workload) -> Duration {
-    Duration::from_secs_f64(w.request_timeout_s.clamp(0.001, 86_400.0))
-}
-
-/// The workload's SLOs for the load generator.
-pub fn slo_of(w: &Workload) -> Slo {
-    Slo {
-        ttft_ms: w.slo.ttft_ms,
-        tpot_ms: w.slo.tpot_ms,
-        e2e_ms: w.slo.e2e_ms,
-    }
-}
-
-/// Turn a rep's summary into metrics, failing the rep when every request failed.
-pub fn rep_metrics(s: &l1_loadgen::RepSummary, mem_bytes: u64) -> Result<Metrics, String> {
-    if s.requests > 0 && s.metrics.get("error_rate").copied() == Some(1.0) {
-        return Err(format!(
-            "all {} requests failed: {}",
-            s.requests,
-            s.error_text()
-        ));
-    }
-    let mut m: Metrics = s.metrics.clone();
-    m.insert(
-        "peak_memory_gib".into(),
-        mem_bytes as f64 / (1u64 << 30) as f64,
-    );
-    Ok(m)
-}
-
 impl Launch for ServerLaunch {
-    fn rep(&mut self, index: u32) -> Result<Metrics, String> {
+    fn rep(&mut self, index: u32) -> Result<Metrics, RepError> {
         let reqs = self.requests(index, self.workload.requests)?;
         let before = self.scrape();
         let run = driver::run(
@@ -344,7 +317,7 @@ impl Launch for ServerLaunch {
         };
         self.process
             .check_alive_settled(settle)
-            .map_err(|e| format!("the engine died during the rep: {e}"))?;
+            .map_err(RepError::EngineDied)?;
         let mut m = rep_metrics(&s, self.process.peak_rss_bytes())?;
         if let (Some(b), Some(a)) = (before, self.scrape()) {
             for (k, v) in prom::delta(&b, &a) {
@@ -355,6 +328,10 @@ impl Launch for ServerLaunch {
         }
         crate::launch::note_rep(&mut self.notes, index, &s);
         Ok(m)
+    }
+
+    fn engine_version(&self) -> Option<&str> {
+        self.engine_version.as_deref()
     }
 
     fn notes(&self) -> Vec<String> {
@@ -380,37 +357,124 @@ impl Launch for ServerLaunch {
     }
 }
 
-/// Compare an installed version with the spec's: equal, or the spec's is a prefix at a
-/// component boundary (`0.32` accepts `0.32.0`).
-pub fn version_matches(spec: &str, installed: &str) -> bool {
-    installed == spec
-        || installed.strip_prefix(spec).is_some_and(|rest| {
-            rest.starts_with('.') || rest.starts_with('-') || rest.starts_with('+')
-        })
+/// A server engine's row in the engine table: its module, the executable whose presence says it
+/// is installed, and another that serves it when that one is absent.
+#[derive(Clone, Copy)]
+pub struct Server {
+    pub module: &'static dyn ServerEngine,
+    /// What the setup script installs (`vllm-serve`, `llama-server`, ...).
+    pub binary: &'static str,
+    /// A normal install's executable, found on `PATH` (vLLM's `vllm`, NVIDIA's `tritonserver`).
+    pub fallback: Option<&'static str>,
 }
 
-/// A dimension value an engine cannot express: the error names the engine, dimension, value and
-/// what it accepts.
-pub fn unsupported(engine: &str, dim: &str, value: &str, accepted: &[&str]) -> String {
-    format!(
-        "engine `{engine}` has no translation for {dim} = `{value}` (accepted: {})",
-        accepted.join(", ")
-    )
+impl Engine for Server {
+    fn name(&self) -> &'static str {
+        self.module.name()
+    }
+
+    fn kind(&self) -> EngineKind {
+        EngineKind::Server {
+            binary: self.binary,
+        }
+    }
+
+    fn availability(&self, engines_dir: &Path) -> Result<(), EngineError> {
+        if find_engine_binary(engines_dir, self.binary).is_none()
+            && self.fallback.and_then(find_on_path).is_none()
+        {
+            return Err(EngineError::NotInstalled {
+                engine: self.name().to_string(),
+                program: self.binary.to_string(),
+                looked_in: LookedIn::BinOrPath(engines_dir.join("bin")),
+                hint: "see scripts/setup-engines.sh".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn installed_program(&self, engines_dir: &Path) -> Result<PathBuf, EngineError> {
+        self.module.program(engines_dir)
+    }
+
+    fn installed_version(&self, engines_dir: &Path) -> Result<String, EngineError> {
+        self.module
+            .detect_version(&self.module.program(engines_dir)?)
+    }
+
+    fn supported_versions(&self) -> Option<&'static [crate::version::VersionRange]> {
+        Some(self.module.supported_versions())
+    }
+
+    fn translation(&self) -> Option<&'static crate::translate::Table> {
+        self.module.translation()
+    }
+
+    /// The installed version must match the target's (see [`version_matches`]).
+    fn start(&self, target: &RealTarget<'_>) -> Result<Box<dyn Launch>, LaunchError> {
+        let program = self.module.program(target.engines_dir)?;
+        let installed = self.module.detect_version(&program)?;
+        if !version_matches(target.version, &installed) {
+            return Err(LaunchError::VersionMismatch {
+                engine: self.name().to_string(),
+                installed,
+                wanted: target.version.to_string(),
+                program,
+            });
+        }
+        let mut launch = ServerLaunch::start(self.module, target)?;
+        launch.set_engine_version(installed);
+        Ok(Box::new(launch))
+    }
+
+    /// The translated command line; a program that is not installed here is written by name.
+    fn deployment(&self, target: &RealTarget<'_>, port: u16) -> Result<Deployment, LaunchError> {
+        let (program, found) = match self.module.program(target.engines_dir) {
+            Ok(p) => (p, true),
+            Err(_) => (PathBuf::from(self.name()), false),
+        };
+        let recipe = self.module.translate(target, program, port)?;
+        let mut notes = vec![format!(
+            "serves on port {port}; readiness: GET {}",
+            recipe.ready_path
+        )];
+        if !found {
+            notes.push(format!(
+                "`{}` is not installed here: the program is written by name",
+                self.name()
+            ));
+        }
+        Ok(Deployment {
+            settings: serde_json::json!({
+                "served_model": recipe.served_model,
+                "port": port,
+                "ready_path": recipe.ready_path,
+            }),
+            command: Some(recipe.command),
+            notes,
+        })
+    }
+
+    fn fallback_binary(&self) -> Option<&'static str> {
+        self.fallback
+    }
 }
 
 /// Run `program args` and take the first word after `marker` in its output (stdout, then
 /// stderr), e.g. `version: 6123 (abc)` → `6123`.
-pub fn version_from_command(program: &Path, args: &[&str], marker: &str) -> Result<String, String> {
+pub fn version_from_command(
+    program: &Path,
+    args: &[&str],
+    marker: &str,
+) -> Result<String, EngineError> {
+    let command = || format!("{} {}", program.display(), args.join(" "));
     let out = std::process::Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| {
-            format!(
-                "failed to run `{} {}`: {e}",
-                program.display(),
-                args.join(" ")
-            )
+        .map_err(|source| EngineError::VersionCommand {
+            command: command(),
+            source,
         })?;
     let text = format!(
         "{}\n{}",
@@ -422,13 +486,10 @@ pub fn version_from_command(program: &Path, args: &[&str], marker: &str) -> Resu
             let rest = l.split_once(marker)?.1.trim();
             rest.split_whitespace().next().map(str::to_string)
         })
-        .ok_or_else(|| {
-            format!(
-                "`{} {}` printed no `{marker}` line: {}",
-                program.display(),
-                args.join(" "),
-                l1_loadgen::protocol::clip(&text)
-            )
+        .ok_or_else(|| EngineError::NoVersion {
+            command: command(),
+            marker: marker.to_string(),
+            output: l1_loadgen::protocol::clip(&text),
         })
 }
 
@@ -436,15 +497,22 @@ pub fn version_from_command(program: &Path, args: &[&str], marker: &str) -> Resu
 mod tests {
     use super::*;
 
+    fn not_ready(log: &str) -> ProcessError {
+        ProcessError::NotReady {
+            timeout_s: 1.0,
+            log: log.to_string(),
+        }
+    }
+
     #[test]
     fn bind_failures_are_recognised() {
-        assert!(port_taken(
-            "engine failed to start: ... OSError: [Errno 98] Address already in use"
-        ));
-        assert!(port_taken(
-            "error: couldn't bind HTTP server socket, hostname: 127.0.0.1, port: 8080"
-        ));
-        assert!(!port_taken("error: invalid argument: -fa"));
+        assert!(port_taken(&not_ready(
+            ": ... OSError: [Errno 98] Address already in use"
+        )));
+        assert!(port_taken(&not_ready(
+            ": error: couldn't bind HTTP server socket, hostname: 127.0.0.1, port: 8080"
+        )));
+        assert!(!port_taken(&not_ready(": error: invalid argument: -fa")));
     }
 
     #[test]

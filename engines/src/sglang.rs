@@ -15,9 +15,10 @@
 //!   flag (SGLang's own choice: `fa3` on Hopper, `flashinfer` elsewhere). FlashInfer and
 //!   FlashAttention-2 have no catalog value for SGLang (it has no FA2 backend).
 //!   `torch_native` switches CUDA graphs off ("Cuda graph is disabled because of using torch
-//!   native attention backend"), so `native` with graphs is refused (rule
+//!   native attention backend"), so the catalog prunes `native` with graphs (rule
 //!   `sglang-native-attention-disables-graphs`); `fa3` with an `fp8_e5m2` KV cache silently
-//!   becomes `triton`, so that pair is refused (rule `sglang-fa3-kv-no-e5m2`).
+//!   becomes `triton`, so the catalog prunes that pair (rule `sglang-fa3-kv-no-e5m2`). Such
+//!   pairs are the catalog's to refuse; the translator spells each value on its own.
 //! - `kv_layout`: SGLang's KV cache is always paged (token pool, `--page-size`); `paged` →
 //!   `--chunked-prefill-size -1` (chunked prefill off), `chunked` → no flag (chunked prefill on,
 //!   chunk size chosen by SGLang from GPU memory); `contiguous` is refused.
@@ -54,10 +55,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::combo::UNSET;
 use crate::launch::RealTarget;
-use crate::server::{ServerEngine, ServerRecipe, unsupported};
-use crate::version::{Version, VersionRange, check_supported};
+use crate::server::{ServerEngine, ServerRecipe};
+use crate::translate::check_supported;
+use crate::translate::{Emitted, Row, Table, TranslateError, check_knobs};
+use crate::version::{Version, VersionRange};
 use crate::{Combo, DeviceKind};
 
 /// The SGLang server engine.
@@ -66,6 +68,71 @@ pub struct Sglang;
 
 /// Versions this translator supports.
 pub const SUPPORTED: &[VersionRange] = &[VersionRange::new("0.5.5", "0.5.23")];
+
+/// The engine's catalog name.
+const NAME: &str = "sglang";
+
+/// CUDA-graph flag generations: `--disable-piecewise-cuda-graph` from 0.5.10, the per-phase
+/// graph backends from 0.5.14.
+const PIECEWISE_DEFAULT: &str = "0.5.10";
+const GRAPH_BACKENDS: &str = "0.5.14";
+
+/// SGLang's spellings (see the module docs). SGLang has no knobs here.
+pub const TABLE: Table = Table {
+    engine: NAME,
+    rows: &[
+        Row::new("attention_backend", "flash_attn_v3").flags(&["--attention-backend", "fa3"]),
+        Row::new("attention_backend", "paged_attention").flags(&["--attention-backend", "triton"]),
+        Row::new("attention_backend", "native").flags(&["--attention-backend", "torch_native"]),
+        Row::new("kv_layout", "paged").flags(&["--chunked-prefill-size", "-1"]),
+        Row::new("kv_layout", "chunked"),
+        Row::new("activation_dtype", "fp16").flags(&["--dtype", "float16"]),
+        Row::new("activation_dtype", "bf16").flags(&["--dtype", "bfloat16"]),
+        Row::new("activation_dtype", "fp8_e4m3").flags(&[
+            "--dtype",
+            "bfloat16",
+            "--quantization",
+            "fp8",
+        ]),
+        Row::new("kv_cache_dtype", "auto"),
+        Row::new("kv_cache_dtype", "bf16").flags(&["--kv-cache-dtype", "bf16"]),
+        Row::new("kv_cache_dtype", "fp8_e4m3").flags(&["--kv-cache-dtype", "fp8_e4m3"]),
+        Row::new("kv_cache_dtype", "fp8_e5m2").flags(&["--kv-cache-dtype", "fp8_e5m2"]),
+        // cuda_graph: three flag generations.
+        Row::new("cuda_graph", "off").from(GRAPH_BACKENDS).flags(&[
+            "--cuda-graph-backend-decode",
+            "disabled",
+            "--cuda-graph-backend-prefill",
+            "disabled",
+        ]),
+        Row::new("cuda_graph", "off")
+            .from(PIECEWISE_DEFAULT)
+            .flags(&["--disable-cuda-graph", "--disable-piecewise-cuda-graph"]),
+        Row::new("cuda_graph", "off").flags(&["--disable-cuda-graph"]),
+        Row::new("cuda_graph", "per-shape")
+            .from(GRAPH_BACKENDS)
+            .flags(&[
+                "--cuda-graph-backend-decode",
+                "full",
+                "--cuda-graph-backend-prefill",
+                "disabled",
+            ]),
+        Row::new("cuda_graph", "per-shape")
+            .from(PIECEWISE_DEFAULT)
+            .flags(&["--disable-piecewise-cuda-graph"]),
+        Row::new("cuda_graph", "per-shape"),
+        Row::new("cuda_graph", "dynamic")
+            .from(GRAPH_BACKENDS)
+            .flags(&[
+                "--cuda-graph-backend-decode",
+                "full",
+                "--cuda-graph-backend-prefill",
+                "breakable",
+            ]),
+        Row::new("cuda_graph", "dynamic").from(PIECEWISE_DEFAULT),
+        Row::new("cuda_graph", "dynamic").flags(&["--enable-piecewise-cuda-graph"]),
+    ],
+};
 
 /// What a launch needs besides the combo.
 #[derive(Clone, Debug)]
@@ -89,9 +156,7 @@ fn push(argv: &mut Vec<String>, items: &[&str]) {
 }
 
 /// The command line for `combo` at `version` (see the module docs for the mapping).
-pub fn args(combo: &Combo, version: &Version, ctx: &Ctx<'_>) -> Result<Args, String> {
-    let name = "sglang";
-    let at = |v: &str| version.at_least(v);
+pub fn args(combo: &Combo, version: &Version, ctx: &Ctx<'_>) -> Result<Args, TranslateError> {
     let mut argv: Vec<String> = Vec::new();
     push(
         &mut argv,
@@ -114,143 +179,24 @@ pub fn args(combo: &Combo, version: &Version, ctx: &Ctx<'_>) -> Result<Args, Str
         env.insert("CUDA_VISIBLE_DEVICES".into(), d.to_string());
     }
 
-    let attn = combo.dim("attention_backend");
-    let graph = combo.dim("cuda_graph");
-    let kvdt = combo.dim("kv_cache_dtype");
-
-    // attention_backend
-    let backend = match attn {
-        "flash_attn_v3" => Some("fa3"),
-        "paged_attention" => Some("triton"),
-        "native" => Some("torch_native"),
-        UNSET => None,
-        other => {
-            return Err(unsupported(
-                name,
-                "attention_backend",
-                other,
-                &["flash_attn_v3", "paged_attention", "native", "unset"],
-            ));
-        }
-    };
-    if attn == "native" && matches!(graph, "per-shape" | "dynamic") {
-        return Err(format!(
-            "{} (SGLang {version} switches CUDA graphs off with torch_native attention)",
-            unsupported(name, "cuda_graph", graph, &["off", "unset"])
-        ));
-    }
-    if attn == "flash_attn_v3" && kvdt == "fp8_e5m2" {
-        return Err(format!(
-            "{} (SGLang {version} silently replaces fa3 by triton with an fp8_e5m2 KV cache)",
-            unsupported(
-                name,
-                "kv_cache_dtype",
-                kvdt,
-                &["auto", "bf16", "fp8_e4m3", "unset"]
-            )
-        ));
-    }
-    if let Some(b) = backend {
-        push(&mut argv, &["--attention-backend", b]);
-    }
-
-    // kv_layout
-    match combo.dim("kv_layout") {
-        "paged" => push(&mut argv, &["--chunked-prefill-size", "-1"]),
-        "chunked" | UNSET => {}
-        other => {
-            return Err(unsupported(
-                name,
-                "kv_layout",
-                other,
-                &["paged", "chunked", "unset"],
-            ));
-        }
-    }
-
-    // activation_dtype
-    match combo.dim("activation_dtype") {
-        "fp16" => push(&mut argv, &["--dtype", "float16"]),
-        "bf16" => push(&mut argv, &["--dtype", "bfloat16"]),
-        "fp8_e4m3" => push(&mut argv, &["--dtype", "bfloat16", "--quantization", "fp8"]),
-        UNSET => {}
-        other => {
-            return Err(unsupported(
-                name,
-                "activation_dtype",
-                other,
-                &["fp16", "bf16", "fp8_e4m3", "unset"],
-            ));
-        }
-    }
-
-    // kv_cache_dtype
-    let kv = match kvdt {
-        "auto" | UNSET => None,
-        "bf16" => Some("bf16"),
-        "fp8_e4m3" => Some("fp8_e4m3"),
-        "fp8_e5m2" => Some("fp8_e5m2"),
-        other => {
-            return Err(unsupported(
-                name,
-                "kv_cache_dtype",
-                other,
-                &["auto", "bf16", "fp8_e4m3", "fp8_e5m2", "unset"],
-            ));
-        }
-    };
-    if let Some(kv) = kv {
-        push(&mut argv, &["--kv-cache-dtype", kv]);
-    }
-
-    // cuda_graph: three flag generations (see the module docs).
-    let flags: &[&str] = match graph {
-        UNSET => &[],
-        "off" if at("0.5.14") => &[
-            "--cuda-graph-backend-decode",
-            "disabled",
-            "--cuda-graph-backend-prefill",
-            "disabled",
+    let mut out = Emitted::default();
+    TABLE.emit_all(
+        combo,
+        &[
+            "attention_backend",
+            "kv_layout",
+            "activation_dtype",
+            "kv_cache_dtype",
+            "cuda_graph",
+            "matmul_path",
+            "fusion_strategy",
         ],
-        "off" if at("0.5.10") => &["--disable-cuda-graph", "--disable-piecewise-cuda-graph"],
-        "off" => &["--disable-cuda-graph"],
-        "per-shape" if at("0.5.14") => &[
-            "--cuda-graph-backend-decode",
-            "full",
-            "--cuda-graph-backend-prefill",
-            "disabled",
-        ],
-        "per-shape" if at("0.5.10") => &["--disable-piecewise-cuda-graph"],
-        "per-shape" => &[],
-        "dynamic" if at("0.5.14") => &[
-            "--cuda-graph-backend-decode",
-            "full",
-            "--cuda-graph-backend-prefill",
-            "breakable",
-        ],
-        "dynamic" if at("0.5.10") => &[],
-        "dynamic" => &["--enable-piecewise-cuda-graph"],
-        other => {
-            return Err(unsupported(
-                name,
-                "cuda_graph",
-                other,
-                &["off", "per-shape", "dynamic", "unset"],
-            ));
-        }
-    };
-    push(&mut argv, flags);
-
-    // Not exposed for SGLang (see the module docs).
-    for dim in ["matmul_path", "fusion_strategy"] {
-        let v = combo.dim(dim);
-        if v != UNSET {
-            return Err(unsupported(name, dim, v, &["unset"]));
-        }
-    }
-    if let Some(knob) = combo.knobs.keys().next() {
-        return Err(unsupported(name, "knob", knob, &[]));
-    }
+        &version.to_string(),
+        DeviceKind::Gpu,
+        &mut out,
+    )?;
+    argv.append(&mut out.flags);
+    check_knobs(NAME, combo, &[])?;
     Ok(Args { argv, env })
 }
 
@@ -274,12 +220,16 @@ impl ServerEngine for Sglang {
         SUPPORTED
     }
 
+    fn translation(&self) -> Option<&'static Table> {
+        Some(&TABLE)
+    }
+
     fn name(&self) -> &'static str {
         "sglang"
     }
 
-    fn program(&self, engines_dir: &Path) -> Result<PathBuf, String> {
-        let script = crate::registry::require_engine_binary(
+    fn program(&self, engines_dir: &Path) -> Result<PathBuf, crate::error::EngineError> {
+        let script = crate::install::require_engine_binary(
             engines_dir,
             "sglang",
             "SGLang",
@@ -291,9 +241,10 @@ impl ServerEngine for Sglang {
                 script.display()
             )
         })
+        .map_err(crate::error::EngineError::Program)
     }
 
-    fn detect_version(&self, program: &Path) -> Result<String, String> {
+    fn detect_version(&self, program: &Path) -> Result<String, crate::error::EngineError> {
         // Read the distribution's metadata instead of importing sglang (which imports torch).
         crate::server::version_from_command(
             program,
@@ -310,10 +261,12 @@ impl ServerEngine for Sglang {
         target: &RealTarget<'_>,
         program: PathBuf,
         port: u16,
-    ) -> Result<ServerRecipe, String> {
+    ) -> Result<ServerRecipe, TranslateError> {
         let version = check_supported(self.name(), target.version, SUPPORTED)?;
         if target.hardware.device != DeviceKind::Gpu {
-            return Err("engine `sglang` runs on NVIDIA GPUs only".into());
+            return Err(TranslateError::NeedsGpu {
+                engine: NAME.into(),
+            });
         }
         let model = target.model_file("hf")?;
         let model = model.display().to_string();
@@ -494,29 +447,25 @@ mod tests {
 
     #[test]
     fn refusals_name_engine_value_and_reason() {
-        let err =
-            |dims: &[(&str, &str)], ver: &str| args(&combo(dims), &v(ver), &ctx()).unwrap_err();
+        let err = |dims: &[(&str, &str)], ver: &str| {
+            args(&combo(dims), &v(ver), &ctx()).unwrap_err().to_string()
+        };
         assert_eq!(
             err(&[("attention_backend", "flash_attn_v2")], "0.5.23"),
             "engine `sglang` has no translation for attention_backend = `flash_attn_v2` (accepted: flash_attn_v3, paged_attention, native, unset)"
         );
-        let e = err(
+        // Combinations SGLang handles badly are the catalog's to prune (rules
+        // `sglang-native-attention-disables-graphs` and `sglang-fa3-kv-no-e5m2`, checked in
+        // harness/tests/catalog.rs); the translator spells each value alone.
+        let l = tail(
             &[("attention_backend", "native"), ("cuda_graph", "per-shape")],
             "0.5.10",
         );
-        assert_eq!(
-            e,
-            "engine `sglang` has no translation for cuda_graph = `per-shape` (accepted: off, unset) (SGLang 0.5.10 switches CUDA graphs off with torch_native attention)"
-        );
         assert!(
-            args(
-                &combo(&[("attention_backend", "native"), ("cuda_graph", "off")]),
-                &v("0.5.10"),
-                &ctx()
-            )
-            .is_ok()
+            l.contains("--attention-backend torch_native --disable-piecewise-cuda-graph"),
+            "{l}"
         );
-        let e = err(
+        let l = tail(
             &[
                 ("attention_backend", "flash_attn_v3"),
                 ("kv_cache_dtype", "fp8_e5m2"),
@@ -524,10 +473,8 @@ mod tests {
             "0.5.23",
         );
         assert!(
-            e.contains("engine `sglang`")
-                && e.contains("kv_cache_dtype = `fp8_e5m2`")
-                && e.contains("0.5.23 silently replaces fa3 by triton"),
-            "{e}"
+            l.contains("--attention-backend fa3 --kv-cache-dtype fp8_e5m2"),
+            "{l}"
         );
         assert_each_untranslated(
             "sglang",
@@ -544,7 +491,7 @@ mod tests {
         );
         let mut c = Combo::default();
         c.knobs.insert("block_size".into(), "16".into());
-        let e = args(&c, &v("0.5.14"), &ctx()).unwrap_err();
+        let e = args(&c, &v("0.5.14"), &ctx()).unwrap_err().to_string();
         assert!(e.contains("knob = `block_size`"), "{e}");
     }
 

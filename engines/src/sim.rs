@@ -101,6 +101,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
+use crate::engine::{Deployment, Engine, EngineKind};
+use crate::error::{EngineError, LaunchError, RepError};
+use crate::launch::{Launch, LaunchTarget};
 use crate::{Combo, HardwareProfile, Metrics, ModelProfile, Workload};
 
 use cost::{Cost, Fault};
@@ -117,27 +120,7 @@ pub struct SimTarget<'a> {
     pub workload: &'a Workload,
 }
 
-/// Why a simulated launch or rep failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum SimError {
-    /// The engine did not come up (fault injection).
-    #[error("engine exited during startup: {message}")]
-    LaunchFailed { message: String },
-    /// The engine died during a rep (fault injection).
-    #[error("engine crashed during rep {rep}: {message}")]
-    Crashed { rep: u32, message: String },
-    /// A dimension, value or knob the sim does not know. For an unknown dimension or knob name,
-    /// `dimension` is `dimension` or `knob` and `value` is the name.
-    #[error("the sim engine does not support {dimension}={value} (valid: {valid})")]
-    Unsupported {
-        dimension: String,
-        value: String,
-        valid: String,
-    },
-    /// The weights alone exceed the usable device memory: a real engine fails to load them.
-    #[error("the model does not fit: weights need {weights_gib:.1} GiB of {memory_gib:.1} GiB")]
-    DoesNotFit { weights_gib: f64, memory_gib: f64 },
-}
+pub use crate::error::SimError;
 
 /// The shape of per-rep noise. The default is log-normal with rare slow outliers; statistics
 /// benchmarks switch it to test procedures under other noise.
@@ -191,6 +174,8 @@ pub struct SimLaunch {
     launch_factor: f64,
     noise_cv: f64,
     noise: NoiseModel,
+    /// The combo, whose fidelity-probe answers the divergence model gives ([`fidelity::answer`]).
+    combo: Combo,
 }
 
 /// Launch the simulated engine for `combo`: validates the combo, applies the `launch` fault and
@@ -214,6 +199,7 @@ pub fn launch(target: &SimTarget<'_>, combo: &Combo, seed: u64) -> Result<SimLau
         launch_factor,
         noise_cv: target.hardware.noise_floor_cv,
         noise: NoiseModel::default(),
+        combo: combo.clone(),
     })
 }
 
@@ -270,5 +256,77 @@ impl SimLaunch {
     /// The multiplicative per-launch slowdown factor drawn at launch (1.0 = none), for tests.
     pub fn launch_factor(&self) -> f64 {
         self.launch_factor
+    }
+}
+
+impl Launch for SimLaunch {
+    fn rep(&mut self, index: u32) -> Result<Metrics, RepError> {
+        SimLaunch::rep(self, index).map_err(RepError::Sim)
+    }
+
+    /// The divergence model's answers for the launch's combo.
+    fn probe(&mut self, set: &crate::probe::ProbeSet) -> crate::probe::ProbeRun {
+        fidelity::answer(set, &self.combo)
+    }
+}
+
+/// The sim's row in the engine table: built in, always available, started from the target's
+/// profiles, combo and seed.
+#[derive(Clone, Copy, Debug)]
+pub struct SimEngine;
+
+impl Engine for SimEngine {
+    fn name(&self) -> &'static str {
+        "sim"
+    }
+
+    fn kind(&self) -> EngineKind {
+        EngineKind::Simulated
+    }
+
+    fn availability(&self, _engines_dir: &std::path::Path) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    fn installed_program(
+        &self,
+        _engines_dir: &std::path::Path,
+    ) -> Result<std::path::PathBuf, EngineError> {
+        Err(EngineError::BuiltIn {
+            engine: self.name().into(),
+        })
+    }
+
+    fn installed_version(&self, _engines_dir: &std::path::Path) -> Result<String, EngineError> {
+        Err(EngineError::BuiltIn {
+            engine: self.name().into(),
+        })
+    }
+
+    fn supported_versions(&self) -> Option<&'static [crate::version::VersionRange]> {
+        None
+    }
+
+    /// [`launch`] with the seed `target.seed + target.launch` (each launch its own noise): no
+    /// warm-up requests (the caller runs warm-up reps).
+    fn start(&self, target: &LaunchTarget<'_>) -> Result<Box<dyn Launch>, LaunchError> {
+        let sim = SimTarget {
+            model: target.model,
+            hardware: target.hardware,
+            workload: target.workload,
+        };
+        let seed = target.seed.wrapping_add(u64::from(target.launch));
+        Ok(Box::new(launch(&sim, target.combo, seed)?))
+    }
+
+    fn deployment(
+        &self,
+        _target: &LaunchTarget<'_>,
+        _port: u16,
+    ) -> Result<Deployment, LaunchError> {
+        Err(LaunchError::Unsupported {
+            engine: self.name().into(),
+            reason: "it is simulated: there is nothing to deploy".into(),
+        })
     }
 }

@@ -6,11 +6,12 @@
 use std::path::PathBuf;
 
 use crate::launch::RealTarget;
-use crate::version::{VersionRange, check_supported};
+use crate::translate::check_supported;
+use crate::version::VersionRange;
 use crate::{Combo, HardwareProfile, ModelProfile, Workload};
 
 /// Each `(dimension, value)` on its own is refused by `err` with the shared message of
-/// [`crate::server::unsupported`]: ``engine `E` has no translation for D = `V` (accepted: …``.
+/// [`crate::translate::unsupported`]: ``engine `E` has no translation for D = `V` (accepted: …``.
 pub fn assert_each_untranslated(
     engine: &str,
     cases: &[(&str, &str)],
@@ -37,7 +38,9 @@ pub fn assert_version_range(
     ok: &[&str],
 ) {
     for bad in bad {
-        let e = check_supported(engine, bad, supported).unwrap_err();
+        let e = check_supported(engine, bad, supported)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains(engine) && e.contains(bad) && e.contains(range),
             "{e}"
@@ -78,7 +81,8 @@ impl Scratch {
     /// A tiny model (`tiny`: 2 layers, hidden 256, 4 heads / 2 KV heads) on the CPU host, and a
     /// workload of 32 tokens in, 16 out, 2 in flight. `name` keeps test directories apart.
     pub fn cpu(name: &str, version: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("l1-{name}-unit-{}", std::process::id()));
+        // Not emptied first: tests of one process may share a name (and so the directory).
+        let dir = l1_testkit::scratch::path(&format!("{name}-unit"));
         std::fs::create_dir_all(dir.join("models")).unwrap();
         let model: ModelProfile = serde_json::from_value(serde_json::json!({
             "display_name": "t", "params_b": 0.001, "layers": 2, "hidden_size": 256,
@@ -153,6 +157,7 @@ impl Scratch {
             state_dir: &self.dir,
             cuda_visible_devices: self.cuda_visible_devices.clone(),
             seed: 0,
+            launch: 0,
             startup_timeout: None,
         }
     }
@@ -172,10 +177,5 @@ pub fn installed(rel: &std::path::Path, installs: &str) -> Option<PathBuf> {
     if path.exists() {
         return Some(path);
     }
-    let why = format!("no {} ({installs} installs it)", path.display());
-    if std::env::var_os("L1_REQUIRE_ENGINES").is_some_and(|v| v != "0" && !v.is_empty()) {
-        panic!("L1_REQUIRE_ENGINES is set but {why}");
-    }
-    eprintln!("skipped: {why}");
-    None
+    l1_testkit::skip(&format!("no {} ({installs} installs it)", path.display()))
 }

@@ -17,8 +17,8 @@
 //!   is `flash_attn_v2`).
 //! - `kv_layout` → env `PREFILL_CHUNKING`: `chunked` → `1` (TGI's default from 3.0), `paged` →
 //!   `0` (2.4's default); the KV cache is always paged, so `contiguous` is refused. TGI turns
-//!   chunking off with a warning for `paged` attention, so `chunked` with `paged_attention` is
-//!   refused (rule `tgi-paged-attention-no-chunking`).
+//!   chunking off with a warning for `paged` attention, so the catalog prunes `chunked` with
+//!   `paged_attention` (rule `tgi-paged-attention-no-chunking`).
 //! - `activation_dtype`: `fp16` → `--dtype float16`, `bf16` → `--dtype bfloat16`, `fp8_e4m3` →
 //!   `--quantize fp8` (e4m3; `--dtype` cannot be combined with `--quantize`; FP8-Marlin W8A16
 //!   below CC 8.9, which the catalog's `fp8-compute-requires-sm89` rule prunes); `fp8_e5m2` is
@@ -26,8 +26,9 @@
 //! - `kv_cache_dtype` → `--kv-cache-dtype`: `auto` → no flag (the model's dtype), `fp8_e4m3` →
 //!   `fp8_e4m3fn`, `fp8_e5m2` → `fp8_e5m2`. TGI's FP8 KV cache works with `flashinfer` on CUDA
 //!   and, from 3.1.0, with `paged`; never with `flashdecoding` (the shard raises "FP8 KV cache is
-//!   currently only supported for flashinfer on CUDA and paged attention…"). Rules
-//!   `tgi-fp8-kv-not-with-flashdecoding` and `tgi-fp8-kv-paged-needs-3.1`.
+//!   currently only supported for flashinfer on CUDA and paged attention…"). The catalog's
+//!   rules `tgi-fp8-kv-not-with-flashdecoding` and `tgi-fp8-kv-paged-needs-3.1` refuse those
+//!   pairs; the translator spells each value on its own.
 //! - `cuda_graph` → `--cuda-graphs`: `off` → `0`, `per-shape` → `1,2,4,8,16,32` (one graph per
 //!   listed batch size: TGI's default list, written out so the combo does not depend on TGI
 //!   turning graphs off by default for bitsandbytes/exl2). TGI has no piecewise graphs, so
@@ -52,10 +53,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::combo::UNSET;
 use crate::launch::RealTarget;
-use crate::server::{ServerEngine, ServerRecipe, unsupported};
-use crate::version::{Version, VersionRange, check_supported};
+use crate::server::{ServerEngine, ServerRecipe};
+use crate::translate::check_supported;
+use crate::translate::{Emitted, Row, Table, TranslateError, check_knobs};
+use crate::version::{Version, VersionRange};
 use crate::{Combo, DeviceKind};
 
 /// The TGI server engine.
@@ -70,6 +72,28 @@ pub const SUPPORTED: &[VersionRange] = &[VersionRange::new("2.4", "3.3")];
 
 /// TGI's default CUDA-graph batch sizes (launcher `main.rs`), the `per-shape` capture list.
 pub const GRAPH_SIZES: &str = "1,2,4,8,16,32";
+
+/// The engine's catalog name.
+const NAME: &str = "tgi";
+
+/// TGI's spellings (see the module docs). TGI has no knobs here.
+pub const TABLE: Table = Table {
+    engine: NAME,
+    rows: &[
+        Row::new("attention_backend", "flash_attn_v2").env(&[("ATTENTION", "flashdecoding")]),
+        Row::new("attention_backend", "paged_attention").env(&[("ATTENTION", "paged")]),
+        Row::new("kv_layout", "paged").env(&[("PREFILL_CHUNKING", "0")]),
+        Row::new("kv_layout", "chunked").env(&[("PREFILL_CHUNKING", "1")]),
+        Row::new("activation_dtype", "fp16").flags(&["--dtype", "float16"]),
+        Row::new("activation_dtype", "bf16").flags(&["--dtype", "bfloat16"]),
+        Row::new("activation_dtype", "fp8_e4m3").flags(&["--quantize", "fp8"]),
+        Row::new("kv_cache_dtype", "auto"),
+        Row::new("kv_cache_dtype", "fp8_e4m3").flags(&["--kv-cache-dtype", "fp8_e4m3fn"]),
+        Row::new("kv_cache_dtype", "fp8_e5m2").flags(&["--kv-cache-dtype", "fp8_e5m2"]),
+        Row::new("cuda_graph", "off").flags(&["--cuda-graphs", "0"]),
+        Row::new("cuda_graph", "per-shape").flags(&["--cuda-graphs", GRAPH_SIZES]),
+    ],
+};
 
 /// What a launch needs besides the combo.
 #[derive(Clone, Debug)]
@@ -94,8 +118,7 @@ pub struct Args {
 }
 
 /// The command line for `combo` at `version` (see the module docs for the mapping).
-pub fn args(combo: &Combo, version: &Version, ctx: &Ctx<'_>) -> Result<Args, String> {
-    let name = "tgi";
+pub fn args(combo: &Combo, version: &Version, ctx: &Ctx<'_>) -> Result<Args, TranslateError> {
     let mut argv: Vec<String> = vec![
         "--model-id".into(),
         ctx.model_id.into(),
@@ -123,131 +146,31 @@ pub fn args(combo: &Combo, version: &Version, ctx: &Ctx<'_>) -> Result<Args, Str
         env.insert("CUDA_VISIBLE_DEVICES".into(), d.to_string());
     }
 
-    // attention_backend
-    let attn = combo.dim("attention_backend");
-    match attn {
-        "flash_attn_v2" => {
-            env.insert("ATTENTION".into(), "flashdecoding".into());
-        }
-        "paged_attention" => {
-            env.insert("ATTENTION".into(), "paged".into());
-        }
-        UNSET => {}
-        other => {
-            return Err(unsupported(
-                name,
-                "attention_backend",
-                other,
-                &["flash_attn_v2", "paged_attention", "unset"],
-            ));
-        }
-    }
-
-    // kv_layout
-    match combo.dim("kv_layout") {
-        "paged" => {
-            env.insert("PREFILL_CHUNKING".into(), "0".into());
-        }
-        "chunked" if attn == "paged_attention" => {
-            return Err(format!(
-                "{} (TGI {version} turns prefill chunking off for `paged` attention)",
-                unsupported(name, "kv_layout", "chunked", &["paged", "unset"])
-            ));
-        }
-        "chunked" => {
-            env.insert("PREFILL_CHUNKING".into(), "1".into());
-        }
-        UNSET => {}
-        other => {
-            return Err(unsupported(
-                name,
-                "kv_layout",
-                other,
-                &["paged", "chunked", "unset"],
-            ));
-        }
-    }
-
-    // activation_dtype
-    match combo.dim("activation_dtype") {
-        "fp16" => argv.extend(["--dtype".into(), "float16".into()]),
-        "bf16" => argv.extend(["--dtype".into(), "bfloat16".into()]),
-        "fp8_e4m3" => argv.extend(["--quantize".into(), "fp8".into()]),
-        UNSET => {}
-        other => {
-            return Err(unsupported(
-                name,
-                "activation_dtype",
-                other,
-                &["fp16", "bf16", "fp8_e4m3", "unset"],
-            ));
-        }
-    }
-
-    // kv_cache_dtype
-    let kv = match combo.dim("kv_cache_dtype") {
-        "auto" | UNSET => None,
-        "fp8_e4m3" => Some("fp8_e4m3fn"),
-        "fp8_e5m2" => Some("fp8_e5m2"),
-        other => {
-            return Err(unsupported(
-                name,
-                "kv_cache_dtype",
-                other,
-                &["auto", "fp8_e4m3", "fp8_e5m2", "unset"],
-            ));
-        }
-    };
-    if let Some(kv) = kv {
-        let value = combo.dim("kv_cache_dtype");
-        let refuse = |why: String| {
-            Err(format!(
-                "{} ({why})",
-                unsupported(name, "kv_cache_dtype", value, &["auto", "unset"])
-            ))
-        };
-        match attn {
-            "flash_attn_v2" => {
-                return refuse(format!(
-                    "TGI {version} has no FP8 KV cache with `flashdecoding` attention"
-                ));
-            }
-            "paged_attention" if version.below("3.1") => {
-                return refuse(format!(
-                    "TGI {version} has an FP8 KV cache with `paged` attention only from 3.1"
-                ));
-            }
-            _ => {}
-        }
-        argv.extend(["--kv-cache-dtype".into(), kv.into()]);
-    }
-
-    // cuda_graph
-    match combo.dim("cuda_graph") {
-        "off" => argv.extend(["--cuda-graphs".into(), "0".into()]),
-        "per-shape" => argv.extend(["--cuda-graphs".into(), GRAPH_SIZES.into()]),
-        UNSET => {}
-        other => {
-            return Err(unsupported(
-                name,
-                "cuda_graph",
-                other,
-                &["off", "per-shape", "unset"],
-            ));
-        }
-    }
-
-    // Not exposed for TGI (see the module docs).
-    for dim in ["matmul_path", "fusion_strategy"] {
-        let v = combo.dim(dim);
-        if v != UNSET {
-            return Err(unsupported(name, dim, v, &["unset"]));
-        }
-    }
-    if let Some(knob) = combo.knobs.keys().next() {
-        return Err(unsupported(name, "knob", knob, &[]));
-    }
+    let mut out = Emitted::default();
+    TABLE.emit_all(
+        combo,
+        &[
+            "attention_backend",
+            "kv_layout",
+            "activation_dtype",
+            "kv_cache_dtype",
+            "cuda_graph",
+            "matmul_path",
+            "fusion_strategy",
+        ],
+        &version.to_string(),
+        DeviceKind::Gpu,
+        &mut out,
+    )?;
+    argv.append(&mut out.flags);
+    env.append(&mut out.env);
+    check_knobs(NAME, combo, &[])?;
     Ok(Args { argv, env })
+}
+
+/// A free port for one of TGI's side listeners.
+fn free_port() -> Result<u16, TranslateError> {
+    crate::process::free_port().map_err(|e| TranslateError::Target(e.to_string()))
 }
 
 impl ServerEngine for Tgi {
@@ -255,20 +178,25 @@ impl ServerEngine for Tgi {
         SUPPORTED
     }
 
+    fn translation(&self) -> Option<&'static Table> {
+        Some(&TABLE)
+    }
+
     fn name(&self) -> &'static str {
         "tgi"
     }
 
-    fn program(&self, engines_dir: &Path) -> Result<PathBuf, String> {
-        crate::registry::require_engine_binary(
+    fn program(&self, engines_dir: &Path) -> Result<PathBuf, crate::error::EngineError> {
+        crate::install::require_engine_binary(
             engines_dir,
             PROGRAM,
             "TGI",
             "TGI ships as a container image or a source build; GPU only",
         )
+        .map_err(crate::error::EngineError::from)
     }
 
-    fn detect_version(&self, program: &Path) -> Result<String, String> {
+    fn detect_version(&self, program: &Path) -> Result<String, crate::error::EngineError> {
         // `text-generation-launcher --version` prints `text-generation-launcher 3.3.7`.
         crate::server::version_from_command(program, &["--version"], PROGRAM)
     }
@@ -278,10 +206,12 @@ impl ServerEngine for Tgi {
         target: &RealTarget<'_>,
         program: PathBuf,
         port: u16,
-    ) -> Result<ServerRecipe, String> {
+    ) -> Result<ServerRecipe, TranslateError> {
         let version = check_supported(self.name(), target.version, SUPPORTED)?;
         if target.hardware.device != DeviceKind::Gpu {
-            return Err("engine `tgi` runs on NVIDIA GPUs only".into());
+            return Err(TranslateError::NeedsGpu {
+                engine: NAME.into(),
+            });
         }
         let model = target.model_file("hf")?;
         let model = model.display().to_string();
@@ -293,8 +223,8 @@ impl ServerEngine for Tgi {
         let ctx = Ctx {
             model_id: &model,
             port,
-            master_port: crate::process::free_port()?,
-            prometheus_port: crate::process::free_port()?,
+            master_port: free_port()?,
+            prometheus_port: free_port()?,
             max_input_tokens: input,
             max_total_tokens: total,
             cuda_visible_devices: target.cuda_visible_devices.as_deref(),
@@ -468,60 +398,27 @@ mod tests {
 
     #[test]
     fn refusals_name_engine_version_and_reason() {
-        let err =
-            |dims: &[(&str, &str)], ver: &str| args(&combo(dims), &v(ver), &ctx()).unwrap_err();
+        let err = |dims: &[(&str, &str)], ver: &str| {
+            args(&combo(dims), &v(ver), &ctx()).unwrap_err().to_string()
+        };
+        // Combinations TGI refuses or overrides are the catalog's to prune (rules
+        // `tgi-fp8-kv-not-with-flashdecoding`, `tgi-fp8-kv-paged-needs-3.1` and
+        // `tgi-paged-attention-no-chunking`, checked in harness/tests/catalog.rs); the
+        // translator spells each value on its own.
         for kv in ["fp8_e4m3", "fp8_e5m2"] {
-            let e = err(
-                &[
-                    ("attention_backend", "flash_attn_v2"),
-                    ("kv_cache_dtype", kv),
-                ],
-                "3.3",
-            );
-            assert_eq!(
-                e,
-                format!(
-                    "engine `tgi` has no translation for kv_cache_dtype = `{kv}` (accepted: auto, unset) (TGI 3.3 has no FP8 KV cache with `flashdecoding` attention)"
-                )
-            );
-            let e = err(
-                &[
-                    ("attention_backend", "paged_attention"),
-                    ("kv_cache_dtype", kv),
-                ],
-                "3.0.2",
-            );
-            assert!(
-                e.contains("engine `tgi`")
-                    && e.contains(&format!("kv_cache_dtype = `{kv}`"))
-                    && e.contains(
-                        "TGI 3.0.2 has an FP8 KV cache with `paged` attention only from 3.1"
-                    ),
-                "{e}"
-            );
-            assert!(
-                args(
-                    &combo(&[
-                        ("attention_backend", "paged_attention"),
-                        ("kv_cache_dtype", kv)
-                    ]),
-                    &v("3.1"),
-                    &ctx()
-                )
-                .is_ok()
-            );
+            for (attn, ver) in [("flash_attn_v2", "3.3"), ("paged_attention", "3.0.2")] {
+                let a = line(&[("attention_backend", attn), ("kv_cache_dtype", kv)], ver);
+                assert!(a.argv.contains(&"--kv-cache-dtype".to_string()), "{a:?}");
+            }
         }
-        let e = err(
+        let a = line(
             &[
                 ("attention_backend", "paged_attention"),
                 ("kv_layout", "chunked"),
             ],
             "3.3",
         );
-        assert_eq!(
-            e,
-            "engine `tgi` has no translation for kv_layout = `chunked` (accepted: paged, unset) (TGI 3.3 turns prefill chunking off for `paged` attention)"
-        );
+        assert_eq!(a.env.get("PREFILL_CHUNKING").map(String::as_str), Some("1"));
         assert_each_untranslated(
             "tgi",
             &[
@@ -539,7 +436,7 @@ mod tests {
         );
         let mut c = Combo::default();
         c.knobs.insert("block_size".into(), "16".into());
-        let e = args(&c, &v("3.3"), &ctx()).unwrap_err();
+        let e = args(&c, &v("3.3"), &ctx()).unwrap_err().to_string();
         assert!(e.contains("knob = `block_size`"), "{e}");
     }
 

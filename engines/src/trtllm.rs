@@ -52,7 +52,7 @@
 //!
 //! Values outside these (`flash_attn_v3`, `xformers`, `fp8_e5m2`, `q8_0`, `dynamic` graphs, …)
 //! are refused with the engine, version and what is accepted; nothing falls back silently. The
-//! catalog prunes what it can see (rule `trtllm-fusion-none-needs-tensorrt-backend`); rules
+//! catalog prunes what it can see (rule `trtllm-unfused-needs-tensorrt-backend`); rules
 //! cannot name knobs, so backend-specific refusals at ≤ 1.3 come from this translator.
 //!
 //! Always: `--host 127.0.0.1 --port P --max_seq_len N` (longest prompt + longest answer + 16,
@@ -67,12 +67,14 @@ use std::time::Duration;
 
 use l1_loadgen::HttpApi;
 
-use crate::Combo;
 use crate::combo::UNSET;
 use crate::launch::RealTarget;
 use crate::process::LaunchCommand;
 use crate::server::{ServerEngine, ServerRecipe};
-use crate::version::{Version, VersionRange, check_supported};
+use crate::translate::check_supported;
+use crate::translate::{Row, Table, TranslateError};
+use crate::version::{Version, VersionRange};
+use crate::{Combo, DeviceKind};
 
 /// The engine's catalog name.
 pub const ENGINE: &str = "trtllm";
@@ -107,8 +109,15 @@ impl Backend {
 }
 
 /// A refusal naming engine, version, dimension, value and the reason.
-fn refuse(version: &str, dim: &str, value: &str, reason: &str) -> String {
-    format!("engine `{ENGINE}` {version}: {dim} = `{value}` is not supported: {reason}")
+fn refuse(version: &str, dim: &str, value: &str, reason: &str) -> TranslateError {
+    TranslateError::Refused {
+        engine: ENGINE.into(),
+        version: version.into(),
+        context: None,
+        dimension: dim.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
 }
 
 /// A refusal listing the accepted values.
@@ -117,8 +126,9 @@ fn refuse_value(
     backend: Backend,
     dim: &str,
     value: &str,
-    accepted: &[&str],
-) -> String {
+    accepted: &[impl AsRef<str>],
+) -> TranslateError {
+    let accepted: Vec<&str> = accepted.iter().map(AsRef::as_ref).collect();
     refuse(
         version,
         dim,
@@ -131,8 +141,159 @@ fn refuse_value(
     )
 }
 
+/// The PyTorch backend's LLM API options: YAML keys, `a.b` being key `b` under `a`.
+pub const PYTORCH: Table = Table {
+    engine: ENGINE,
+    rows: &[
+        Row::new("attention_backend", "paged_attention").config(&[("attn_backend", "TRTLLM")]),
+        Row::new("attention_backend", "flash_attn_v2").config(&[("attn_backend", "FLASHINFER")]),
+        Row::new("attention_backend", "native").config(&[("attn_backend", "VANILLA")]),
+        Row::new("activation_dtype", "fp16").config(&[("dtype", "float16")]),
+        Row::new("activation_dtype", "bf16").config(&[("dtype", "bfloat16")]),
+        // The ModelOpt FP8 checkpoint's own dtype (see `model_dir_name`).
+        Row::new("activation_dtype", "fp8_e4m3"),
+        Row::new("kv_layout", "paged").config(&[("enable_chunked_prefill", "false")]),
+        Row::new("kv_layout", "chunked").config(&[("enable_chunked_prefill", "true")]),
+        Row::new("kv_cache_dtype", "auto").config(&[("kv_cache_config.dtype", "auto")]),
+        Row::new("kv_cache_dtype", "fp8_e4m3").config(&[("kv_cache_config.dtype", "fp8")]),
+        Row::new("fusion_strategy", "conservative").config(&[("torch_compile_config", "null")]),
+        Row::new("fusion_strategy", "aggressive").config(&[
+            ("torch_compile_config.enable_fullgraph", "true"),
+            ("torch_compile_config.enable_inductor", "true"),
+        ]),
+        Row::new("cuda_graph", "off").config(&[("cuda_graph_config", "null")]),
+        Row::new("cuda_graph", "per-shape")
+            .config(&[("cuda_graph_config.enable_padding", "false")]),
+    ],
+};
+
+/// The TensorRT backend's runtime LLM API options (its build-time dimensions are
+/// [`TENSORRT_BUILD`]'s).
+pub const TENSORRT_RUNTIME: Table = Table {
+    engine: ENGINE,
+    rows: &[
+        Row::new("kv_layout", "paged").config(&[("enable_chunked_prefill", "false")]),
+        Row::new("kv_layout", "chunked").config(&[("enable_chunked_prefill", "true")]),
+        Row::new("cuda_graph", "off")
+            .config(&[("extended_runtime_perf_knob_config.cuda_graph_mode", "false")]),
+        Row::new("cuda_graph", "per-shape")
+            .config(&[("extended_runtime_perf_knob_config.cuda_graph_mode", "true")]),
+    ],
+};
+
+/// The TensorRT backend's `trtllm-build` flags. The KV-cache dtype is the checkpoint's (its
+/// name, see `model_dir_name`), never a flag.
+pub const TENSORRT_BUILD: Table = Table {
+    engine: ENGINE,
+    rows: &[
+        Row::new("activation_dtype", "fp16").flags(&[
+            "--gpt_attention_plugin",
+            "float16",
+            "--gemm_plugin",
+            "float16",
+        ]),
+        Row::new("activation_dtype", "bf16").flags(&[
+            "--gpt_attention_plugin",
+            "bfloat16",
+            "--gemm_plugin",
+            "bfloat16",
+        ]),
+        Row::new("activation_dtype", "fp8_e4m3").flags(&[
+            "--gpt_attention_plugin",
+            "auto",
+            "--gemm_plugin",
+            "fp8",
+        ]),
+        Row::new("activation_dtype", UNSET).flags(&[
+            "--gpt_attention_plugin",
+            "auto",
+            "--gemm_plugin",
+            "auto",
+        ]),
+        Row::new("attention_backend", "flash_attn_v2").flags(&["--context_fmha", "enable"]),
+        Row::new("attention_backend", "paged_attention").flags(&[
+            "--context_fmha",
+            "disable",
+            "--use_paged_context_fmha",
+            "disable",
+        ]),
+        Row::new("kv_layout", "paged").flags(&["--kv_cache_type", "paged"]),
+        Row::new("kv_layout", "chunked").flags(&[
+            "--kv_cache_type",
+            "paged",
+            "--use_paged_context_fmha",
+            "enable",
+        ]),
+        Row::new("fusion_strategy", "none").flags(&["--use_fused_mlp", "disable"]),
+        Row::new("fusion_strategy", "conservative").flags(&["--use_fused_mlp", "enable"]),
+        Row::new("kv_cache_dtype", "auto"),
+        Row::new("kv_cache_dtype", "fp8_e4m3"),
+    ],
+};
+
+/// Why a backend has no spelling for a value, where the accepted list alone does not say it.
+fn why_not(backend: Backend, dim: &str, value: &str) -> Option<&'static str> {
+    Some(match (backend, dim, value) {
+        (Backend::PyTorch, "fusion_strategy", "none") => {
+            "the PyTorch backend always runs its fused custom ops; unfused engines need the TensorRT backend (knob backend: tensorrt, up to 1.3)"
+        }
+        (Backend::TensorRt, "attention_backend", "native") => {
+            "the tensorrt backend needs the GPT attention plugin for its paged KV cache and in-flight batching"
+        }
+        (Backend::TensorRt, "fusion_strategy", "aggressive") => {
+            "the tensorrt backend's further build fusions (--reduce_fusion, --user_buffer) act on tensor-parallel all-reduces only; use the pytorch backend's torch.compile"
+        }
+        _ => return None,
+    })
+}
+
+/// `dim`'s row in `table` for `backend`, refused with the reason or the accepted values.
+fn spell(
+    table: &Table,
+    backend: Backend,
+    combo: &Combo,
+    dim: &str,
+    version: &str,
+) -> Result<Option<&'static Row>, TranslateError> {
+    let value = combo.dim(dim);
+    table
+        .lookup(dim, value, version, DeviceKind::Gpu)
+        .map_err(|_| match why_not(backend, dim, value) {
+            Some(reason) => refuse(version, dim, value, reason),
+            None => refuse_value(
+                version,
+                backend,
+                dim,
+                value,
+                &table.accepted(dim, version, DeviceKind::Gpu),
+            ),
+        })
+}
+
+/// A row's config keys as one YAML item (`a.b: v` becomes `b: v` indented under `a:`).
+fn yaml_item(row: &Row) -> Option<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut parent: Option<&str> = None;
+    for (key, value) in row.config {
+        match key.split_once('.') {
+            Some((p, leaf)) => {
+                if parent != Some(p) {
+                    lines.push(format!("{p}:"));
+                    parent = Some(p);
+                }
+                lines.push(format!("  {leaf}: {value}"));
+            }
+            None => {
+                lines.push(format!("{key}: {value}"));
+                parent = None;
+            }
+        }
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
 /// Check the version and pick the backend (knob `backend`, default `pytorch`).
-pub fn backend(combo: &Combo, version: &str) -> Result<Backend, String> {
+pub fn backend(combo: &Combo, version: &str) -> Result<Backend, TranslateError> {
     check_supported(ENGINE, version, SUPPORTED)?;
     match combo.knob("backend").unwrap_or("pytorch") {
         "pytorch" => Ok(Backend::PyTorch),
@@ -155,7 +316,7 @@ pub fn backend(combo: &Combo, version: &str) -> Result<Backend, String> {
 }
 
 /// Every dimension's value, refusing the ones neither backend knows and `matmul_path`.
-fn common_checks(combo: &Combo, version: &str, backend: Backend) -> Result<(), String> {
+fn common_checks(combo: &Combo, version: &str, backend: Backend) -> Result<(), TranslateError> {
     let mm = combo.dim("matmul_path");
     if mm != UNSET {
         return Err(refuse(
@@ -196,7 +357,7 @@ fn common_checks(combo: &Combo, version: &str, backend: Backend) -> Result<(), S
 
 /// The LLM API options (`--extra_llm_api_options`) YAML for `combo` at `version`, for either
 /// backend (see the module docs for every key).
-pub fn llm_api_options(combo: &Combo, version: &str) -> Result<String, String> {
+pub fn llm_api_options(combo: &Combo, version: &str) -> Result<String, TranslateError> {
     let backend = backend(combo, version)?;
     common_checks(combo, version, backend)?;
     let mut y: Vec<String> = vec![format!(
@@ -204,116 +365,28 @@ pub fn llm_api_options(combo: &Combo, version: &str) -> Result<String, String> {
         backend.flag(),
         combo.canonical()
     )];
-    let dim = |d: &str| combo.dim(d).to_string();
-    match backend {
-        Backend::PyTorch => {
-            match dim("attention_backend").as_str() {
-                "paged_attention" => y.push("attn_backend: TRTLLM".into()),
-                "flash_attn_v2" => y.push("attn_backend: FLASHINFER".into()),
-                "native" => y.push("attn_backend: VANILLA".into()),
-                UNSET => {}
-                other => {
-                    return Err(refuse_value(
-                        version,
-                        backend,
-                        "attention_backend",
-                        other,
-                        &["paged_attention", "flash_attn_v2", "native", "unset"],
-                    ));
-                }
-            }
-            match dim("activation_dtype").as_str() {
-                "fp16" => y.push("dtype: float16".into()),
-                "bf16" => y.push("dtype: bfloat16".into()),
-                "fp8_e4m3" | UNSET => {} // fp8: the ModelOpt checkpoint's own dtype
-                other => {
-                    return Err(refuse_value(
-                        version,
-                        backend,
-                        "activation_dtype",
-                        other,
-                        &["fp16", "bf16", "fp8_e4m3", "unset"],
-                    ));
-                }
-            }
-        }
+    let dims: &[&str] = match backend {
+        Backend::PyTorch => &[
+            "attention_backend",
+            "activation_dtype",
+            "kv_layout",
+            "kv_cache_dtype",
+            "fusion_strategy",
+            "cuda_graph",
+        ],
         Backend::TensorRt => {
-            // Attention and dtype are build flags; only their validity is checked here.
+            // Attention, dtypes and fusion are build flags; only their validity is checked here.
             build_flags(combo, version)?;
+            &["kv_layout", "cuda_graph"]
         }
-    }
-    match dim("kv_layout").as_str() {
-        "paged" => y.push("enable_chunked_prefill: false".into()),
-        "chunked" => y.push("enable_chunked_prefill: true".into()),
-        UNSET => {}
-        other => {
-            return Err(refuse_value(
-                version,
-                backend,
-                "kv_layout",
-                other,
-                &["paged", "chunked", "unset"],
-            ));
-        }
-    }
-    match (backend, dim("kv_cache_dtype").as_str()) {
-        (Backend::PyTorch, "auto") => y.push("kv_cache_config:\n  dtype: auto".into()),
-        (Backend::PyTorch, "fp8_e4m3") => y.push("kv_cache_config:\n  dtype: fp8".into()),
-        (Backend::TensorRt, "auto" | "fp8_e4m3") | (_, UNSET) => {}
-        (_, other) => {
-            return Err(refuse_value(
-                version,
-                backend,
-                "kv_cache_dtype",
-                other,
-                &["auto", "fp8_e4m3", "unset"],
-            ));
-        }
-    }
-    match (backend, dim("fusion_strategy").as_str()) {
-        (Backend::PyTorch, "none") => {
-            return Err(refuse(
-                version,
-                "fusion_strategy",
-                "none",
-                "the PyTorch backend always runs its fused custom ops; unfused engines need the TensorRT backend (knob backend: tensorrt, up to 1.3)",
-            ));
-        }
-        (Backend::PyTorch, "conservative") => y.push("torch_compile_config: null".into()),
-        (Backend::PyTorch, "aggressive") => y.push(
-            "torch_compile_config:\n  enable_fullgraph: true\n  enable_inductor: true".into(),
-        ),
-        (Backend::TensorRt, "none" | "conservative" | "aggressive") | (_, UNSET) => {}
-        (_, other) => {
-            return Err(refuse_value(
-                version,
-                backend,
-                "fusion_strategy",
-                other,
-                &["none", "conservative", "aggressive", "unset"],
-            ));
-        }
-    }
-    match (backend, dim("cuda_graph").as_str()) {
-        (Backend::PyTorch, "off") => y.push("cuda_graph_config: null".into()),
-        (Backend::PyTorch, "per-shape") => {
-            y.push("cuda_graph_config:\n  enable_padding: false".into());
-        }
-        (Backend::TensorRt, "off") => {
-            y.push("extended_runtime_perf_knob_config:\n  cuda_graph_mode: false".into());
-        }
-        (Backend::TensorRt, "per-shape") => {
-            y.push("extended_runtime_perf_knob_config:\n  cuda_graph_mode: true".into());
-        }
-        (_, UNSET) => {}
-        (_, other) => {
-            return Err(refuse_value(
-                version,
-                backend,
-                "cuda_graph",
-                other,
-                &["off", "per-shape", "unset"],
-            ));
+    };
+    let table = match backend {
+        Backend::PyTorch => &PYTORCH,
+        Backend::TensorRt => &TENSORRT_RUNTIME,
+    };
+    for dim in dims {
+        if let Some(item) = spell(table, backend, combo, dim, version)?.and_then(yaml_item) {
+            y.push(item);
         }
     }
     y.push("return_perf_metrics: true".into());
@@ -322,67 +395,27 @@ pub fn llm_api_options(combo: &Combo, version: &str) -> Result<String, String> {
 
 /// The `trtllm-build` flags for `combo` (without `--checkpoint_dir`, `--output_dir` and
 /// `--max_seq_len`); an error for the PyTorch backend, which builds nothing.
-pub fn build_flags(combo: &Combo, version: &str) -> Result<Vec<String>, String> {
+pub fn build_flags(combo: &Combo, version: &str) -> Result<Vec<String>, TranslateError> {
     let backend = backend(combo, version)?;
     if backend != Backend::TensorRt {
-        return Err(format!(
-            "engine `{ENGINE}` {version}: the PyTorch backend builds no engine"
-        ));
+        return Err(TranslateError::NoBuild {
+            engine: ENGINE.into(),
+            version: version.into(),
+        });
     }
     common_checks(combo, version, backend)?;
-    let act = combo.dim("activation_dtype");
-    let (plugin_dt, gemm) = match act {
-        "fp16" => ("float16", "float16"),
-        "bf16" => ("bfloat16", "bfloat16"),
-        "fp8_e4m3" => ("auto", "fp8"),
-        UNSET => ("auto", "auto"),
-        other => {
-            return Err(refuse_value(
-                version,
-                backend,
-                "activation_dtype",
-                other,
-                &["fp16", "bf16", "fp8_e4m3", "unset"],
-            ));
-        }
-    };
-    let mut f: Vec<String> = vec![
-        "--gpt_attention_plugin".into(),
-        plugin_dt.into(),
-        "--gemm_plugin".into(),
-        gemm.into(),
-    ];
-    let attn = combo.dim("attention_backend");
-    match attn {
-        "flash_attn_v2" => f.extend(["--context_fmha".into(), "enable".into()]),
-        "paged_attention" => f.extend([
-            "--context_fmha".into(),
-            "disable".into(),
-            "--use_paged_context_fmha".into(),
-            "disable".into(),
-        ]),
-        UNSET => {}
-        "native" => {
-            return Err(refuse(
-                version,
-                "attention_backend",
-                "native",
-                "the tensorrt backend needs the GPT attention plugin for its paged KV cache and in-flight batching",
-            ));
-        }
-        other => {
-            return Err(refuse_value(
-                version,
-                backend,
-                "attention_backend",
-                other,
-                &["flash_attn_v2", "paged_attention", "unset"],
-            ));
-        }
-    }
-    match combo.dim("kv_layout") {
-        "paged" => f.extend(["--kv_cache_type".into(), "paged".into()]),
-        "chunked" if attn == "paged_attention" => {
+    let mut f: Vec<String> = Vec::new();
+    for dim in [
+        "activation_dtype",
+        "attention_backend",
+        "kv_layout",
+        "fusion_strategy",
+        "kv_cache_dtype",
+    ] {
+        if (dim, combo.dim(dim)) == ("kv_layout", "chunked")
+            && combo.dim("attention_backend") == "paged_attention"
+        {
+            // The two spellings conflict: chunked context needs `--context_fmha enable`.
             return Err(refuse(
                 version,
                 "kv_layout",
@@ -390,55 +423,8 @@ pub fn build_flags(combo: &Combo, version: &str) -> Result<Vec<String>, String> 
                 "chunked context needs paged context FMHA, which needs --context_fmha enable (attention_backend paged_attention disables it)",
             ));
         }
-        "chunked" => f.extend([
-            "--kv_cache_type".into(),
-            "paged".into(),
-            "--use_paged_context_fmha".into(),
-            "enable".into(),
-        ]),
-        UNSET => {}
-        other => {
-            return Err(refuse_value(
-                version,
-                backend,
-                "kv_layout",
-                other,
-                &["paged", "chunked", "unset"],
-            ));
-        }
-    }
-    match combo.dim("fusion_strategy") {
-        "none" => f.extend(["--use_fused_mlp".into(), "disable".into()]),
-        "conservative" => f.extend(["--use_fused_mlp".into(), "enable".into()]),
-        UNSET => {}
-        "aggressive" => {
-            return Err(refuse(
-                version,
-                "fusion_strategy",
-                "aggressive",
-                "the tensorrt backend's further build fusions (--reduce_fusion, --user_buffer) act on tensor-parallel all-reduces only; use the pytorch backend's torch.compile",
-            ));
-        }
-        other => {
-            return Err(refuse_value(
-                version,
-                backend,
-                "fusion_strategy",
-                other,
-                &["none", "conservative", "unset"],
-            ));
-        }
-    }
-    match combo.dim("kv_cache_dtype") {
-        "auto" | "fp8_e4m3" | UNSET => {}
-        other => {
-            return Err(refuse_value(
-                version,
-                backend,
-                "kv_cache_dtype",
-                other,
-                &["auto", "fp8_e4m3", "unset"],
-            ));
+        if let Some(row) = spell(&TENSORRT_BUILD, backend, combo, dim, version)? {
+            f.extend(row.flags.iter().map(|s| (*s).to_string()));
         }
     }
     Ok(f)
@@ -447,7 +433,7 @@ pub fn build_flags(combo: &Combo, version: &str) -> Result<Vec<String>, String> 
 /// The model directory name under `<engines>/models` for `model`: the HF directory
 /// (`<model>-hf`, or the ModelOpt FP8 checkpoint `<model>-fp8-hf`) for the PyTorch backend, the
 /// TensorRT-LLM checkpoint (`<model>-trtllm-ckpt[-fp16|-bf16|-fp8][-kvfp8]`) for the TensorRT one.
-pub fn model_dir_name(combo: &Combo, version: &str, model: &str) -> Result<String, String> {
+pub fn model_dir_name(combo: &Combo, version: &str, model: &str) -> Result<String, TranslateError> {
     let fp8 = combo.dim("activation_dtype") == "fp8_e4m3";
     Ok(match backend(combo, version)? {
         Backend::PyTorch if fp8 => format!("{model}-fp8-hf"),
@@ -496,7 +482,7 @@ pub fn build_command(
     checkpoint: &Path,
     output_dir: &Path,
     max_seq_len: u32,
-) -> Result<Option<LaunchCommand>, String> {
+) -> Result<Option<LaunchCommand>, TranslateError> {
     if backend(combo, version)? == Backend::PyTorch {
         return Ok(None);
     }
@@ -575,16 +561,17 @@ impl ServerEngine for TrtLlm {
         ENGINE
     }
 
-    fn program(&self, engines_dir: &Path) -> Result<PathBuf, String> {
-        crate::registry::find_engine_binary(engines_dir, PROGRAM).ok_or_else(|| {
+    fn program(&self, engines_dir: &Path) -> Result<PathBuf, crate::error::EngineError> {
+        crate::install::find_engine_binary(engines_dir, PROGRAM).ok_or_else(|| {
             format!(
                 "TensorRT-LLM is not installed: no `{PROGRAM}` in {} or on PATH (install tensorrt-llm from NVIDIA's index on a GPU host)",
                 engines_dir.join("bin").display()
             )
         })
+        .map_err(crate::error::EngineError::Program)
     }
 
-    fn detect_version(&self, program: &Path) -> Result<String, String> {
+    fn detect_version(&self, program: &Path) -> Result<String, crate::error::EngineError> {
         // `trtllm-serve --version` is not documented; the package's own version is reliable.
         let python = program.with_file_name("python3");
         let python = if python.is_file() {
@@ -596,7 +583,9 @@ impl ServerEngine for TrtLlm {
             .args(["-c", "import importlib.metadata as m; print('tensorrt_llm version:', m.version('tensorrt-llm'))"])
             .stdin(std::process::Stdio::null())
             .output()
-            .map_err(|e| format!("failed to run {}: {e}", python.display()))?;
+            .map_err(|e| {
+                crate::error::EngineError::Version(format!("failed to run {}: {e}", python.display()))
+            })?;
         let text = String::from_utf8_lossy(&out.stdout);
         text.lines()
             .find_map(|l| l.split_once("tensorrt_llm version:"))
@@ -608,6 +597,7 @@ impl ServerEngine for TrtLlm {
                     l1_loadgen::protocol::clip(&String::from_utf8_lossy(&out.stderr))
                 )
             })
+            .map_err(crate::error::EngineError::Version)
     }
 
     fn translate(
@@ -615,7 +605,7 @@ impl ServerEngine for TrtLlm {
         target: &RealTarget<'_>,
         program: PathBuf,
         port: u16,
-    ) -> Result<ServerRecipe, String> {
+    ) -> Result<ServerRecipe, TranslateError> {
         let combo = target.combo;
         let version = target.version;
         let yaml = llm_api_options(combo, version)?;
@@ -623,7 +613,7 @@ impl ServerEngine for TrtLlm {
         let models = target.engines_dir.join("models");
         let model = models.join(model_dir_name(combo, version, target.model_name)?);
         if !model.exists() {
-            return Err(format!(
+            return Err(TranslateError::Target(format!(
                 "engine `{ENGINE}`: model `{}` has no {} at {} (the {} backend needs it)",
                 target.model_name,
                 if backend == Backend::PyTorch {
@@ -633,7 +623,7 @@ impl ServerEngine for TrtLlm {
                 },
                 model.display(),
                 backend.flag()
-            ));
+            )));
         }
         let seq = max_seq_len(target);
         let mut env = std::collections::BTreeMap::new();
@@ -692,7 +682,9 @@ impl ServerEngine for TrtLlm {
                     &engine,
                     seq,
                 )?
-                .ok_or("the tensorrt backend builds an engine")?;
+                .ok_or_else(|| {
+                    TranslateError::Target("the tensorrt backend builds an engine".into())
+                })?;
                 let served = engine.display().to_string();
                 let mut args = tail(&served);
                 args.extend(["--tokenizer".into(), tokenizer.display().to_string()]);
@@ -1037,20 +1029,24 @@ mod tests {
             ),
         ];
         for (c, v, wants) in cases {
-            let e = llm_api_options(&c, v).unwrap_err();
+            let e = llm_api_options(&c, v).unwrap_err().to_string();
             assert!(e.contains("engine `trtllm`") && e.contains(v), "{e}");
             for w in wants {
                 assert!(e.contains(w), "{w}: {e}");
             }
         }
         for v in ["0.21", "0.20.0", "1.5", "2.0"] {
-            let e = llm_api_options(&Combo::default(), v).unwrap_err();
+            let e = llm_api_options(&Combo::default(), v)
+                .unwrap_err()
+                .to_string();
             assert!(
                 e.contains("trtllm") && e.contains(v) && e.contains("1.0..=1.4"),
                 "{e}"
             );
         }
-        let e = build_flags(&Combo::default(), "1.0").unwrap_err();
+        let e = build_flags(&Combo::default(), "1.0")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("PyTorch backend builds no engine"), "{e}");
     }
 
@@ -1062,7 +1058,9 @@ mod tests {
         s.workload.input_tokens = crate::Dist::Fixed(100);
         s.workload.output_tokens = crate::Dist::Fixed(20);
         s.cuda_visible_devices = Some("3".into());
-        TrtLlm.translate(&s.target(c), "/opt/bin/trtllm-serve".into(), 4242)
+        TrtLlm
+            .translate(&s.target(c), "/opt/bin/trtllm-serve".into(), 4242)
+            .map_err(|e| e.to_string())
     }
 
     #[test]

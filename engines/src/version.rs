@@ -109,29 +109,10 @@ impl fmt::Display for VersionRange {
     }
 }
 
-/// Check `version` against an engine's supported ranges; the error names the engine, the
-/// version and every range.
-pub fn check_supported(
-    engine: &str,
-    version: &str,
-    ranges: &[VersionRange],
-) -> Result<Version, String> {
-    let parsed = Version::parse(version)
-        .ok_or_else(|| format!("engine `{engine}`: `{version}` is not a version number"))?;
-    if ranges.iter().any(|r| r.contains(version)) {
-        Ok(parsed)
-    } else {
-        let list: Vec<String> = ranges.iter().map(ToString::to_string).collect();
-        Err(format!(
-            "engine `{engine}`: version `{version}` is outside what its translator supports ({})",
-            list.join(", ")
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::translate::check_supported;
 
     #[test]
     fn parses_engine_versions() {
@@ -164,7 +145,9 @@ mod tests {
         let r = VersionRange::new("0.11", "0.33");
         assert!(r.contains("0.11") && r.contains("0.33.1") && r.contains("0.20.0+cpu"));
         assert!(!r.contains("0.10.2") && !r.contains("0.34") && !r.contains("b20"));
-        let e = check_supported("vllm", "0.9", &[r]).unwrap_err();
+        let e = check_supported("vllm", "0.9", &[r])
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("vllm") && e.contains("0.9") && e.contains("0.11..=0.33"),
             "{e}"

@@ -2,7 +2,7 @@
 //! failed, ignored (with its reason), filtered out, or unfinished, and the counts equal the
 //! runner's own.
 //!
-//! Three kinds of files in the run directory feed it (see [`crate::record`]):
+//! Three kinds of files in the run directory feed it (see the record module):
 //! - the **plan** (`plan/<writer>.json`): the trials a runner process knew about. A plain
 //!   `cargo test` run writes it before its trials start, with libtest's selection (selected,
 //!   ignored, filtered out: the same `Arguments` decide it that libtest uses). nextest's listing
@@ -31,7 +31,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{PlanStatus, RunDir, TrialRecord};
+use crate::model::{PlanStatus, StartedMarker, TrialRecord};
+use crate::record::RunDir;
 
 /// A run's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,7 +130,7 @@ impl Accounting {
             .iter()
             .any(|p| p.runner == "libtest" && crate::record::process_alive(p.pid, &p.exe));
         let recorded: BTreeSet<&str> = records.iter().map(|r| r.name.as_str()).collect();
-        let starts: BTreeMap<&str, &crate::record::StartedMarker> =
+        let starts: BTreeMap<&str, &StartedMarker> =
             started.iter().map(|m| (m.name.as_str(), m)).collect();
 
         let mut acc = Accounting {
@@ -140,7 +141,7 @@ impl Accounting {
             last_activity_unix_s: run.last_activity(),
             ..Accounting::default()
         };
-        let started_state = |m: &crate::record::StartedMarker| {
+        let started_state = |m: &StartedMarker| {
             if crate::record::process_alive(m.pid, &m.exe) {
                 Missing::Running
             } else {
@@ -246,8 +247,7 @@ pub fn exit_code(verdict: Verdict, unreadable: bool, store_error: bool) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expand::TargetId;
-    use crate::record::{PlanRecord, PlannedEntry, RECORD_SCHEMA_VERSION};
+    use crate::model::{PlanRecord, PlannedEntry, RECORD_SCHEMA_VERSION, TargetId};
 
     fn rec(run: &RunDir, name: &str, passed: bool) {
         run.write_trial(&TrialRecord {
@@ -269,6 +269,7 @@ mod tests {
             gates: Vec::new(),
             simulated: true,
             duration_s: 0.0,
+            used: None,
         })
         .unwrap();
     }
@@ -365,7 +366,7 @@ mod tests {
         // `b` started in a process that is gone.
         crate::record::write_json_atomic(
             &run.started_path("b"),
-            &crate::record::StartedMarker {
+            &StartedMarker {
                 name: "b".into(),
                 pid: GONE,
                 exe: "/nonexistent".into(),

@@ -12,32 +12,35 @@ use std::path::{Path, PathBuf};
 
 use l1_engines::sim::{self, SimTarget};
 use l1_engines::{Combo, HardwareProfile, ModelProfile, Workload};
-use serde::{Deserialize, Serialize};
 
 use crate::detect::Detected;
-use crate::expand::TargetId;
-use crate::record::{self, short_hash};
-use crate::stats;
+use crate::model::TargetId;
+use crate::record::{self, RecordError, short_hash};
+use crate::stats::{self, StatsError};
 
-/// One calibration.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Calibration {
-    pub schema_version: u32,
-    pub fingerprint: String,
-    pub target: TargetId,
-    pub combo: Combo,
-    pub launches: usize,
-    pub reps_per_launch: usize,
-    /// Rep-to-rep coefficient of variation inside one launch (pooled), per metric.
-    pub cv_within: BTreeMap<String, f64>,
-    /// Launch-to-launch coefficient of variation of the launch means, with the part the reps
-    /// explain removed (floored at 0), per metric.
-    pub cv_between: BTreeMap<String, f64>,
-    /// Trimmed mean (10 %) over all reps, per metric: the reference for the `drift` gate.
-    pub trimmed_mean: BTreeMap<String, f64>,
-    pub measured_unix_s: f64,
-    pub simulated: bool,
+/// Why a calibration could not be made, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrationError {
+    #[error("calibration needs at least 2 launches of at least 2 reps, got {launches} × {reps}")]
+    TooSmall { launches: usize, reps: usize },
+    /// The simulated engine refused the launch or a rep.
+    #[error("{0}")]
+    Sim(String),
+    #[error("metric `{0}` is not finite in a calibration rep")]
+    NonFinite(String),
+    #[error(transparent)]
+    Stats(#[from] StatsError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
+
+impl From<CalibrationError> for String {
+    fn from(e: CalibrationError) -> Self {
+        e.to_string()
+    }
+}
+
+pub use crate::model::Calibration;
 
 /// A simple hardware fingerprint: the declared profile, what was detected, and the engine.
 pub fn fingerprint(hardware: &str, detected: &Detected, engine: &str) -> String {
@@ -64,8 +67,13 @@ pub fn load(
     fingerprint: &str,
     target: &TargetId,
     combo: &Combo,
-) -> Result<Option<Calibration>, String> {
-    record::read_json(&path(target_dir, fingerprint, target, combo))
+) -> Result<Option<Calibration>, CalibrationError> {
+    Ok(record::read_json(&path(
+        target_dir,
+        fingerprint,
+        target,
+        combo,
+    ))?)
 }
 
 /// Calibrate a simulated target: `launches` launches × `reps` reps of `combo`.
@@ -80,11 +88,9 @@ pub fn calibrate_sim(
     launches: usize,
     reps: usize,
     seed: u64,
-) -> Result<Calibration, String> {
+) -> Result<Calibration, CalibrationError> {
     if launches < 2 || reps < 2 {
-        return Err(format!(
-            "calibration needs at least 2 launches of at least 2 reps, got {launches} × {reps}"
-        ));
+        return Err(CalibrationError::TooSmall { launches, reps });
     }
     let t = SimTarget {
         model,
@@ -98,10 +104,14 @@ pub fn calibrate_sim(
             combo,
             seed.wrapping_add(l).wrapping_mul(0x2545_F491_4F6C_DD1D),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CalibrationError::Sim(e.to_string()))?;
         per_launch.push(
             (0..reps as u32)
-                .map(|i| launch.rep(i).map_err(|e| e.to_string()))
+                .map(|i| {
+                    launch
+                        .rep(i)
+                        .map_err(|e| CalibrationError::Sim(e.to_string()))
+                })
                 .collect::<Result<_, _>>()?,
         );
     }
@@ -120,9 +130,7 @@ pub fn calibrate_sim(
             .collect();
         let all: Vec<f64> = groups.iter().flatten().copied().collect();
         if all.iter().any(|v| !v.is_finite()) {
-            return Err(format!(
-                "metric `{name}` is not finite in a calibration rep"
-            ));
+            return Err(CalibrationError::NonFinite(name.to_string()));
         }
         let grand = all.iter().sum::<f64>() / all.len() as f64;
         if grand == 0.0 {
@@ -143,10 +151,7 @@ pub fn calibrate_sim(
         let between_var = (var_means - within_var / reps as f64).max(0.0);
         cv_within.insert(name.to_string(), within_var.sqrt() / grand.abs());
         cv_between.insert(name.to_string(), between_var.sqrt() / grand.abs());
-        trimmed_mean.insert(
-            name.to_string(),
-            stats::trimmed_mean(&all, 0.10).map_err(|e| e.to_string())?,
-        );
+        trimmed_mean.insert(name.to_string(), stats::trimmed_mean(&all, 0.10)?);
     }
     Ok(Calibration {
         schema_version: 1,
@@ -164,7 +169,7 @@ pub fn calibrate_sim(
 }
 
 /// Write a calibration where [`load`] finds it.
-pub fn save(target_dir: &Path, c: &Calibration) -> Result<PathBuf, String> {
+pub fn save(target_dir: &Path, c: &Calibration) -> Result<PathBuf, CalibrationError> {
     let p = path(target_dir, &c.fingerprint, &c.target, &c.combo);
     record::write_json_atomic(&p, c)?;
     Ok(p)

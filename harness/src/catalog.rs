@@ -11,9 +11,9 @@ use l1_engines::{Combo, DeviceKind, HardwareProfile};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::diag::{Diagnostic, find_key_line, find_token};
+use crate::diag::Diagnostic;
 use crate::selection::Selection;
-use crate::yaml;
+use crate::yaml::{self, Locations, Step};
 
 /// One dimension.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -197,13 +197,18 @@ impl LoadedCatalog {
     /// snapshot of this version must have the same content hash.
     fn check_snapshot(&self, text: &str) -> Result<(), Diagnostic> {
         let snap = snapshot_path(&self.path, self.catalog.version);
-        let line = find_key_line(text, "version", 1).unwrap_or(1);
+        // The `version` line, indexed only when there is an error to show.
+        let line = || {
+            Locations::of(text)
+                .key(&[Step::from("version")])
+                .map_or(1, |(l, _)| l)
+        };
         let Ok(recorded_text) = std::fs::read_to_string(&snap) else {
             return Err(Diagnostic::new(
                 &self.path,
                 format!("catalog version {} has no recorded snapshot ({})", self.catalog.version, snap.display()),
             )
-            .at(text, line, None)
+            .at(text, line(), None)
             .field("version")
             .expected("a recorded snapshot: run `cargo run --release --bin l1 -- catalog snapshot` after bumping `version`"));
         };
@@ -219,7 +224,7 @@ impl LoadedCatalog {
                     &self.content_hash[..12]
                 ),
             )
-            .at(text, line, None)
+            .at(text, line(), None)
             .field("version")
             .expected(format!(
                 "version {} (a bump), then `l1 catalog snapshot` to record it",
@@ -231,21 +236,30 @@ impl LoadedCatalog {
 
     /// The short name of a dimension (`attn`), or the dimension itself.
     pub fn short(&self, dim: &str) -> String {
+        self.short_name(dim).to_string()
+    }
+
+    /// [`Self::short`] without a copy.
+    pub fn short_name<'a>(&'a self, dim: &'a str) -> &'a str {
         self.catalog
             .dimensions
             .get(dim)
-            .map(|d| d.short.clone())
-            .unwrap_or_else(|| dim.to_string())
+            .map_or(dim, |d| d.short.as_str())
     }
 
     /// The values an engine offers for a dimension; `None` when it does not expose it (`unset`).
     pub fn engine_values(&self, engine: &str, dim: &str) -> Option<Vec<String>> {
+        self.offered(engine, dim).map(<[String]>::to_vec)
+    }
+
+    /// [`Self::engine_values`] without a copy: legality checks run once per combo.
+    pub fn offered(&self, engine: &str, dim: &str) -> Option<&[String]> {
         let entry = self.catalog.engines.get(engine)?;
         let sel = entry.exposes.get(dim)?;
         let all = &self.catalog.dimensions.get(dim)?.values;
         Some(match sel {
-            Selection::All => all.clone(),
-            Selection::Values(v) => v.clone(),
+            Selection::All => all,
+            Selection::Values(v) => v,
         })
     }
 
@@ -258,12 +272,85 @@ impl LoadedCatalog {
         hw: &HardwareProfile,
         combo: &Combo,
     ) -> Vec<Rejection> {
+        self.checker(engine, version, hw).check(combo)
+    }
+
+    /// [`Self::check`] for many combos of one target: what depends only on the engine, its
+    /// version and the hardware (the rules that apply and whether their requirements hold) is
+    /// worked out once here, not once per combo.
+    pub fn checker<'a>(
+        &'a self,
+        engine: &'a str,
+        version: &str,
+        hw: &HardwareProfile,
+    ) -> Checker<'a> {
+        let rejecting: Vec<&Rule> = self
+            .catalog
+            .rules
+            .iter()
+            .filter(|rule| {
+                rule.engines
+                    .as_ref()
+                    .is_none_or(|engines| engines.iter().any(|e| e == engine))
+            })
+            .filter(|rule| {
+                !rule
+                    .requires
+                    .as_ref()
+                    .is_some_and(|req| requirement_met(req, hw, version))
+            })
+            .collect();
+        let offered = (self.catalog.dimensions.keys())
+            .map(|dim| (dim.as_str(), self.offered(engine, dim)))
+            .collect();
+        let dims: Vec<&str> = self.catalog.dimensions.keys().map(String::as_str).collect();
+        let conditions = (rejecting.iter())
+            .map(|rule| {
+                (rule.when.iter())
+                    .map(|(dim, vals)| {
+                        (dims.iter().position(|d| d == dim), dim.as_str(), &vals[..])
+                    })
+                    .collect()
+            })
+            .collect();
+        Checker {
+            engine,
+            offered,
+            rejecting,
+            dims,
+            conditions,
+        }
+    }
+}
+
+/// One condition of a rule's `when`: (position among the catalog's dimensions, the dimension,
+/// the values it matches).
+type Condition<'a> = (Option<usize>, &'a str, &'a [String]);
+
+/// Legality checks of one target's combos: see [`LoadedCatalog::checker`].
+pub struct Checker<'a> {
+    engine: &'a str,
+    /// What the engine offers for each catalog dimension (`None`: not exposed).
+    offered: BTreeMap<&'a str, Option<&'a [String]>>,
+    /// The rules for this engine whose requirements this target does not meet, in catalog
+    /// order: a combo matching one's `when` is rejected by it.
+    rejecting: Vec<&'a Rule>,
+    /// The catalog's dimensions, in map order: what a combo of this catalog has.
+    dims: Vec<&'a str>,
+    /// Each rejecting rule's `when`: (position in `dims`, dimension, values).
+    conditions: Vec<Vec<Condition<'a>>>,
+}
+
+impl Checker<'_> {
+    /// Every rejection of `combo` (empty = legal), in the order [`LoadedCatalog::check`] gives.
+    pub fn check(&self, combo: &Combo) -> Vec<Rejection> {
+        let engine = self.engine;
         let mut out = Vec::new();
         for (dim, value) in &combo.dims {
             if value == l1_engines::combo::UNSET {
                 continue;
             }
-            match self.engine_values(engine, dim) {
+            match self.offered.get(dim.as_str()).copied().flatten() {
                 None => out.push(Rejection {
                     rule: "engine-exposure".into(),
                     reason: format!(
@@ -280,24 +367,26 @@ impl LoadedCatalog {
                 _ => {}
             }
         }
-        for rule in &self.catalog.rules {
-            if let Some(engines) = &rule.engines
-                && !engines.iter().any(|e| e == engine)
-            {
-                continue;
+        // A combo with exactly the catalog's dimensions (every expanded combo) is read by
+        // position; any other by name.
+        let mut values = [l1_engines::combo::UNSET; 32];
+        let positional = combo.dims.len() == self.dims.len()
+            && self.dims.len() <= values.len()
+            && combo.dims.keys().zip(&self.dims).all(|(a, b)| a == b);
+        if positional {
+            for (slot, v) in values.iter_mut().zip(combo.dims.values()) {
+                *slot = v.as_str();
             }
-            let matches = rule
-                .when
-                .iter()
-                .all(|(dim, vals)| vals.iter().any(|v| v == combo.dim(dim)));
-            if !matches {
-                continue;
-            }
-            let ok = match &rule.requires {
-                None => false,
-                Some(req) => requirement_met(req, hw, version),
-            };
-            if !ok {
+        }
+        for (rule, conditions) in self.rejecting.iter().zip(&self.conditions) {
+            let matches = conditions.iter().all(|&(at, dim, vals)| {
+                let value = match at {
+                    Some(i) if positional => values[i],
+                    _ => combo.dim(dim),
+                };
+                vals.iter().any(|v| v == value)
+            });
+            if matches {
                 out.push(Rejection {
                     rule: rule.id.clone(),
                     reason: rule.reason.clone(),
@@ -351,11 +440,38 @@ fn requirement_met(req: &Requirement, hw: &HardwareProfile, version: &str) -> bo
     true
 }
 
+/// The document path a diagnostic's field names: `rules[3].when.kv_layout` is `rules`, 3,
+/// `when`, `kv_layout`.
+fn field_path(field: &str) -> Vec<Step> {
+    let mut out = Vec::new();
+    for part in field.split('.') {
+        let mut pieces = part.split('[');
+        if let Some(key) = pieces.next().filter(|k| !k.is_empty()) {
+            out.push(Step::from(key));
+        }
+        for index in pieces {
+            if let Ok(i) = index.trim_end_matches(']').parse::<usize>() {
+                out.push(Step::Index(i));
+            }
+        }
+    }
+    out
+}
+
 fn validate(c: &Catalog, path: &Path, text: &str) -> Result<(), Diagnostic> {
     let dims: Vec<&str> = c.dimensions.keys().map(String::as_str).collect();
+    // Located from the parsed document: `token` written at or under the entry `field` names,
+    // else that entry (or its nearest written parent).
+    // Indexed only when there is an error to locate: a valid catalog never pays for it.
+    let locations = std::cell::OnceCell::new();
     let err = |msg: String, token: &str, field: String| {
+        let locations = locations.get_or_init(|| Locations::of(text));
+        let at = field_path(&field);
+        let pos = locations
+            .scalar_under(&at, token)
+            .or_else(|| locations.nearest(&at));
         let mut d = Diagnostic::new(path, msg).field(field);
-        if let Some((l, col)) = find_token(text, token, 1) {
+        if let Some((l, col)) = pos {
             d = d.at(text, l, Some(col));
         }
         d
@@ -479,7 +595,7 @@ fn validate(c: &Catalog, path: &Path, text: &str) -> Result<(), Diagnostic> {
                 name,
                 format!("engines.{name}"),
             )
-            .choices(l1_engines::ENGINES.iter().map(|e| e.name)));
+            .choices(l1_engines::ENGINES.iter().map(|e| e.name())));
         }
         if e.versions.is_empty() {
             return Err(err(
@@ -560,4 +676,171 @@ fn validate(c: &Catalog, path: &Path, text: &str) -> Result<(), Diagnostic> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-combo check as it was before [`Checker`]: every rule looked at for every combo.
+    fn check_by_rules(
+        cat: &LoadedCatalog,
+        engine: &str,
+        version: &str,
+        hw: &HardwareProfile,
+        combo: &Combo,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        for (dim, value) in &combo.dims {
+            if value == l1_engines::combo::UNSET {
+                continue;
+            }
+            match cat.engine_values(engine, dim) {
+                None => out.push(format!("engine-exposure: {dim}")),
+                Some(vals) if !vals.contains(value) => {
+                    out.push(format!("engine-exposure: {dim}={value}"))
+                }
+                _ => {}
+            }
+        }
+        for rule in &cat.catalog.rules {
+            if rule
+                .engines
+                .as_ref()
+                .is_some_and(|e| !e.iter().any(|e| e == engine))
+            {
+                continue;
+            }
+            if !rule
+                .when
+                .iter()
+                .all(|(d, vals)| vals.iter().any(|v| v == combo.dim(d)))
+            {
+                continue;
+            }
+            if !rule
+                .requires
+                .as_ref()
+                .is_some_and(|r| requirement_met(r, hw, version))
+            {
+                out.push(rule.id.clone());
+            }
+        }
+        out
+    }
+
+    /// The checker gives the rejections every rule gives, by position (combos with exactly the
+    /// catalog's dimensions) and by name (any other combo), for every engine, hardware and
+    /// version of the bundled catalogs.
+    #[test]
+    fn the_checker_agrees_with_checking_every_rule() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cats = crate::profiles::Catalogs::load(&root).unwrap_or_else(|d| panic!("{d}"));
+        let cat = &cats.kernels;
+        let dims: Vec<(&String, &Vec<String>)> = cat
+            .catalog
+            .dimensions
+            .iter()
+            .map(|(d, x)| (d, &x.values))
+            .collect();
+        let mut rejected = 0;
+        let mut compared = 0;
+        for (engine, entry) in &cat.catalog.engines {
+            for version in &entry.versions {
+                for hw in cats.hardware.values() {
+                    let checker = cat.checker(engine, version, hw);
+                    // Combos that vary one dimension at a time around the engine's defaults,
+                    // plus one with an extra dimension and one missing a dimension.
+                    let mut base = Combo::default();
+                    for (d, _) in &dims {
+                        let v = entry.defaults.get(*d).cloned();
+                        base.dims
+                            .insert((*d).clone(), v.unwrap_or_else(|| "unset".into()));
+                    }
+                    let mut combos = vec![base.clone()];
+                    for (d, values) in &dims {
+                        for v in values.iter() {
+                            for (d2, values2) in &dims {
+                                for v2 in values2.iter().take(4) {
+                                    let mut c = base.clone();
+                                    c.dims.insert((*d).clone(), v.clone());
+                                    c.dims.insert((*d2).clone(), v2.clone());
+                                    combos.push(c);
+                                }
+                            }
+                        }
+                    }
+                    let mut extra = base.clone();
+                    extra.dims.insert("not_a_dimension".into(), "x".into());
+                    combos.push(extra);
+                    let mut fewer = base.clone();
+                    fewer.dims.pop_first();
+                    combos.push(fewer);
+                    for c in &combos {
+                        let got: Vec<String> = (checker.check(c).into_iter())
+                            .map(|r| match r.rule.as_str() {
+                                "engine-exposure" => r.reason,
+                                _ => r.rule,
+                            })
+                            .collect();
+                        let want = check_by_rules(cat, engine, version, hw, c);
+                        assert_eq!(
+                            got.len(),
+                            want.len(),
+                            "{engine}@{version} {c:?}: {got:?} vs {want:?}"
+                        );
+                        for (g, w) in got.iter().zip(&want) {
+                            let same = match w.strip_prefix("engine-exposure: ") {
+                                Some(what) => g.contains(what.split('=').next().unwrap_or(what)),
+                                None => g == w,
+                            };
+                            assert!(same, "{engine}@{version} {c:?}: {got:?} vs {want:?}");
+                        }
+                        rejected += usize::from(!want.is_empty());
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            compared > 10_000 && rejected > 100,
+            "{compared} combos, {rejected} rejected"
+        );
+    }
+
+    #[test]
+    fn field_paths_name_keys_and_indices() {
+        assert_eq!(
+            field_path("rules[3].when.kv_layout"),
+            [
+                Step::from("rules"),
+                Step::Index(3),
+                Step::from("when"),
+                Step::from("kv_layout")
+            ]
+        );
+        assert_eq!(
+            field_path("engines.vllm"),
+            [Step::from("engines"), Step::from("vllm")]
+        );
+    }
+
+    #[test]
+    fn an_error_is_located_at_the_field_it_names() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../catalogs/kernels.yaml");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        let bad = text.replacen("min: \"8.9\"", "min: \"eight\"", 1);
+        assert_ne!(bad, text, "the edit did not apply");
+        let Err(e) = LoadedCatalog::from_text(&path, &bad) else {
+            panic!("a malformed compute capability must be rejected");
+        };
+        assert!(e.message.contains("malformed compute capability"), "{e}");
+        // The rule's `requires` line (where the capability is written), not its `id` line.
+        let line = e
+            .line
+            .and_then(|l| bad.lines().nth(l - 1))
+            .unwrap_or_default();
+        assert!(line.contains("compute_capability"), "{e}");
+        assert!(e.column.is_some(), "{e}");
+    }
 }

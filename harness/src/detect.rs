@@ -37,12 +37,8 @@ impl Detected {
         let cpu_cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        if let Ok(list) = std::env::var("L1_DETECTED_HARDWARE") {
-            let profiles = list
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
+        if let Some(list) = &crate::settings::env().detected_hardware {
+            let profiles = list.clone();
             return Self {
                 gpus: Vec::new(),
                 profiles,

@@ -26,26 +26,57 @@ pub fn device_for(kind: DeviceKind) -> (String, Option<String>) {
     match kind {
         DeviceKind::Cpu => ("cpu-host".into(), None),
         DeviceKind::Gpu => {
-            let slot = std::env::var("NEXTEST_TEST_GROUP_SLOT")
-                .ok()
-                .filter(|s| s.chars().all(|c| c.is_ascii_digit()) && !s.is_empty());
-            let index = slot.unwrap_or_else(|| "0".into());
+            let index = crate::settings::env()
+                .test_group_slot
+                .clone()
+                .unwrap_or_else(|| "0".into());
             (format!("gpu-{index}"), Some(index))
         }
     }
 }
 
+/// Why a device could not be acquired.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The lock directory or lock file could not be created.
+    #[error("failed to create {}: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The lock file could not be locked.
+    #[error("failed to lock {}: {source}", path.display())]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<DeviceError> for String {
+    fn from(e: DeviceError) -> Self {
+        e.to_string()
+    }
+}
+
 /// Block until the device is free, then hold it.
-pub fn acquire(target_dir: &Path, kind: DeviceKind) -> Result<DeviceLock, String> {
+pub fn acquire(target_dir: &Path, kind: DeviceKind) -> Result<DeviceLock, DeviceError> {
     let (device, cuda_visible_devices) = device_for(kind);
     let dir = target_dir.join("l1").join("locks");
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|source| DeviceError::Create {
+        path: dir.clone(),
+        source,
+    })?;
     let path = dir.join(format!("device-{device}.lock"));
-    let file =
-        File::create(&path).map_err(|e| format!("failed to create {}: {e}", path.display()))?;
-    file.lock()
-        .map_err(|e| format!("failed to lock {}: {e}", path.display()))?;
+    let file = File::create(&path).map_err(|source| DeviceError::Create {
+        path: path.clone(),
+        source,
+    })?;
+    file.lock().map_err(|source| DeviceError::Lock {
+        path: path.clone(),
+        source,
+    })?;
     Ok(DeviceLock {
         _file: file,
         device,
@@ -91,5 +122,24 @@ mod tests {
     fn gpu_index_follows_the_nextest_slot() {
         let (device, visible) = device_for(DeviceKind::Cpu);
         assert_eq!((device.as_str(), visible), ("cpu-host", None));
+    }
+
+    #[test]
+    fn a_lock_dir_that_cannot_be_made_is_a_typed_error() {
+        // A plain file where the target dir should be: `<file>/l1/locks` cannot be created.
+        let file = std::env::temp_dir().join(format!("l1-device-blocked-{}", std::process::id()));
+        std::fs::write(&file, b"not a directory").unwrap();
+        let e = acquire(&file, DeviceKind::Cpu).unwrap_err();
+        let locks = file.join("l1").join("locks");
+        assert!(
+            matches!(&e, DeviceError::Create { path, .. } if *path == locks),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with(&format!("failed to create {}: ", locks.display())),
+            "{e}"
+        );
+        let _ = std::fs::remove_file(&file);
     }
 }

@@ -284,43 +284,6 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
-/// Find the 1-based line of the first `key:` at any indentation, searching from `from_line`.
-pub fn find_key_line(text: &str, key: &str, from_line: usize) -> Option<usize> {
-    text.lines()
-        .enumerate()
-        .skip(from_line.saturating_sub(1))
-        .find_map(|(i, l)| {
-            let t = l.trim_start().trim_start_matches("- ");
-            let t = t.trim_start_matches('{').trim_start();
-            (t.starts_with(key) && t[key.len()..].trim_start().starts_with(':')).then_some(i + 1)
-        })
-}
-
-/// Find the 1-based line and column of the first occurrence of `token` as a whole word at or
-/// after `from_line`.
-pub fn find_token(text: &str, token: &str, from_line: usize) -> Option<(usize, usize)> {
-    if token.is_empty() {
-        return None;
-    }
-    for (i, l) in text.lines().enumerate().skip(from_line.saturating_sub(1)) {
-        let code = l.split(" #").next().unwrap_or(l);
-        let mut start = 0;
-        while let Some(pos) = code[start..].find(token) {
-            let at = start + pos;
-            let before = code[..at].chars().next_back();
-            let after = code[at + token.len()..].chars().next();
-            let word = |c: Option<char>| {
-                c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.')
-            };
-            if !word(before) && !word(after) {
-                return Some((i + 1, at + 1));
-            }
-            start = at + token.len();
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,13 +356,5 @@ mod tests {
             "{text}"
         );
         assert!(Diagnostic::combine(Vec::new()).is_none());
-    }
-
-    #[test]
-    fn finds_keys_and_tokens() {
-        let src = "a:\n  dims:\n    attn: [x, fa]\n";
-        assert_eq!(find_key_line(src, "dims", 1), Some(2));
-        assert_eq!(find_token(src, "fa", 1), Some((3, 15)));
-        assert_eq!(find_token(src, "f", 1), None);
     }
 }

@@ -30,95 +30,10 @@ use l1_engines::Combo;
 use l1_engines::probe::{LogprobSupport, ProbeFailure, ProbeRun, Step};
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::fidelity::{ComboFidelity, Limits, Measures, PRECISION_NAMES, Precision};
+use crate::model::{GateVerdict, MeasurementRecord, Row};
 use crate::spec::{FidelityThresholds, Gate};
-
-/// The numeric precision class of a combo: what default thresholds it gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Precision {
-    /// 4-bit KV caches (`q4_0`).
-    Q4,
-    /// 8-bit activations or KV caches (`fp8_e4m3`, `fp8_e5m2`, `q8_0`).
-    Fp8,
-    /// 16-bit and wider (`bf16`, `fp16`, `auto` following a 16-bit model, `unset`).
-    Bf16,
-}
-
-/// The class names a spec's `per_dtype` accepts.
-pub const PRECISION_NAMES: [&str; 3] = ["bf16", "fp8", "q4"];
-
-impl Precision {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Bf16 => "bf16",
-            Self::Fp8 => "fp8",
-            Self::Q4 => "q4",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<Self> {
-        match s {
-            "bf16" => Some(Self::Bf16),
-            "fp8" => Some(Self::Fp8),
-            "q4" => Some(Self::Q4),
-            _ => None,
-        }
-    }
-
-    fn of_value(v: &str) -> Self {
-        match v {
-            "q4_0" | "q4_1" | "iq4_nl" | "q5_0" | "q5_1" => Self::Q4,
-            "fp8" | "fp8_e4m3" | "fp8_e5m2" | "q8_0" | "int8" => Self::Fp8,
-            _ => Self::Bf16,
-        }
-    }
-
-    /// The lowest precision among the combo's activation and KV-cache dtypes (and the knobs of
-    /// the same names, for engines that take them as knobs).
-    pub fn of(combo: &Combo) -> Self {
-        ["activation_dtype", "kv_cache_dtype"]
-            .iter()
-            .flat_map(|k| [combo.dims.get(*k), combo.knobs.get(*k)])
-            .flatten()
-            .map(|v| Self::of_value(v))
-            .min()
-            .unwrap_or(Self::Bf16)
-    }
-
-    /// The built-in thresholds of the class (see the module docs and README-fidelity).
-    pub fn defaults(self) -> Limits {
-        match self {
-            Self::Bf16 => Limits {
-                min_exact_match: 0.75,
-                min_matched_prefix: 0.90,
-                max_logprob_delta: 0.05,
-                max_topk_divergence: 0.01,
-            },
-            Self::Fp8 => Limits {
-                min_exact_match: 0.50,
-                min_matched_prefix: 0.75,
-                max_logprob_delta: 0.15,
-                max_topk_divergence: 0.03,
-            },
-            // 4-bit caches may move logprobs more, but not change more answers than fp8.
-            Self::Q4 => Limits {
-                min_exact_match: 0.50,
-                min_matched_prefix: 0.75,
-                max_logprob_delta: 0.25,
-                max_topk_divergence: 0.05,
-            },
-        }
-    }
-}
-
-/// Resolved thresholds for one combo.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Limits {
-    pub min_exact_match: f64,
-    pub min_matched_prefix: f64,
-    pub max_logprob_delta: f64,
-    pub max_topk_divergence: f64,
-}
+use l1_reports::model::{FidelityCell, FidelityLimits};
 
 impl Limits {
     fn apply(mut self, t: &FidelityThresholds) -> Self {
@@ -148,50 +63,6 @@ impl Limits {
         }
         l
     }
-}
-
-/// The comparison of one combo's answers with the reference.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Measures {
-    /// Probes compared (both sides answered).
-    pub probes: usize,
-    /// Probes that could not be compared, with why.
-    #[serde(default)]
-    pub failed_probes: Vec<String>,
-    pub exact_match: Option<f64>,
-    /// Mean first-divergence position in tokens (the length when a probe never diverged).
-    pub mean_first_divergence: Option<f64>,
-    /// Mean of first divergence over length: 1 when nothing diverged.
-    pub matched_prefix: Option<f64>,
-    /// First-divergence positions of the probes that diverged, sorted.
-    #[serde(default)]
-    pub divergence_positions: Vec<u32>,
-    /// Mean |Δ logprob| of chosen tokens over identical-context positions (nats).
-    pub mean_abs_logprob_delta: Option<f64>,
-    /// Mean top-k Jensen–Shannon divergence (bits) over identical-context positions.
-    pub topk_js_divergence: Option<f64>,
-    /// The weaker logprob support of the two sides.
-    pub logprobs: Option<LogprobSupport>,
-    /// Probes whose token count differs from the reference's.
-    #[serde(default)]
-    pub length_mismatches: Vec<String>,
-    /// Why nothing could be compared, when nothing could.
-    #[serde(default)]
-    pub unjudged: Option<String>,
-}
-
-/// One combo's fidelity verdict.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ComboFidelity {
-    pub combo: String,
-    pub precision: Precision,
-    pub limits: Limits,
-    pub measures: Measures,
-    pub passed: bool,
-    /// Each failed check: `measure observed vs threshold`.
-    pub failures: Vec<String>,
-    /// What was not checked and why (no logprobs, no top-k).
-    pub notes: Vec<String>,
 }
 
 /// Support ordering: the weaker of two.
@@ -547,7 +418,7 @@ pub fn describe(c: &ComboFidelity) -> String {
 }
 
 /// The `fidelity` gate's verdict from a report.
-pub fn verdict(report: &Report) -> crate::gates::GateVerdict {
+pub fn verdict(report: &Report) -> GateVerdict {
     let failing: Vec<&ComboFidelity> = report.combos.values().filter(|c| !c.passed).collect();
     let passed = failing.is_empty() && !report.combos.is_empty();
     let mut message = if report.combos.is_empty() {
@@ -600,44 +471,83 @@ pub fn verdict(report: &Report) -> crate::gates::GateVerdict {
             .collect::<Vec<_>>()
             .join("; ")
     ));
-    crate::gates::GateVerdict {
-        method: "fidelity".into(),
+    GateVerdict {
+        method: crate::spec::GateMethod::Fidelity.to_string(),
         passed,
         message,
         winner: None,
         p_best: None,
-        rows: report.combos.values().map(row).collect(),
+        rows: report.combos.values().map(Row::fidelity).collect(),
         established_winner: None,
         inconclusive: None,
     }
 }
 
-/// A combo's fidelity as a gate-table row (metric `fidelity`; the exact-match rate in the
-/// trimmed-mean column, the probe count as reps).
-pub fn row(c: &ComboFidelity) -> crate::gates::Row {
-    crate::gates::Row {
-        combo: c.combo.clone(),
-        metric: "fidelity".into(),
-        trimmed_mean: c.measures.exact_match.unwrap_or(f64::NAN),
-        improvement: None,
-        improvement_ci: None,
-        yuen_p: None,
-        adjusted_p: None,
-        hedges_g: None,
-        mde: None,
-        reps: c.measures.probes,
-        on_frontier: false,
-        note: if c.passed {
-            "fidelity ok".into()
-        } else {
-            c.failures.join("; ")
+/// A gate row's fidelity verdict as the report shows it; `gate` is the verdict's method.
+pub fn fidelity_cell(c: &ComboFidelity, gate: &str) -> FidelityCell {
+    use l1_engines::probe::LogprobSupport;
+    let m = &c.measures;
+    let finite = |x: Option<f64>| x.filter(|v| v.is_finite());
+    FidelityCell {
+        passed: c.passed,
+        gate: gate.to_string(),
+        enforced: gate == "fidelity",
+        precision: c.precision.name().to_string(),
+        probes: m.probes,
+        exact_match: finite(m.exact_match),
+        matched_prefix: finite(m.matched_prefix),
+        mean_first_divergence: finite(m.mean_first_divergence),
+        divergence_positions: m.divergence_positions.clone(),
+        mean_abs_logprob_delta: finite(m.mean_abs_logprob_delta),
+        topk_js_divergence: finite(m.topk_js_divergence),
+        logprobs: m.logprobs.map(|l| {
+            match l {
+                LogprobSupport::TopK => "top_k",
+                LogprobSupport::Chosen => "chosen",
+                LogprobSupport::None => "none",
+            }
+            .to_string()
+        }),
+        limits: FidelityLimits {
+            min_exact_match: c.limits.min_exact_match,
+            min_matched_prefix: c.limits.min_matched_prefix,
+            max_logprob_delta: c.limits.max_logprob_delta,
+            max_topk_divergence: c.limits.max_topk_divergence,
         },
-        fidelity: Some(c.clone()),
+        failures: c.failures.clone(),
+        notes: c.notes.clone(),
+        unjudged: m.unjudged.clone(),
+        failed_probes: m.failed_probes.clone(),
+        length_mismatches: m.length_mismatches.clone(),
     }
 }
 
+/// Per combo, its fidelity from a gate trial's verdicts: the `fidelity` gate's rows first, then
+/// `manual`'s, then any other gate's rows that carry it.
+pub fn fidelity_cells(gates: &[GateVerdict]) -> BTreeMap<String, FidelityCell> {
+    let rank = |m: &str| match m {
+        "fidelity" => 0,
+        "manual" => 1,
+        _ => 2,
+    };
+    let mut ordered: Vec<&GateVerdict> = gates.iter().collect();
+    ordered.sort_by_key(|v| rank(&v.method));
+    let mut out = BTreeMap::new();
+    for v in ordered {
+        for row in &v.rows {
+            if let Some(f) = &row.fidelity {
+                out.entry(row.combo.clone())
+                    .or_insert_with(|| fidelity_cell(f, &v.method));
+            }
+        }
+    }
+    out
+}
+
 /// The probe set of a workload: its own (`probes:` in `workloads.yaml`), else the bundled default.
-pub fn probe_set(w: &l1_engines::Workload) -> Result<l1_engines::probe::ProbeSet, String> {
+pub fn probe_set(
+    w: &l1_engines::Workload,
+) -> Result<l1_engines::probe::ProbeSet, l1_engines::probe::ProbeSetError> {
     w.probes.clone().unwrap_or_default().resolve()
 }
 
@@ -661,7 +571,7 @@ pub fn sim_probes(w: &l1_engines::Workload, combo: &Combo) -> ProbeRun {
     }
 }
 
-fn unresolved(e: &str) -> ProbeRun {
+fn unresolved(e: &l1_engines::probe::ProbeSetError) -> ProbeRun {
     ProbeRun {
         set: String::new(),
         source: String::new(),
@@ -679,8 +589,8 @@ fn unresolved(e: &str) -> ProbeRun {
 /// the numbers): the baseline's answers against each combo's.
 pub fn report_for(
     gates: &[Gate],
-    baseline: &crate::record::MeasurementRecord,
-    combos: &[(String, &crate::record::MeasurementRecord)],
+    baseline: &MeasurementRecord,
+    combos: &[(String, &MeasurementRecord)],
 ) -> Option<Report> {
     use crate::spec::GateMethod;
     let gate = gates.iter().find(|g| g.method == GateMethod::Fidelity);
@@ -697,84 +607,6 @@ pub fn report_for(
         &list,
         gate.or(manual),
     ))
-}
-
-/// Check a gate's fidelity fields: only the `fidelity` gate takes them (`manual` too, to choose
-/// the thresholds its listing reports against), fractions in [0, 1], limits ≥ 0, and
-/// `per_dtype` keys that name a precision class.
-pub fn validate_gate(
-    ls: &crate::spec::LoadedSpec,
-    i: usize,
-    g: &Gate,
-) -> Result<(), crate::diag::Diagnostic> {
-    use crate::spec::GateMethod;
-    let method = format!("{:?}", g.method).to_lowercase();
-    if g.has_fidelity_fields() && !matches!(g.method, GateMethod::Fidelity | GateMethod::Manual) {
-        let field = [
-            ("min_exact_match", g.min_exact_match.is_some()),
-            ("min_matched_prefix", g.min_matched_prefix.is_some()),
-            ("max_logprob_delta", g.max_logprob_delta.is_some()),
-            ("max_topk_divergence", g.max_topk_divergence.is_some()),
-            ("per_dtype", g.per_dtype.is_some()),
-            ("require_logprobs", g.require_logprobs.is_some()),
-        ]
-        .iter()
-        .find(|x| x.1)
-        .map_or("min_exact_match", |x| x.0);
-        return Err(ls
-            .diag_find(
-                format!("gate `{method}` does not take `{field}` (only fidelity does)"),
-                "gates",
-                field,
-            )
-            .field(format!("gates[{i}].{field}"))
-            .expected("the fidelity thresholds in a `{ method: fidelity, ... }` gate"));
-    }
-    let mut all: Vec<(String, &FidelityThresholds)> = Vec::new();
-    let flat = g.fidelity_thresholds();
-    for (class, t) in g.per_dtype.iter().flatten() {
-        if Precision::from_name(class).is_none() {
-            return Err(ls
-                .diag_find(
-                    format!("unknown precision class `{class}` in `per_dtype`"),
-                    "gates",
-                    class,
-                )
-                .field(format!("gates[{i}].per_dtype"))
-                .choices(PRECISION_NAMES));
-        }
-        all.push((format!("per_dtype.{class}."), t));
-    }
-    all.push((String::new(), &flat));
-    for (prefix, t) in all {
-        let checks = [
-            ("min_exact_match", t.min_exact_match, true),
-            ("min_matched_prefix", t.min_matched_prefix, true),
-            ("max_logprob_delta", t.max_logprob_delta, false),
-            ("max_topk_divergence", t.max_topk_divergence, false),
-        ];
-        for (name, v, fraction) in checks {
-            let Some(v) = v else { continue };
-            let ok = if fraction {
-                (0.0..=1.0).contains(&v)
-            } else {
-                v >= 0.0 && v.is_finite() && (name != "max_topk_divergence" || v <= 1.0)
-            };
-            if !ok {
-                return Err(ls
-                    .diag_find(format!("{name} {v} is out of range"), "gates", name)
-                    .field(format!("gates[{i}].{prefix}{name}"))
-                    .expected(if fraction {
-                        "a fraction in [0, 1], e.g. 0.75"
-                    } else if name == "max_topk_divergence" {
-                        "a Jensen-Shannon divergence in bits, in [0, 1], e.g. 0.01"
-                    } else {
-                        "a non-negative logprob difference in nats, e.g. 0.05"
-                    }));
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

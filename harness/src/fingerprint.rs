@@ -27,6 +27,25 @@ use std::sync::{Mutex, OnceLock};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::hex;
+
+/// Why a part of the cache key could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum FingerprintError {
+    #[error("failed to read model file {}: {source}", .path.display())]
+    ModelFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The engine's program or its version could not be found.
+    #[error(transparent)]
+    Engine(#[from] l1_engines::EngineError),
+}
+
+impl From<FingerprintError> for String {
+    fn from(e: FingerprintError) -> Self {
+        e.to_string()
+    }
+}
 use crate::record::{Fingerprints, short_hash};
 
 /// This machine, described and hashed once per process.
@@ -224,7 +243,7 @@ pub fn model(
     name: &str,
     profile: &l1_engines::profile::ModelProfile,
     engines_dir: Option<&Path>,
-) -> Result<String, String> {
+) -> Result<String, FingerprintError> {
     let mut h = Sha256::new();
     h.update(
         serde_json::to_string(profile)
@@ -275,10 +294,13 @@ const CHUNK: u64 = 64 << 10;
 const SAMPLES: u64 = 8;
 
 /// A file's digest (whole or sampled), memoised by (path, size, modification time).
-pub fn file_digest(path: &Path) -> Result<String, String> {
+pub fn file_digest(path: &Path) -> Result<String, FingerprintError> {
     type Memo = Mutex<BTreeMap<(PathBuf, u64, u128), String>>;
     static MEMO: OnceLock<Memo> = OnceLock::new();
-    let err = |e: std::io::Error| format!("failed to read model file {}: {e}", path.display());
+    let err = |source: std::io::Error| FingerprintError::ModelFile {
+        path: path.to_path_buf(),
+        source,
+    };
     let meta = std::fs::metadata(path).map_err(err)?;
     let size = meta.len();
     let mtime = meta
@@ -297,7 +319,7 @@ pub fn file_digest(path: &Path) -> Result<String, String> {
     if size <= WHOLE_FILE_MAX {
         std::io::copy(&mut f, &mut HashWriter(&mut h)).map_err(err)?;
     } else {
-        let mut read_at = |offset: u64, len: u64, h: &mut Sha256| -> Result<(), String> {
+        let mut read_at = |offset: u64, len: u64, h: &mut Sha256| -> Result<(), FingerprintError> {
             f.seek(SeekFrom::Start(offset)).map_err(err)?;
             let mut buf = vec![0u8; len as usize];
             f.read_exact(&mut buf).map_err(err)?;
@@ -338,7 +360,7 @@ pub fn engine_version(
     engine: &str,
     engines_dir: &Path,
     target_dir: &Path,
-) -> Result<String, String> {
+) -> Result<String, FingerprintError> {
     let program = l1_engines::registry::installed_program(engine, engines_dir)?;
     let identity = std::fs::metadata(&program).ok().map(|m| {
         let mtime = m

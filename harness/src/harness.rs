@@ -25,7 +25,8 @@ pub fn main(default_root: &Path) -> ExitCode {
     } else {
         None
     };
-    if only.is_none() && !args.list && std::env::var_os("L1_FULL_SCAN_FORBIDDEN").is_some() {
+    let env = crate::settings::env();
+    if only.is_none() && !args.list && env.full_scan_forbidden {
         eprintln!(
             "l1: L1_FULL_SCAN_FORBIDDEN is set but this invocation would expand every spec (args: {:?})",
             std::env::args().collect::<Vec<_>>()
@@ -52,16 +53,30 @@ pub fn main(default_root: &Path) -> ExitCode {
             diag.to_string(),
         ));
     }
-    for t in planned {
-        names.push((t.name.clone(), t.ignored.clone()));
-        trials.push(t.into_trial());
-    }
     let listing = args.list;
+    // A plain listing needs no accounting: neither the names kept for the plan nor the
+    // targets' plans freed one by one when libtest-mimic drops the trials at exit.
+    let plain_listing = listing && !env.nextest_run;
+    let mut targets: Vec<std::sync::Arc<suite::TargetPlan>> = Vec::new();
+    for t in planned {
+        if plain_listing {
+            if targets
+                .last()
+                .is_none_or(|p| !std::sync::Arc::ptr_eq(p, &t.plan))
+            {
+                targets.push(t.plan.clone());
+            }
+            trials.push(t.into_listed_trial());
+        } else {
+            names.push((t.name.clone(), t.ignored.clone()));
+            trials.push(t.into_trial());
+        }
+    }
     // nextest lists in a process of its own (`--list`, and `--list --ignored`), with the run's
     // id since 0.9.138, then runs each test in a process of its own: the listing records every
     // trial (nextest selects among them itself), each trial process its start and outcome.
-    let nextest = std::env::var_os("NEXTEST").is_some();
-    if listing && std::env::var_os("NEXTEST_RUN_ID").is_some() {
+    let nextest = env.nextest;
+    if listing && env.nextest_run {
         let entries = names
             .iter()
             .map(|(name, ignored)| PlannedEntry {
@@ -114,6 +129,8 @@ pub fn main(default_root: &Path) -> ExitCode {
             .count(),
     );
     let conclusion = libtest_mimic::run(&args, trials);
+    // The process ends right after a listing: its expanded targets need not be freed.
+    std::mem::forget(targets);
     if !listing && !nextest && selected > 0 {
         let acc = Accounting::of(&run);
         let mut summary = summarize(&run, &acc);
@@ -153,7 +170,7 @@ pub fn main(default_root: &Path) -> ExitCode {
             ignored: Default::default(),
             now_unix_s: None,
         };
-        match crate::report_model::write_all(&run, &settings.target_dir, &sources) {
+        match crate::report_model::write_all(&run, &acc, &settings.target_dir, &sources, None) {
             Ok((_, w)) => eprintln!(
                 "l1: HTML report {}\nl1: JSON results {}\nl1: metrics {}{}",
                 w.html.display(),
@@ -216,6 +233,7 @@ fn invalid_trial(run: &RunDir, target_dir: &Path, name: String, text: String) ->
             gates: Vec::new(),
             simulated: false,
             duration_s: 0.0,
+            used: None,
         };
         let mut message = text;
         if let Err(e) = run.write_trial(&rec) {
@@ -234,7 +252,11 @@ fn invalid_trial(run: &RunDir, target_dir: &Path, name: String, text: String) ->
 
 /// Ingest whatever the run's trials wrote but did not store (a trial killed between its record
 /// and its insert), and mark the run with its status (`passed`, `failed`, `unfinished`).
-pub fn finish_in_store(settings: &Settings, run: &RunDir, status: &str) -> Result<(), String> {
+pub fn finish_in_store(
+    settings: &Settings,
+    run: &RunDir,
+    status: &str,
+) -> Result<(), crate::results::ResultsError> {
     let mode = crate::results::cache_mode()?;
     crate::results::with_store(&settings.target_dir, |s| {
         crate::results::ingest(run, s, mode)?;

@@ -1,31 +1,15 @@
-//! What a target's verdict line says, from its gate trial's verdicts: the winner, whether a
-//! gate that tests for improvement established it, and the winner's change against the baseline
-//! with its interval and P(best), as the gate tabulated them.
+//! What a target's verdict line ([`VerdictLine`], the one shape every summary shows) says, from
+//! its gate trial's verdicts: the winner, whether a gate that tests for improvement established
+//! it, and the winner's change against the baseline with its interval and P(best), as the gate
+//! tabulated them.
 //!
 //! The numbers come from the same row the report model's `vs_baseline` takes for the winner
 //! (the first verdict that tabulates a speed metric), so the terminal summary, the HTML page and
 //! `results.json` agree. `l1 apply` writes a winner only where [`established_winner`] names it.
 
-use l1_reports::verdict::IMPROVEMENT_GATES;
+use l1_reports::verdict::{IMPROVEMENT_GATES, VerdictLine};
 
-use crate::gates::GateVerdict;
-use crate::report_model::FIDELITY_METRIC;
-
-/// The verdict line's numbers of one gate trial.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Headline {
-    /// The first gate's winner (what the report model calls the winner).
-    pub winner: Option<String>,
-    /// A gate that tests for improvement passed naming this winner.
-    pub established: bool,
-    pub metric: Option<String>,
-    /// Direction-aware change vs the baseline, in %.
-    pub change_pct: Option<f64>,
-    pub interval_pct: Option<[f64; 2]>,
-    pub p_best: Option<f64>,
-    /// Why the comparison could not decide, with the suggested count.
-    pub inconclusive: Option<String>,
-}
+use crate::model::{FIDELITY_METRIC, GateVerdict};
 
 /// The winner a gate that tests for improvement (`topk5`) established (the verdict's
 /// `established_winner`: its one-sided claim over the baseline held and was not
@@ -83,8 +67,10 @@ pub fn why_not_established(gates: &[GateVerdict]) -> String {
     }
 }
 
-/// The verdict line's numbers from a gate trial's verdicts.
-pub fn headline(gates: &[GateVerdict]) -> Headline {
+/// The verdict line of a gate trial's verdicts: its winner, whether it is established, its
+/// numbers and the gates that ran and failed. The line's `target`, `passed` and `simulated` are
+/// the trial's, for the caller to set.
+pub fn headline(gates: &[GateVerdict]) -> VerdictLine {
     let winner = gates.iter().find_map(|v| v.winner.clone());
     let speed = gates
         .iter()
@@ -109,7 +95,7 @@ pub fn headline(gates: &[GateVerdict]) -> Headline {
             .filter(|(a, b)| a.is_finite() && b.is_finite())
             .map(|(a, b)| [(a - 1.0) * 100.0, (b - 1.0) * 100.0]),
     );
-    Headline {
+    VerdictLine {
         established: established_winner(gates).is_some(),
         p_best: gates
             .iter()
@@ -120,6 +106,12 @@ pub fn headline(gates: &[GateVerdict]) -> Headline {
         metric,
         change_pct,
         interval_pct,
+        gates: gates.iter().map(|v| v.method.clone()).collect(),
+        failed: (gates.iter())
+            .filter(|v| !v.passed)
+            .map(|v| v.method.clone())
+            .collect(),
+        ..VerdictLine::default()
     }
 }
 
@@ -133,7 +125,7 @@ pub fn inconclusive(gates: &[GateVerdict]) -> Option<String> {
 }
 
 /// The short form of an inconclusive mark, with the suggested reps or launches.
-pub fn inconclusive_text(i: &crate::gates::Inconclusive) -> String {
+pub fn inconclusive_text(i: &crate::model::Inconclusive) -> String {
     let suggest = match i.suggestion {
         Some(d) if d.launches <= 1 => format!("suggest {} reps per arm", d.reps),
         Some(d) => format!(

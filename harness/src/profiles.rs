@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::catalog::LoadedCatalog;
-use crate::diag::{Diagnostic, find_key_line};
-use crate::yaml;
+use crate::diag::Diagnostic;
+use crate::yaml::{self, Locations, Step};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,18 +42,22 @@ pub struct Catalogs {
 
 fn load_map<F: DeserializeOwned, T>(
     path: &Path,
+    section: &str,
     unwrap: impl FnOnce(F) -> BTreeMap<String, T>,
-    check: impl Fn(&T) -> Result<(), String>,
+    check: impl Fn(&T) -> Result<(), l1_engines::profile::InvalidField>,
 ) -> Result<BTreeMap<String, T>, Diagnostic> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Diagnostic::new(path, format!("failed to read the file: {e}")))?;
     let map = unwrap(yaml::parse::<F>(path, &text, None)?);
     for (name, item) in &map {
-        if let Err(msg) = check(item) {
-            let (field, what) = msg.split_once(": ").unwrap_or(("", msg.as_str()));
-            let start = find_key_line(&text, name, 1).unwrap_or(1);
-            let key = field.split('.').next().unwrap_or(field);
-            let line = find_key_line(&text, key, start).unwrap_or(start);
+        if let Err(e) = check(item) {
+            let (field, what) = (e.field.as_str(), e.expected.as_str());
+            let at: Vec<Step> = [section, name.as_str()]
+                .into_iter()
+                .chain(field.split('.').filter(|f| !f.is_empty()))
+                .map(Step::from)
+                .collect();
+            let line = Locations::of(&text).nearest(&at).map_or(1, |(l, _)| l);
             return Err(Diagnostic::new(path, format!("invalid `{name}`: {what}"))
                 .at(&text, line, None)
                 .field(format!("{name}.{field}")));
@@ -69,17 +73,20 @@ impl Catalogs {
         let kernels = LoadedCatalog::load(&dir.join("kernels.yaml"))?;
         let hardware = load_map(
             &dir.join("hardware.yaml"),
+            "hardware",
             |f: HardwareFile| f.hardware,
             HardwareProfile::validate,
         )?;
         let models = load_map(
             &dir.join("models.yaml"),
+            "models",
             |f: ModelsFile| f.models,
             ModelProfile::validate,
         )?;
         let workloads_path = dir.join("workloads.yaml");
         let mut workloads = load_map(
             &workloads_path,
+            "workloads",
             |f: WorkloadsFile| f.workloads,
             Workload::validate,
         )?;
@@ -113,8 +120,9 @@ fn load_probes(
     let path = root.join(rel);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         let src = std::fs::read_to_string(workloads_path).unwrap_or_default();
-        let start = find_key_line(&src, workload, 1).unwrap_or(1);
-        let line = find_key_line(&src, "probes", start).unwrap_or(start);
+        let line = Locations::of(&src)
+            .nearest(&[Step::from("workloads"), workload.into(), "probes".into()])
+            .map_or(1, |(l, _)| l);
         Diagnostic::new(
             workloads_path,
             format!(
@@ -149,14 +157,8 @@ fn load_dataset(
         Ok(t) => t,
         Err(e) => {
             let src = std::fs::read_to_string(workloads_path).unwrap_or_default();
-            let start = find_key_line(&src, workload, 1).unwrap_or(1);
-            let line = find_key_line(&src, "dataset", start)
-                .map(|l| {
-                    find_key_line(&src, "path", l)
-                        .filter(|p| p - l <= 1)
-                        .unwrap_or(l)
-                })
-                .unwrap_or(start);
+            let at = ["workloads", workload, "dataset", "path"].map(Step::from);
+            let line = Locations::of(&src).nearest(&at).map_or(1, |(l, _)| l);
             return Err(Diagnostic::new(
                 workloads_path,
                 format!(

@@ -19,73 +19,10 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use crate::model::TrialRecord;
+use crate::record::{RunDir, now_unix};
 
-use crate::record::{RunDir, TrialRecord, now_unix};
-
-/// One event of the stream.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    TrialStarted {
-        ts: f64,
-        pid: u32,
-        trial: String,
-    },
-    RepDone {
-        ts: f64,
-        pid: u32,
-        trial: String,
-        rep: u32,
-        of: u32,
-    },
-    CacheHit {
-        ts: f64,
-        pid: u32,
-        trial: String,
-        key: String,
-    },
-    TrialFinished {
-        ts: f64,
-        pid: u32,
-        trial: String,
-        kind: String,
-        passed: bool,
-        duration_s: f64,
-        message: String,
-    },
-    GateVerdict {
-        ts: f64,
-        pid: u32,
-        trial: String,
-        method: String,
-        passed: bool,
-        winner: Option<String>,
-        message: String,
-    },
-    /// A tune session's trial (Tier 2).
-    TuneTrial {
-        ts: f64,
-        pid: u32,
-        trial: String,
-        outcome: String,
-        /// The combo's label.
-        #[serde(default)]
-        combo: String,
-        /// The objective value (none for a failed trial).
-        #[serde(default)]
-        value: Option<f64>,
-        /// Share of the session's budget used after this trial, in [0, 1].
-        #[serde(default)]
-        budget_used: f64,
-    },
-    RunFinished {
-        ts: f64,
-        pid: u32,
-        passed: usize,
-        failed: usize,
-    },
-}
+pub use crate::model::Event;
 
 const FILE: &str = "events.jsonl";
 
@@ -218,13 +155,12 @@ pub fn trial_finished(run: &RunDir, rec: &TrialRecord) {
 /// Whether the stderr progress line is shown (see the module docs).
 pub fn terminal_enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| match std::env::var("L1_PROGRESS").as_deref() {
-        Ok("1") | Ok("true") => true,
-        Ok("0") | Ok("false") => false,
-        _ => {
+    *ON.get_or_init(|| {
+        let env = crate::settings::env();
+        env.progress.unwrap_or_else(|| {
             use std::io::IsTerminal;
-            std::io::stderr().is_terminal() && std::env::var_os("NEXTEST").is_none()
-        }
+            std::io::stderr().is_terminal() && !env.nextest
+        })
     })
 }
 

@@ -11,189 +11,92 @@
 //! target/l1/runs/<run-id>/started/<trial-id>.json    a trial began (process, time)
 //! ```
 //!
-//! The plan and the start markers are what [`crate::accounting`] compares the trial records
-//! with: a trial that was planned to run (or started) and has no record did not finish.
+//! The record types are the saved formats of [`crate::model`]; this module reads and writes
+//! them. The plan and the start markers are what accounting compares the trial records with: a
+//! trial that was planned to run (or started) and has no record did not finish.
 
 use std::fs::File;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use l1_engines::{Combo, Metrics};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::catalog::hex;
-use crate::expand::TargetId;
 
-/// Bumped on any breaking change of the record format.
-pub const RECORD_SCHEMA_VERSION: u32 = 1;
-
-/// The harness version, recorded with every result.
-pub const HARNESS_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// The raw reps of one combo of one target.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct MeasurementRecord {
-    pub schema_version: u32,
-    pub key: String,
-    pub run_id: String,
-    pub spec: String,
-    pub target: TargetId,
-    pub combo: Combo,
-    pub combo_hash: String,
-    pub catalog_snapshot: String,
-    pub harness_version: String,
-    /// True for the sim engine: every report marks these results as simulated.
-    pub simulated: bool,
-    pub seed: u64,
-    /// The trial that measured it.
-    pub measured_by: String,
-    pub started_unix_s: f64,
-    pub duration_s: f64,
-    pub warmup_reps: u32,
-    /// How many engine launches the reps were spread over.
-    #[serde(default = "one")]
-    pub launches: u32,
-    /// Planned looks of a group-sequential measurement (1 = a fixed number of reps).
-    #[serde(default = "one")]
-    pub looks: u32,
-    /// Why a sequential measurement stopped before its last look.
-    #[serde(default)]
-    pub stopped: Option<crate::stats::StopReason>,
-    pub reps: Vec<Metrics>,
-    /// Set when the measurement failed (launch failure, crash, error rate over the threshold).
-    pub error: Option<String>,
-    /// What the engine launches reported: command line, engine version, log path, startup
-    /// time, load the generator could not deliver, failed requests.
-    #[serde(default)]
-    pub notes: Vec<String>,
-    /// The installed engine's own version as it reported it (e.g. `0.32.0` for a spec's
-    /// `vllm@0.32`); `None` for the sim and for launches that failed before detecting it.
-    #[serde(default)]
-    pub engine_version: Option<String>,
-    /// What identifies the measurement across runs: the hashes the cache key is built from.
-    /// `None` in records written before the store existed.
-    #[serde(default)]
-    pub fingerprints: Option<Fingerprints>,
-    /// Set when the reps were not measured in this run but taken from the cache.
-    #[serde(default)]
-    pub cache_hit: Option<CacheHit>,
-    /// The launch's greedy answers to the workload's fidelity probes, run after the reps (the
-    /// baseline's are the reference combos are compared with; see `crate::fidelity`).
-    #[serde(default)]
-    pub probes: Option<l1_engines::probe::ProbeRun>,
+/// Why a record could not be read or written. The messages name the file.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("failed to create {}: {source}", .path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("failed to create lock {}: {source}", .path.display())]
+    CreateLock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("failed to wait for lock {}: {source}", .path.display())]
+    WaitLock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("failed to lock {}: {source}", .path.display())]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file exists but is not a record (our writes are atomic, so we did not write it).
+    #[error("{}: not a valid l1 record: {source}", .path.display())]
+    Invalid {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("failed to read {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Write(#[from] l1_reports::atomic::WriteError),
+    /// A signal is tearing the engines down: nothing is written that would read as a result.
+    #[error("the harness is terminating (signal): {} not written", .path.display())]
+    Terminating { path: PathBuf },
+    #[error("failed to serialize a record: {0}")]
+    Serialize(serde_json::Error),
 }
 
-/// The parts of the cache key (the origin's: catalog version, engine, engine version, model
-/// hash, hardware fingerprint, workload fingerprint, combo hash) plus the measurement plan.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fingerprints {
-    /// `sha256` of the key's parts; equal keys mean interchangeable measurements.
-    pub cache_key: String,
-    pub catalog_version: u32,
-    pub engine: String,
-    /// The installed engine's version where it could be detected before launching, else the
-    /// spec's `engine@version`.
-    pub engine_version: String,
-    pub model_hash: String,
-    pub hardware_fingerprint: String,
-    /// Human-readable hardware description the fingerprint was computed from.
-    pub hardware: String,
-    pub workload_fingerprint: String,
-    pub combo_hash: String,
-    /// Reps, launches, warm-up, seed and sequential plan: a record measured with 3 reps must
-    /// not answer for a spec that asks for 15.
-    pub plan_hash: String,
+impl From<RecordError> for String {
+    fn from(e: RecordError) -> Self {
+        e.to_string()
+    }
 }
 
-/// Where a cached measurement came from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CacheHit {
-    /// The run that measured it.
-    pub from_run: String,
-    /// The measurement key in that run.
-    pub from_key: String,
-    /// When it was measured (Unix seconds).
-    pub measured_unix_s: f64,
-}
+pub use crate::model::{
+    CacheHit, Fingerprints, HARNESS_VERSION, MeasurementRecord, PlanRecord, PlanStatus,
+    PlannedEntry, RECORD_SCHEMA_VERSION, StartedMarker, TrialRecord, UsedSettings,
+};
 
-fn one() -> u32 {
-    1
-}
-
-/// A trial's verdict.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TrialRecord {
-    pub schema_version: u32,
-    pub run_id: String,
-    pub name: String,
-    pub spec: String,
-    pub target: TargetId,
-    /// `combo`, `baseline` or `gate`.
-    pub kind: String,
-    pub passed: bool,
-    pub message: String,
-    /// The measurement this trial used (combo and baseline trials).
-    pub measurement: Option<String>,
-    /// Gate verdicts (gate trials).
-    pub gates: Vec<crate::gates::GateVerdict>,
-    pub simulated: bool,
-    pub duration_s: f64,
-}
-
-/// How the process that planned a run saw one trial.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanStatus {
-    /// Left out by the runner's filter (libtest's `filtered out`): no record is expected.
-    FilteredOut,
-    /// Ignored (with its reason) and not asked for: no record is expected.
-    Ignored,
-    /// Listed for nextest, which selects by itself: a record is expected once nextest starts it.
-    Listed,
-    /// Selected to run (libtest): a record is expected.
-    Selected,
-}
-
-/// One trial of a plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlannedEntry {
-    pub name: String,
-    pub status: PlanStatus,
-    /// Why it is ignored (set for every trial the suite marks ignored, whatever its status).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ignored: Option<String>,
-}
-
-/// The trials a runner process knew about (`<run>/plan/<writer>.json`): written by a plain
-/// `cargo test` run before its trials start (with libtest's selection) and by nextest's listing
-/// process (every trial, nextest selects later).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PlanRecord {
-    pub schema_version: u32,
-    pub run_id: String,
-    /// `libtest` or `nextest`.
-    pub runner: String,
-    pub pid: u32,
-    /// The executable that planned (`/proc/<pid>/exe`), to tell a live run from a reused pid.
-    #[serde(default)]
-    pub exe: String,
-    pub written_unix_s: f64,
-    /// The specs file or directory planned.
-    pub specs: String,
-    pub trials: Vec<PlannedEntry>,
-}
-
-/// A trial began (`<run>/started/<trial-id>.json`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StartedMarker {
-    pub name: String,
-    pub pid: u32,
-    #[serde(default)]
-    pub exe: String,
-    pub started_unix_s: f64,
+/// What a spec's trials record as used: its trim, its mode (`tune` for a tune spec), its planned
+/// reps, the gate methods the run applies (`gates`, after any `L1_GATES` override) and the
+/// digest of its rendered text.
+pub fn used_settings(
+    spec: &crate::spec::Spec,
+    gates: &[crate::spec::Gate],
+    rendered: &str,
+) -> UsedSettings {
+    UsedSettings {
+        trim: spec.measure.trim,
+        mode: match spec.kind {
+            crate::spec::SpecKind::Tune => "tune".into(),
+            _ => spec.mode().to_string(),
+        },
+        reps: spec.measure.full_reps(),
+        gates: gates.iter().map(|g| g.method.to_string()).collect(),
+        spec_digest: short_hash(rendered, 16),
+    }
 }
 
 /// This process's executable, as `/proc/<pid>/exe` shows it.
@@ -222,16 +125,8 @@ pub fn short_hash(text: &str, len: usize) -> String {
 pub fn run_id() -> String {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
-        for var in ["L1_RUN_ID", "NEXTEST_RUN_ID"] {
-            if let Ok(v) = std::env::var(var) {
-                let v: String = v
-                    .chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                    .collect();
-                if !v.is_empty() {
-                    return v;
-                }
-            }
+        if let Some(id) = &crate::settings::env().run_id {
+            return id.clone();
         }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -241,27 +136,9 @@ pub fn run_id() -> String {
     .clone()
 }
 
-/// `YYYYMMDDTHHMMSSZ` for a Unix time.
+/// `YYYYMMDDTHHMMSSZ` for a Unix time ([`l1_reports::dates`], the one date formatter).
 pub fn utc_stamp(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    l1_reports::dates::run_stamp(secs)
 }
 
 /// Seconds since the Unix epoch.
@@ -304,7 +181,7 @@ impl RunDir {
 
     /// Read a measurement record if one exists. A file that does not parse is an error (it
     /// was not written by us: our writes are atomic).
-    pub fn read_measurement(&self, key: &str) -> Result<Option<MeasurementRecord>, String> {
+    pub fn read_measurement(&self, key: &str) -> Result<Option<MeasurementRecord>, RecordError> {
         read_json(&self.measurement_path(key))
     }
 
@@ -314,23 +191,30 @@ impl RunDir {
         &self,
         key: &str,
         measure: impl FnOnce() -> MeasurementRecord,
-    ) -> Result<(MeasurementRecord, Obtained), String> {
+    ) -> Result<(MeasurementRecord, Obtained), RecordError> {
         if let Some(r) = self.read_measurement(key)? {
             return Ok((r, Obtained::Recorded));
         }
         let lock_path = self.lock_path(key);
         create_parent(&lock_path)?;
-        let lock = File::create(&lock_path)
-            .map_err(|e| format!("failed to create lock {}: {e}", lock_path.display()))?;
+        let lock = File::create(&lock_path).map_err(|source| RecordError::CreateLock {
+            path: lock_path.clone(),
+            source,
+        })?;
         let waited = match lock.try_lock() {
             Ok(()) => false,
             Err(std::fs::TryLockError::WouldBlock) => {
-                lock.lock()
-                    .map_err(|e| format!("failed to wait for lock {}: {e}", lock_path.display()))?;
+                lock.lock().map_err(|source| RecordError::WaitLock {
+                    path: lock_path.clone(),
+                    source,
+                })?;
                 true
             }
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(format!("failed to lock {}: {e}", lock_path.display()));
+                return Err(RecordError::Lock {
+                    path: lock_path,
+                    source: e,
+                });
             }
         };
         if let Some(r) = self.read_measurement(key)? {
@@ -352,19 +236,24 @@ impl RunDir {
     /// Claim a measurement without blocking: its record if one exists, else its lock if nobody
     /// holds it (the caller then measures and calls [`Claim::finish`]), else `Busy` (another
     /// trial is measuring it: [`RunDir::obtain`] waits for it).
-    pub fn try_claim(&self, key: &str) -> Result<Claim, String> {
+    pub fn try_claim(&self, key: &str) -> Result<Claim, RecordError> {
         if let Some(r) = self.read_measurement(key)? {
             return Ok(Claim::Recorded(Box::new(r)));
         }
         let lock_path = self.lock_path(key);
         create_parent(&lock_path)?;
-        let lock = File::create(&lock_path)
-            .map_err(|e| format!("failed to create lock {}: {e}", lock_path.display()))?;
+        let lock = File::create(&lock_path).map_err(|source| RecordError::CreateLock {
+            path: lock_path.clone(),
+            source,
+        })?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => return Ok(Claim::Busy),
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(format!("failed to lock {}: {e}", lock_path.display()));
+                return Err(RecordError::Lock {
+                    path: lock_path,
+                    source: e,
+                });
             }
         }
         // Measured between our read and our lock?
@@ -377,7 +266,7 @@ impl RunDir {
         }))
     }
 
-    pub fn write_trial(&self, record: &TrialRecord) -> Result<(), String> {
+    pub fn write_trial(&self, record: &TrialRecord) -> Result<(), RecordError> {
         write_json_atomic(&self.trial_path(&record.name), record)
     }
 
@@ -387,7 +276,7 @@ impl RunDir {
     }
 
     /// Record what a runner process planned (see [`PlanRecord`]).
-    pub fn write_plan(&self, writer: &str, plan: &PlanRecord) -> Result<(), String> {
+    pub fn write_plan(&self, writer: &str, plan: &PlanRecord) -> Result<(), RecordError> {
         write_json_atomic(&self.plan_path(writer), plan)
     }
 
@@ -403,7 +292,7 @@ impl RunDir {
     }
 
     /// Mark trial `name` as started by this process.
-    pub fn mark_started(&self, name: &str) -> Result<(), String> {
+    pub fn mark_started(&self, name: &str) -> Result<(), RecordError> {
         write_json_atomic(
             &self.started_path(name),
             &StartedMarker {
@@ -456,7 +345,7 @@ impl RunDir {
                     match read_json::<TrialRecord>(&p) {
                         Ok(Some(r)) => ok.push(r),
                         Ok(None) => {}
-                        Err(err) => bad.push(err),
+                        Err(err) => bad.push(err.to_string()),
                     }
                 }
             }
@@ -485,7 +374,7 @@ pub struct MeasurementLock {
 
 impl MeasurementLock {
     /// Write the record (atomically) and release the lock.
-    pub fn finish(self, record: &MeasurementRecord) -> Result<(), String> {
+    pub fn finish(self, record: &MeasurementRecord) -> Result<(), RecordError> {
         write_json_atomic(&self.path, record)
     }
 }
@@ -501,10 +390,12 @@ pub enum Obtained {
     Measured,
 }
 
-fn create_parent(path: &Path) -> Result<(), String> {
+fn create_parent(path: &Path) -> Result<(), RecordError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| RecordError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -523,7 +414,7 @@ fn read_all<T: serde::de::DeserializeOwned>(dir: &Path) -> (Vec<T>, Vec<String>)
             match read_json::<T>(p) {
                 Ok(Some(r)) => ok.push(r),
                 Ok(None) => {}
-                Err(e) => bad.push(e),
+                Err(e) => bad.push(e.to_string()),
             }
         }
     }
@@ -531,63 +422,53 @@ fn read_all<T: serde::de::DeserializeOwned>(dir: &Path) -> (Vec<T>, Vec<String>)
 }
 
 /// Whether a file is the temporary file of an atomic write in progress
-/// ([`write_text_atomic`]'s `<name>.tmp.<pid>.<thread>`): not a record, not a stray.
+/// ([`write_text_atomic`]'s `<name>.tmp.<random>`): not a record, not a stray.
 pub fn is_temporary(path: &Path) -> bool {
-    path.file_name()
-        .is_some_and(|n| n.to_string_lossy().contains(".tmp."))
+    l1_reports::atomic::is_temporary(path)
 }
 
 /// Read a JSON file; `Ok(None)` when it does not exist.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, String> {
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, RecordError> {
     match std::fs::read_to_string(path) {
         Ok(text) => serde_json::from_str(&text)
             .map(Some)
-            .map_err(|e| format!("{}: not a valid l1 record: {e}", path.display())),
+            .map_err(|source| RecordError::Invalid {
+                path: path.to_path_buf(),
+                source,
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("failed to read {}: {e}", path.display())),
+        Err(source) => Err(RecordError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
-/// Write text to a temporary file in the same directory (named by process and thread, so
-/// concurrent writers never share one), flush it to disk, then rename it over the destination:
-/// readers see the old file or the whole new one, never a partial write.
-pub fn write_text_atomic(path: &Path, text: &str) -> Result<(), String> {
-    create_parent(path)?;
-    let tmp = path.with_extension(
-        format!(
-            "tmp.{}.{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        )
-        .replace(['(', ')'], ""),
-    );
-    let mut f =
-        File::create(&tmp).map_err(|e| format!("failed to create {}: {e}", tmp.display()))?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| format!("failed to write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| format!("failed to rename {} into place: {e}", tmp.display()))
+/// Write text atomically ([`l1_reports::atomic`], the one atomic writer: a temporary file in the
+/// same directory, flushed to disk, then renamed over the destination): readers see the old file
+/// or the whole new one, never a partial write.
+pub fn write_text_atomic(path: &Path, text: &str) -> Result<(), RecordError> {
+    Ok(l1_reports::atomic::write(path, text.as_bytes())?)
 }
 
 /// Write JSON atomically, as [`write_text_atomic`] does.
-pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), RecordError> {
     // A signal is tearing the engines down: whatever was being measured ends with the engine's
     // death, which is not the engine's failure. Nothing is written that would read as a result.
     if l1_engines::process::terminating() {
-        return Err(format!(
-            "the harness is terminating (signal): {} not written",
-            path.display()
-        ));
+        return Err(RecordError::Terminating {
+            path: path.to_path_buf(),
+        });
     }
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| format!("failed to serialize a record: {e}"))?;
+    let text = serde_json::to_string_pretty(value).map_err(RecordError::Serialize)?;
     write_text_atomic(path, &text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::TargetId;
+    use l1_engines::Combo;
 
     #[test]
     fn a_measurement_is_taken_once_however_many_trials_need_it() {
@@ -654,7 +535,7 @@ mod tests {
             "{\"schema_version\": 1, \"key\"",
         )
         .unwrap();
-        let err = run.obtain("k2", || record("k2")).unwrap_err();
+        let err = run.obtain("k2", || record("k2")).unwrap_err().to_string();
         assert!(
             err.contains("k2.json") && err.contains("not a valid l1 record"),
             "{err}"

@@ -2,6 +2,9 @@
 //! measurement records, statistics recomputed with [`crate::stats`] where the gate did not
 //! tabulate them, and the spec's source text for provenance.
 //!
+//! What the run used (trim, mode) comes from its trial records ([`crate::model::UsedSettings`]),
+//! never from the spec file as it is now: a spec edited after the run does not change its report.
+//!
 //! Nothing is skipped silently: a record that cannot be read (truncated, foreign, missing) and a
 //! file that is not a record are listed in `unreadable`, and the trial that needed it shows the
 //! error in its row.
@@ -11,89 +14,33 @@ use std::path::{Path, PathBuf};
 
 use l1_engines::metrics::{Direction, metric};
 use l1_reports::model::{
-    CacheHitReport, ComboReport, EffectLevel, FidelityCell, FidelityLimits, GateReport,
-    IgnoredGroup, InvalidSpec, MainEffect, MetricRef, Provenance, RESULTS_SCHEMA_VERSION,
-    RunReport, TargetProvenance, TargetReport, Totals, Unreadable, VsBaseline,
+    ComboReport, GateReport, IgnoredGroup, InvalidSpec, MetricRef, Provenance,
+    RESULTS_SCHEMA_VERSION, RunReport, TargetProvenance, TargetReport, Totals, Unreadable,
 };
 
-use crate::record::{self, MeasurementRecord, RunDir, TrialRecord};
-use crate::stats;
+mod combos;
+
+/// Each combo's fidelity as the report shows it (built by [`crate::fidelity`]).
+pub use crate::fidelity::{fidelity_cell, fidelity_cells};
+pub use crate::model::FIDELITY_METRIC;
+use crate::model::{MeasurementRecord, TrialRecord};
+use crate::record::{self, RunDir};
+use crate::run_reader::MeasurementReadError;
+use combos::{
+    compare_with_baseline, fill_from_measurement, main_effects, mark_frontier, trimmed_of,
+};
 
 /// The throughput axis of the pareto plot.
 pub const THROUGHPUT_METRIC: &str = "output_tokens_per_s";
 /// The latency axis of the pareto plot (the first of these the reps carry).
 pub const LATENCY_METRICS: &[&str] = &["e2e_p95_ms", "ttft_p95_ms", "itl_p95_ms"];
-/// Trim assumed when the spec (and so its `measure.trim`) cannot be read.
+/// Trim assumed for trial records that do not say what the run used (an older harness).
 pub const DEFAULT_TRIM: f64 = 0.10;
-
-/// The metric of a gate row that carries output fidelity instead of a speed comparison.
-pub const FIDELITY_METRIC: &str = "fidelity";
-
-/// A gate row's fidelity verdict as the report shows it; `gate` is the verdict's method.
-pub fn fidelity_cell(c: &crate::fidelity::ComboFidelity, gate: &str) -> FidelityCell {
-    use l1_engines::probe::LogprobSupport;
-    let m = &c.measures;
-    let finite = |x: Option<f64>| x.filter(|v| v.is_finite());
-    FidelityCell {
-        passed: c.passed,
-        gate: gate.to_string(),
-        enforced: gate == "fidelity",
-        precision: c.precision.name().to_string(),
-        probes: m.probes,
-        exact_match: finite(m.exact_match),
-        matched_prefix: finite(m.matched_prefix),
-        mean_first_divergence: finite(m.mean_first_divergence),
-        divergence_positions: m.divergence_positions.clone(),
-        mean_abs_logprob_delta: finite(m.mean_abs_logprob_delta),
-        topk_js_divergence: finite(m.topk_js_divergence),
-        logprobs: m.logprobs.map(|l| {
-            match l {
-                LogprobSupport::TopK => "top_k",
-                LogprobSupport::Chosen => "chosen",
-                LogprobSupport::None => "none",
-            }
-            .to_string()
-        }),
-        limits: FidelityLimits {
-            min_exact_match: c.limits.min_exact_match,
-            min_matched_prefix: c.limits.min_matched_prefix,
-            max_logprob_delta: c.limits.max_logprob_delta,
-            max_topk_divergence: c.limits.max_topk_divergence,
-        },
-        failures: c.failures.clone(),
-        notes: c.notes.clone(),
-        unjudged: m.unjudged.clone(),
-        failed_probes: m.failed_probes.clone(),
-        length_mismatches: m.length_mismatches.clone(),
-    }
-}
-
-/// Per combo, its fidelity from a gate trial's verdicts: the `fidelity` gate's rows first, then
-/// `manual`'s, then any other gate's rows that carry it.
-pub fn fidelity_cells(gates: &[crate::gates::GateVerdict]) -> BTreeMap<String, FidelityCell> {
-    let rank = |m: &str| match m {
-        "fidelity" => 0,
-        "manual" => 1,
-        _ => 2,
-    };
-    let mut ordered: Vec<&crate::gates::GateVerdict> = gates.iter().collect();
-    ordered.sort_by_key(|v| rank(&v.method));
-    let mut out = BTreeMap::new();
-    for v in ordered {
-        for row in &v.rows {
-            if let Some(f) = &row.fidelity {
-                out.entry(row.combo.clone())
-                    .or_insert_with(|| fidelity_cell(f, &v.method));
-            }
-        }
-    }
-    out
-}
 
 /// Where to look for what the records do not hold.
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
-    /// The specs directory (for spec text, trim and mode); `None` skips them.
+    /// The specs directory (for the spec's text); `None` leaves it out.
     pub specs: Option<PathBuf>,
     /// The repository root, to show spec paths relative to it.
     pub root: Option<PathBuf>,
@@ -104,7 +51,8 @@ pub struct Sources {
     pub now_unix_s: Option<f64>,
 }
 
-/// What the spec file tells the report.
+/// What the report knows of a target's spec: the settings the run used, from its records, and
+/// the spec file's text for provenance.
 struct SpecInfo {
     trim: f64,
     mode: String,
@@ -115,7 +63,12 @@ struct SpecInfo {
 
 /// Build the report for `run`.
 pub fn build(run: &RunDir, src: &Sources) -> RunReport {
-    let acc = crate::accounting::Accounting::of(run);
+    build_from(run, &crate::accounting::Accounting::of(run), src)
+}
+
+/// Build the report for `run` from its accounting (its records, as read once for the summary,
+/// the exit code and every report format; [`crate::run_reader`] lists them for JUnit).
+pub fn build_from(run: &RunDir, acc: &crate::accounting::Accounting, src: &Sources) -> RunReport {
     let bad = &acc.unreadable;
     let mut unreadable: Vec<Unreadable> = bad.iter().map(|e| split_problem(run, e)).collect();
     // Spec errors (`invalid::` trials) have no target: counted, listed in the totals' failures.
@@ -127,17 +80,17 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
     } else {
         acc.ignored_by_reason().into_iter().collect()
     };
-    let mut measurements: BTreeMap<String, Result<MeasurementRecord, String>> = BTreeMap::new();
-    let mut read = |key: &str| -> Result<MeasurementRecord, String> {
+    let mut measurements: BTreeMap<String, Result<MeasurementRecord, MeasurementReadError>> =
+        BTreeMap::new();
+    let mut read = |key: &str| -> Result<MeasurementRecord, MeasurementReadError> {
         measurements
             .entry(key.to_string())
             .or_insert_with(|| match run.read_measurement(key) {
                 Ok(Some(m)) => Ok(m),
-                Ok(None) => Err(format!(
-                    "{}: measurement record missing",
-                    run.measurement_path(key).display()
-                )),
-                Err(e) => Err(e),
+                Ok(None) => Err(MeasurementReadError::Missing {
+                    path: run.measurement_path(key),
+                }),
+                Err(e) => Err(MeasurementReadError::Unreadable(std::sync::Arc::new(e))),
             })
             .clone()
     };
@@ -150,7 +103,7 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
             .or_default()
             .push(t);
     }
-    let mut spec_cache: BTreeMap<String, SpecInfo> = BTreeMap::new();
+    let mut spec_cache: BTreeMap<String, (Option<String>, Option<String>)> = BTreeMap::new();
     let mut targets = Vec::new();
     let mut prov = ProvSets::default();
     let (measurement_records, cache_hit_records) = count_measurements(run);
@@ -174,9 +127,10 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
     };
     let mut referenced = BTreeSet::new();
     for ((spec, target_name), group) in &groups {
-        let info = spec_cache
+        let source = spec_cache
             .entry(spec.clone())
-            .or_insert_with(|| spec_info(spec, src));
+            .or_insert_with(|| spec_source(spec, src));
+        let info = spec_info(group, source);
         let first = group[0];
         let gate = group.iter().find(|t| t.kind == "gate");
         // The first gate's metric; fidelity rows (metric `fidelity`) are not a speed metric.
@@ -251,7 +205,7 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
                         prov.add(&m);
                     }
                     Err(e) => {
-                        let u = split_problem(run, &e);
+                        let u = split_problem(run, &e.to_string());
                         c.error = Some(format!("{}: {}", u.file, u.error));
                         if !unreadable.contains(&u) {
                             unreadable.push(u);
@@ -365,7 +319,8 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
             });
         }
     }
-    unreadable.extend(stray_files(run, &referenced));
+    let strays = stray_files(run, &referenced);
+    unreadable.extend(strays.iter().cloned());
     unreadable.sort_by(|a, b| a.file.cmp(&b.file));
     unreadable.dedup();
     totals.unreadable = unreadable.len();
@@ -401,6 +356,7 @@ pub fn build(run: &RunDir, src: &Sources) -> RunReport {
             hardware: prov.hardware.into_iter().collect(),
             harness_versions: prov.harness.into_iter().collect(),
         },
+        records: crate::run_reader::listing(run, acc, &mut read, &strays),
     }
 }
 
@@ -481,7 +437,7 @@ impl ProvSets {
     }
 }
 
-fn finite_or(x: f64, d: f64) -> f64 {
+pub(super) fn finite_or(x: f64, d: f64) -> f64 {
     if x.is_finite() { x } else { d }
 }
 
@@ -501,282 +457,50 @@ fn split_problem(run: &RunDir, problem: &str) -> Unreadable {
     }
 }
 
-fn spec_info(spec: &str, src: &Sources) -> SpecInfo {
-    let mut info = SpecInfo {
-        trim: DEFAULT_TRIM,
-        mode: "unknown".into(),
-        file: None,
-        text: None,
-        note: None,
+/// The spec file's path (relative to the repository root) and text, for provenance only.
+fn spec_source(spec: &str, src: &Sources) -> (Option<String>, Option<String>) {
+    let Some(path) = src
+        .specs
+        .as_ref()
+        .and_then(|d| crate::spec::find_by_name(d, spec))
+    else {
+        return (None, None);
     };
-    let Some(dir) = &src.specs else {
-        info.note = Some(format!(
-            "specs directory not given: trim {DEFAULT_TRIM} assumed for the intervals"
-        ));
-        return info;
-    };
-    let Some(path) = crate::spec::find_by_name(dir, spec) else {
-        info.note = Some(format!(
-            "spec `{spec}` not found under {}: trim {DEFAULT_TRIM} assumed, no spec text",
-            dir.display()
-        ));
-        return info;
-    };
-    info.file = Some(
-        src.root
-            .as_deref()
-            .and_then(|r| path.strip_prefix(r).ok())
-            .unwrap_or(&path)
-            .display()
-            .to_string(),
-    );
-    info.text = std::fs::read_to_string(&path).ok();
-    let ctx = crate::render::RenderContext {
-        env: crate::render::RenderContext::env_from_process(),
-        ..Default::default()
-    };
-    match crate::spec::load(&path, &ctx) {
-        Ok(l) => {
-            info.trim = l.spec.measure.trim;
-            info.mode = format!("{:?}", l.spec.space.mode).to_lowercase();
-        }
-        Err(d) => {
-            info.note = Some(format!(
-                "spec `{spec}` could not be rendered outside the run ({}): trim {DEFAULT_TRIM} assumed",
-                d.to_string().lines().next().unwrap_or("")
-            ));
-        }
-    }
-    info
-}
-
-/// Trimmed mean and 95 % interval of one metric of a measurement.
-fn trimmed_of(m: &MeasurementRecord, name: &str, trim: f64) -> Option<(f64, [f64; 2])> {
-    let v: Vec<f64> = m.reps.iter().filter_map(|r| r.get(name).copied()).collect();
-    interval(&v, trim, m.launches.max(1) as usize)
-}
-
-fn interval(v: &[f64], trim: f64, launches: usize) -> Option<(f64, [f64; 2])> {
-    let (tm, se) = stats::trimmed_mean_se(v, trim, 0.0, launches).ok()?;
-    let h = v.len() - 2 * stats::trim_count(v.len(), trim);
-    let q = stats::t_quantile(h as f64 - 1.0, 0.975);
-    if !(tm.is_finite() && se.is_finite() && q.is_finite()) {
-        return tm.is_finite().then_some((tm, [tm, tm]));
-    }
-    Some((tm, [tm - q * se, tm + q * se]))
-}
-
-fn fill_from_measurement(c: &mut ComboReport, m: &MeasurementRecord, metric: &str, trim: f64) {
-    c.dims = m.combo.dims.clone();
-    c.knobs = m.combo.knobs.clone();
-    c.simulated |= m.simulated;
-    c.engine_version = m.engine_version.clone();
-    c.error = m.error.clone();
-    c.cache_hit = m.cache_hit.as_ref().map(|h| CacheHitReport {
-        from_run: h.from_run.clone(),
-        from_key: h.from_key.clone(),
-        measured_unix_s: finite_or(h.measured_unix_s, 0.0),
-    });
-    c.logs = m.notes.iter().filter_map(|n| log_path(n)).collect();
-    c.logs.dedup();
-    c.values = m
-        .reps
-        .iter()
-        .filter_map(|r| r.get(metric).copied())
-        .filter(|v| v.is_finite())
-        .collect();
-    c.reps = c.values.len();
-    let g = stats::trim_count(c.reps, trim);
-    let mut order: Vec<usize> = (0..c.reps).collect();
-    order.sort_by(|a, b| c.values[*a].total_cmp(&c.values[*b]));
-    c.trimmed = vec![false; c.reps];
-    if stats::check_reps(c.reps, trim).is_ok() {
-        for &i in order.iter().take(g).chain(order.iter().rev().take(g)) {
-            c.trimmed[i] = true;
-        }
-        c.reps_used = c.reps - 2 * g;
-    } else {
-        c.reps_used = c.reps;
-    }
-    if let Some((tm, ci)) = interval(&c.values, trim, m.launches.max(1) as usize) {
-        c.trimmed_mean = Some(tm);
-        c.interval = Some(ci);
-    }
-    c.throughput = trimmed_of(m, crate::report_model::THROUGHPUT_METRIC, trim).map(|(t, _)| t);
-    c.latency = latency(m, trim);
-}
-
-/// Latency percentiles of a measurement: per metric, each rep's own p50/p95/p99 aggregated
-/// over the reps by the trimmed mean (the target's trim); `None` when no rep carries any.
-fn latency(m: &MeasurementRecord, trim: f64) -> Option<l1_reports::model::LatencyReport> {
-    use l1_reports::model::{LatencyReport, Percentiles};
-    let of = |name: &str| -> Percentiles {
-        let one = |p: &str| {
-            let v: Vec<f64> = (m.reps.iter())
-                .filter_map(|r| r.get(&format!("{name}_{p}_ms")).copied())
-                .filter(|x| x.is_finite())
-                .collect();
-            match v.as_slice() {
-                [one] => Some(*one),
-                _ => stats::trimmed_mean(&v, trim).ok().filter(|x| x.is_finite()),
-            }
-        };
-        Percentiles {
-            p50: one("p50"),
-            p95: one("p95"),
-            p99: one("p99"),
-        }
-    };
-    let l = LatencyReport {
-        ttft_ms: of("ttft"),
-        itl_ms: of("itl"),
-        tpot_ms: of("tpot"),
-        e2e_ms: of("e2e"),
-    };
-    let any = [&l.ttft_ms, &l.itl_ms, &l.tpot_ms, &l.e2e_ms]
-        .iter()
-        .any(|p| p.p50.is_some() || p.p95.is_some() || p.p99.is_some());
-    any.then_some(l)
-}
-
-/// `engine log: /path` (or `engine log /path:`) in a note → the path.
-fn log_path(note: &str) -> Option<String> {
-    let i = note.find("engine log")?;
-    let rest = note[i + "engine log".len()..].trim_start_matches([':', ' ']);
-    let p: String = rest
-        .split_whitespace()
-        .next()?
-        .trim_end_matches(':')
+    let file = src
+        .root
+        .as_deref()
+        .and_then(|r| path.strip_prefix(r).ok())
+        .unwrap_or(&path)
+        .display()
         .to_string();
-    p.starts_with('/').then_some(p)
+    (Some(file), std::fs::read_to_string(&path).ok())
 }
 
-fn compare_with_baseline(
-    combos: &mut [ComboReport],
-    gate: Option<&TrialRecord>,
-    metric: &str,
-    higher: bool,
-    trim: f64,
-    notes: &mut Vec<String>,
-) {
-    let rows: BTreeMap<&str, &crate::gates::Row> = gate
-        .and_then(|g| {
-            g.gates
-                .iter()
-                .find(|v| v.rows.iter().any(|r| r.metric != FIDELITY_METRIC))
-        })
-        .map(|v| {
-            v.rows
-                .iter()
-                .filter(|r| r.metric == metric)
-                .map(|r| (r.combo.as_str(), r))
-                .collect()
-        })
-        .unwrap_or_default();
-    let base: Option<Vec<f64>> = combos
+/// What the run used for a target, from its trial records (the gate trial's first, else any);
+/// records without it (an older harness) get [`DEFAULT_TRIM`] and a note saying so.
+fn spec_info(group: &[&TrialRecord], source: &(Option<String>, Option<String>)) -> SpecInfo {
+    let used = group
         .iter()
-        .find(|c| c.is_baseline && c.error.is_none())
-        .map(|c| c.values.clone());
-    let mut recomputed = 0;
-    for c in combos.iter_mut().filter(|c| !c.is_baseline) {
-        if let Some(r) = rows.get(c.label.as_str())
-            && let Some(imp) = r.improvement.filter(|x| x.is_finite())
-        {
-            c.vs_baseline = Some(VsBaseline {
-                improvement_pct: (imp - 1.0) * 100.0,
-                interval_pct: r
-                    .improvement_ci
-                    .filter(|(a, b)| a.is_finite() && b.is_finite())
-                    .map(|(a, b)| [(a - 1.0) * 100.0, (b - 1.0) * 100.0]),
-                p: r.yuen_p.filter(|p| p.is_finite()),
-                adjusted_p: r.adjusted_p.filter(|p| p.is_finite()),
-                effect_size: r.hedges_g.filter(|g| g.is_finite()),
-                source: "gate".into(),
-            });
-            continue;
-        }
-        let (Some(b), None) = (&base, &c.error) else {
-            continue;
-        };
-        if let Ok(cmp) = stats::compare(&c.values, b, trim, 0.95) {
-            let (ratio, (lo, hi)) = if higher {
-                (cmp.ratio, cmp.ratio_ci)
-            } else {
-                (
-                    1.0 / cmp.ratio,
-                    (1.0 / cmp.ratio_ci.1, 1.0 / cmp.ratio_ci.0),
-                )
-            };
-            if !ratio.is_finite() {
-                continue;
-            }
-            recomputed += 1;
-            c.vs_baseline = Some(VsBaseline {
-                improvement_pct: (ratio - 1.0) * 100.0,
-                interval_pct: (lo.is_finite() && hi.is_finite())
-                    .then_some([(lo - 1.0) * 100.0, (hi - 1.0) * 100.0]),
-                p: Some(cmp.yuen_p).filter(|p| p.is_finite()),
-                adjusted_p: None,
-                effect_size: Some(if higher { cmp.hedges_g } else { -cmp.hedges_g })
-                    .filter(|g| g.is_finite()),
-                source: "recomputed".into(),
-            });
-        }
+        .find(|t| t.kind == "gate" && t.used.is_some())
+        .or_else(|| group.iter().find(|t| t.used.is_some()))
+        .and_then(|t| t.used.as_ref());
+    let (trim, mode, note) = match used {
+        Some(u) => (u.trim, u.mode.clone(), None),
+        None => (
+            DEFAULT_TRIM,
+            "unknown".to_string(),
+            Some(format!(
+                "the trial records do not say what the run used (written by an older harness): trim {DEFAULT_TRIM} assumed for the intervals"
+            )),
+        ),
+    };
+    SpecInfo {
+        trim,
+        mode,
+        file: source.0.clone(),
+        text: source.1.clone(),
+        note,
     }
-    if recomputed > 0 {
-        notes.push(format!(
-            "{recomputed} comparison(s) recomputed from the reps (Yuen's test, no launch-to-launch \
-             component, no multiplicity adjustment): the gate did not tabulate them"
-        ));
-    }
-}
-
-/// A combo is on the frontier when no other combo has both higher throughput and lower latency
-/// (at least as good in both, better in one).
-fn mark_frontier(combos: &mut [ComboReport]) {
-    let pts: Vec<Option<(f64, f64)>> = combos
-        .iter()
-        .map(|c| match (c.throughput, c.latency_p95_ms, &c.error) {
-            (Some(t), Some(l), None) if t.is_finite() && l.is_finite() => Some((t, l)),
-            _ => None,
-        })
-        .collect();
-    for (i, c) in combos.iter_mut().enumerate() {
-        let Some((t, l)) = pts[i] else { continue };
-        c.on_frontier = !pts.iter().enumerate().any(|(j, p)| {
-            j != i && p.is_some_and(|(t2, l2)| t2 >= t && l2 <= l && (t2 > t || l2 < l))
-        });
-    }
-}
-
-fn main_effects(combos: &[ComboReport]) -> Vec<MainEffect> {
-    let measured: Vec<&ComboReport> = combos
-        .iter()
-        .filter(|c| !c.is_baseline && c.vs_baseline.is_some())
-        .collect();
-    let mut dims: BTreeMap<&str, BTreeMap<&str, (f64, usize)>> = BTreeMap::new();
-    for c in &measured {
-        let Some(v) = &c.vs_baseline else { continue };
-        for (d, val) in c.dims.iter().chain(c.knobs.iter()) {
-            let e = dims.entry(d).or_default().entry(val).or_default();
-            e.0 += v.improvement_pct;
-            e.1 += 1;
-        }
-    }
-    dims.into_iter()
-        .filter(|(_, levels)| levels.len() > 1)
-        .map(|(d, levels)| MainEffect {
-            dimension: d.to_string(),
-            levels: levels
-                .into_iter()
-                .map(|(v, (sum, n))| EffectLevel {
-                    value: v.to_string(),
-                    mean_improvement_pct: sum / n as f64,
-                    combos: n,
-                })
-                .collect(),
-        })
-        .collect()
 }
 
 /// The run's measurement records that read (measured or taken from the cache) and, of them,
@@ -826,7 +550,7 @@ pub fn stray_files(run: &RunDir, referenced: &BTreeSet<String>) -> Vec<Unreadabl
                 if !referenced.contains(&key)
                     && let Err(e) = record::read_json::<MeasurementRecord>(&p)
                 {
-                    out.push(split_problem(run, &e));
+                    out.push(split_problem(run, &e.to_string()));
                 }
             }
         }
@@ -842,7 +566,10 @@ fn relative(run: &RunDir, p: &Path) -> String {
 /// budget used (`spec::target` -> [0, 1]).
 type TuneMetrics = (BTreeMap<String, u64>, BTreeMap<String, f64>);
 
-fn tune_metrics(target_dir: &Path, run_id: &str) -> Result<TuneMetrics, String> {
+fn tune_metrics(
+    target_dir: &Path,
+    run_id: &str,
+) -> Result<TuneMetrics, crate::results::ResultsError> {
     crate::results::with_store(target_dir, |s| {
         let mut trials = BTreeMap::new();
         let mut burn = BTreeMap::new();
@@ -868,43 +595,62 @@ pub struct Written {
     pub html: PathBuf,
     pub json: PathBuf,
     pub metrics: PathBuf,
+    /// The JUnit XML, when asked for.
+    pub junit: Option<PathBuf>,
     /// The Pushgateway pushed to (`L1_PUSHGATEWAY`), if any.
     pub pushed_to: Option<String>,
     /// Problems that did not stop the reports (a failed push).
     pub warnings: Vec<String>,
 }
 
-/// Build the report for `run` and write `report.html` and `results.json` into the run
-/// directory, and the run's metrics into the textfile (`L1_METRICS_TEXTFILE`, else
-/// `<target>/l1/metrics/l1.prom`); push them when `L1_PUSHGATEWAY` is set.
+/// Build the report for `run` from its accounting ([`build_from`]: the run is read once) and
+/// hand it to every report format ([`l1_reports::reporter`]): JUnit XML to `junit` when given,
+/// `report.html` and `results.json` into the run directory, and the run's metrics into the
+/// textfile (`L1_METRICS_TEXTFILE`, else `<target>/l1/metrics/l1.prom`), pushed when
+/// `L1_PUSHGATEWAY` is set.
 pub fn write_all(
     run: &RunDir,
+    acc: &crate::accounting::Accounting,
     target_dir: &Path,
     src: &Sources,
-) -> Result<(RunReport, Written), String> {
-    use l1_reports::prometheus;
-    let report = build(run, src);
-    let html_text = l1_reports::html::render_html(&report).map_err(|e| e.to_string())?;
-    let html = run.path.join("report.html");
-    prometheus::write_atomic(&html, &html_text).map_err(|e| e.to_string())?;
-    let json = run.path.join("results.json");
-    prometheus::write_atomic(&json, &report.to_json()).map_err(|e| e.to_string())?;
-    let metrics = prometheus::textfile_path(target_dir);
-    let mut contribution = prometheus::RunContribution::from_report(
-        &report,
-        &run_mode(&report),
-        run_wall_time(run, &report),
-    );
+    junit: Option<&Path>,
+) -> Result<(RunReport, Written), l1_reports::reporter::ReportError> {
+    use l1_reports::reporter::{self, Reporter};
+    let report = build_from(run, acc, src);
     let mut warnings = Vec::new();
-    match tune_metrics(target_dir, &run.run_id) {
-        Ok((trials, burn)) => {
-            contribution.tune_trials = trials;
-            contribution.tune_budget_used = burn;
+    let (tune_trials, tune_budget_used) = match tune_metrics(target_dir, &run.run_id) {
+        Ok(m) => m,
+        Err(e) => {
+            warnings.push(format!("tune metrics left out: {e}"));
+            Default::default()
         }
-        Err(e) => warnings.push(format!("tune metrics left out: {e}")),
+    };
+    let pushed_to = crate::settings::env().pushgateway.clone();
+    let written = Written {
+        html: run.path.join("report.html"),
+        json: run.path.join("results.json"),
+        metrics: l1_reports::prometheus::textfile_path(target_dir),
+        junit: junit.map(Path::to_path_buf),
+        pushed_to: pushed_to.clone(),
+        warnings: Vec::new(),
+    };
+    let metrics = reporter::Prometheus {
+        mode: run_mode(&report),
+        wall_s: run_wall_time(run, &report),
+        tune_trials,
+        tune_budget_used,
+        pushgateway: pushed_to,
+    };
+    let mut reporters: Vec<(&dyn Reporter, &Path)> = Vec::new();
+    if let Some(j) = &written.junit {
+        reporters.push((&reporter::Junit, j));
     }
-    let exposition = prometheus::update_textfile(&metrics, &run.run_id, contribution)
-        .map_err(|e| e.to_string())?;
+    reporters.push((&reporter::Html, &written.html));
+    reporters.push((&reporter::Json, &written.json));
+    reporters.push((&metrics, &written.metrics));
+    for (r, out) in reporters {
+        warnings.extend(r.write(&report, out)?.warnings);
+    }
     crate::progress::emit(
         run,
         &crate::progress::Event::RunFinished {
@@ -914,22 +660,11 @@ pub fn write_all(
             failed: report.totals.failed,
         },
     );
-    let pushed_to = std::env::var("L1_PUSHGATEWAY")
-        .ok()
-        .filter(|g| !g.is_empty());
-    if let Some(g) = &pushed_to
-        && let Err(e) = prometheus::push(g, &prometheus::instance_name(), &exposition)
-    {
-        warnings.push(e.to_string());
-    }
     Ok((
         report,
         Written {
-            html,
-            json,
-            metrics,
-            pushed_to,
             warnings,
+            ..written
         },
     ))
 }

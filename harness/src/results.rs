@@ -15,62 +15,64 @@ use l1_store::{Location, MeasurementRow, NewRun, Store, StoreError, TrialRow};
 
 use crate::record::{self, CacheHit, MeasurementRecord, RunDir, TrialRecord};
 
-/// `L1_CACHE`: whether measurements are looked up in, and offered to, the cache.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CacheMode {
-    Off,
-    Read,
-    Write,
-    ReadWrite,
+pub use crate::settings::CacheMode;
+
+/// Why the store (or the cache mode it is used under) failed, or a record in it or for it could
+/// not be used. The texts are what trials and `l1` print.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    /// `L1_CACHE` is not a cache mode.
+    #[error(transparent)]
+    CacheMode(#[from] crate::settings::BadSetting),
+    #[error("the harness is terminating (signal): nothing is stored")]
+    Terminating,
+    #[error("the results store's connection was poisoned by a panic")]
+    Poisoned,
+    /// The store could not be opened (its own text).
+    #[error("{0}")]
+    Open(StoreError),
+    #[error("the results store is not open")]
+    NotOpen,
+    /// What the store failed at, named by its location.
+    #[error("results store {location}: {source}")]
+    Store {
+        location: String,
+        source: StoreError,
+    },
+    /// A read from a store given by the caller (its own text).
+    #[error("{0}")]
+    Read(StoreError),
+    /// A measurement or trial record in the store (`what`) does not parse.
+    #[error("{what} {run_id}/{key} does not parse: {source}")]
+    Parse {
+        what: &'static str,
+        run_id: String,
+        key: String,
+        source: serde_json::Error,
+    },
+    /// A restored record could not be written.
+    #[error(transparent)]
+    Write(#[from] crate::record::RecordError),
 }
 
-impl CacheMode {
-    pub const CHOICES: &'static str = "off, read, write, readwrite";
-
-    pub fn parse(text: &str) -> Result<Self, String> {
-        Ok(match text.trim() {
-            "off" => CacheMode::Off,
-            "read" => CacheMode::Read,
-            "write" => CacheMode::Write,
-            "readwrite" | "" => CacheMode::ReadWrite,
-            other => {
-                return Err(format!(
-                    "L1_CACHE=`{other}` is not a cache mode; expected one of: {}",
-                    Self::CHOICES
-                ));
-            }
-        })
-    }
-
-    /// From `L1_CACHE` (default `readwrite`).
-    pub fn from_env() -> Result<Self, String> {
-        match std::env::var("L1_CACHE") {
-            Ok(v) => Self::parse(&v),
-            Err(_) => Ok(CacheMode::ReadWrite),
-        }
-    }
-
-    pub fn reads(self) -> bool {
-        matches!(self, CacheMode::Read | CacheMode::ReadWrite)
-    }
-
-    pub fn writes(self) -> bool {
-        matches!(self, CacheMode::Write | CacheMode::ReadWrite)
+/// For callers that still report errors as text.
+impl From<ResultsError> for String {
+    fn from(e: ResultsError) -> Self {
+        e.to_string()
     }
 }
 
 /// `L1_CACHE` of this process, read once.
-pub fn cache_mode() -> Result<CacheMode, String> {
-    static MODE: OnceLock<Result<CacheMode, String>> = OnceLock::new();
-    MODE.get_or_init(CacheMode::from_env).clone()
+pub fn cache_mode() -> Result<CacheMode, ResultsError> {
+    Ok(crate::settings::env().cache.clone()?)
 }
 
 /// The store's location: `L1_STORE` (a path or a `postgres://` URL), else
 /// `<target>/l1/store.sqlite`.
 pub fn location(target_dir: &Path) -> Location {
-    match std::env::var("L1_STORE") {
-        Ok(v) if !v.trim().is_empty() => Location::parse(v.trim()),
-        _ => Location::Sqlite(target_dir.join("l1").join("store.sqlite")),
+    match &crate::settings::env().store {
+        Some(v) => Location::parse(v),
+        None => Location::Sqlite(target_dir.join("l1").join("store.sqlite")),
     }
 }
 
@@ -81,25 +83,24 @@ type Open = Mutex<BTreeMap<String, Store>>;
 pub fn with_store<T>(
     target_dir: &Path,
     f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
-) -> Result<T, String> {
+) -> Result<T, ResultsError> {
     static OPEN: OnceLock<Open> = OnceLock::new();
     if l1_engines::process::terminating() {
-        return Err("the harness is terminating (signal): nothing is stored".into());
+        return Err(ResultsError::Terminating);
     }
     let loc = location(target_dir);
     let id = loc.display();
     let open = OPEN.get_or_init(|| Mutex::new(BTreeMap::new()));
-    let mut guard = open
-        .lock()
-        .map_err(|_| "the results store's connection was poisoned by a panic".to_string())?;
+    let mut guard = open.lock().map_err(|_| ResultsError::Poisoned)?;
     if !guard.contains_key(&id) {
-        let store = Store::open(&loc).map_err(|e| e.to_string())?;
+        let store = Store::open(&loc).map_err(ResultsError::Open)?;
         guard.insert(id.clone(), store);
     }
-    let store = guard
-        .get_mut(&id)
-        .ok_or_else(|| "the results store is not open".to_string())?;
-    f(store).map_err(|e| format!("results store {id}: {e}"))
+    let store = guard.get_mut(&id).ok_or(ResultsError::NotOpen)?;
+    f(store).map_err(|source| ResultsError::Store {
+        location: id,
+        source,
+    })
 }
 
 /// The run as the store records it.
@@ -108,9 +109,7 @@ pub fn new_run(run_id: &str, catalog_snapshot: &str) -> NewRun {
     NewRun {
         run_id: run_id.to_string(),
         mode: "sweep".into(),
-        label: std::env::var("L1_RUN_LABEL")
-            .ok()
-            .filter(|l| !l.trim().is_empty()),
+        label: crate::settings::env().run_label.clone(),
         started_unix_s: record::now_unix(),
         harness_version: record::HARNESS_VERSION.into(),
         hardware_fingerprint: m.fingerprint.clone(),
@@ -203,13 +202,14 @@ pub fn cacheable(rec: &MeasurementRecord, mode: CacheMode) -> bool {
 pub fn from_cache(
     hit: &MeasurementRow,
     template: &MeasurementRecord,
-) -> Result<MeasurementRecord, String> {
-    let original: MeasurementRecord = serde_json::from_str(&hit.record).map_err(|e| {
-        format!(
-            "cached measurement {}/{} does not parse: {e}",
-            hit.run_id, hit.key
-        )
-    })?;
+) -> Result<MeasurementRecord, ResultsError> {
+    let original: MeasurementRecord =
+        serde_json::from_str(&hit.record).map_err(|source| ResultsError::Parse {
+            what: "cached measurement",
+            run_id: hit.run_id.clone(),
+            key: hit.key.clone(),
+            source,
+        })?;
     let mut rec = original;
     rec.cache_hit = Some(CacheHit {
         from_run: hit.run_id.clone(),
@@ -259,7 +259,7 @@ pub fn ingest(run: &RunDir, store: &mut Store, mode: CacheMode) -> Result<Ingest
                 match record::read_json::<MeasurementRecord>(&p) {
                     Ok(Some(r)) => measurements.push(r),
                     Ok(None) => {}
-                    Err(e) => problems.push(e),
+                    Err(e) => problems.push(e.to_string()),
                 }
             }
         }
@@ -310,19 +310,22 @@ pub fn ingest(run: &RunDir, store: &mut Store, mode: CacheMode) -> Result<Ingest
 /// Write a stored run's records into `run`'s directory (for reports of a run measured on
 /// another machine that shares the store). Existing files are left alone. Returns how many
 /// files were written.
-pub fn restore(run: &RunDir, store: &mut Store) -> Result<usize, String> {
-    let measurements = store.measurements(&run.run_id).map_err(|e| e.to_string())?;
-    let trials = store.trials(&run.run_id).map_err(|e| e.to_string())?;
+pub fn restore(run: &RunDir, store: &mut Store) -> Result<usize, ResultsError> {
+    let measurements = store
+        .measurements(&run.run_id)
+        .map_err(ResultsError::Read)?;
+    let trials = store.trials(&run.run_id).map_err(ResultsError::Read)?;
     let mut written = 0;
     for m in &measurements {
         let path = run.measurement_path(&m.key);
         if !path.exists() {
-            let rec: MeasurementRecord = serde_json::from_str(&m.record).map_err(|e| {
-                format!(
-                    "stored measurement {}/{} does not parse: {e}",
-                    m.run_id, m.key
-                )
-            })?;
+            let rec: MeasurementRecord =
+                serde_json::from_str(&m.record).map_err(|source| ResultsError::Parse {
+                    what: "stored measurement",
+                    run_id: m.run_id.clone(),
+                    key: m.key.clone(),
+                    source,
+                })?;
             record::write_json_atomic(&path, &rec)?;
             written += 1;
         }
@@ -330,8 +333,13 @@ pub fn restore(run: &RunDir, store: &mut Store) -> Result<usize, String> {
     for t in &trials {
         let path = run.trial_path(&t.name);
         if !path.exists() {
-            let rec: TrialRecord = serde_json::from_str(&t.record)
-                .map_err(|e| format!("stored trial {}/{} does not parse: {e}", t.run_id, t.name))?;
+            let rec: TrialRecord =
+                serde_json::from_str(&t.record).map_err(|source| ResultsError::Parse {
+                    what: "stored trial",
+                    run_id: t.run_id.clone(),
+                    key: t.name.clone(),
+                    source,
+                })?;
             record::write_json_atomic(&path, &rec)?;
             written += 1;
         }
@@ -348,7 +356,7 @@ mod tests {
         assert_eq!(CacheMode::parse("read").unwrap(), CacheMode::Read);
         assert!(CacheMode::parse("readwrite").unwrap().reads());
         assert!(!CacheMode::parse("off").unwrap().writes());
-        let err = CacheMode::parse("yes").unwrap_err();
+        let err = CacheMode::parse("yes").unwrap_err().to_string();
         assert!(err.contains("off, read, write, readwrite"), "{err}");
     }
 }

@@ -2,15 +2,18 @@
 //! minijinja, then parse with unknown fields rejected).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, did_you_mean};
 use crate::render::{self, RenderContext, Rendered};
 use crate::selection::{Scalar, Selection};
-use crate::yaml;
+use crate::yaml::{self, Locations, Step};
 
 /// What a spec asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +37,22 @@ pub enum Mode {
     Quick,
 }
 
+impl Mode {
+    /// The mode's name as specs and reports spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Exhaustive => "exhaustive",
+            Self::Quick => "quick",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Targets {
@@ -47,8 +66,9 @@ pub struct Targets {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Space {
+    /// As written (`None`: not written, so [`Mode::Exhaustive`]); see [`Spec::mode`].
     #[serde(default)]
-    pub mode: Mode,
+    pub mode: Option<Mode>,
     /// Dimension -> `all`, a list of values, or one value (a pin). Dimensions not named take the
     /// engine's default.
     #[serde(default)]
@@ -153,9 +173,10 @@ impl Default for Measure {
     }
 }
 
-/// Gate methods.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Gate methods. Their names (`topk5`, `pareto`, ...) are defined once, in [`GateMethod::name`]:
+/// serde, [`FromStr`](std::str::FromStr) (the `L1_GATES` parser) and [`Display`](fmt::Display)
+/// all use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum GateMethod {
     /// The top k combos by the metric each beat the baseline by at least the margin.
     Topk5,
@@ -171,6 +192,123 @@ pub enum GateMethod {
     /// Output fidelity: every combo's greedy answers to the probe set stay within thresholds
     /// of the baseline's (per precision class); a combo that fails cannot win another gate.
     Fidelity,
+}
+
+impl GateMethod {
+    /// Every method, in the order they are listed to users.
+    pub const ALL: [GateMethod; 6] = [
+        Self::Topk5,
+        Self::Pareto,
+        Self::Regression,
+        Self::Manual,
+        Self::Drift,
+        Self::Fidelity,
+    ];
+
+    /// Every method's name, in the order of [`GateMethod::ALL`].
+    pub const NAMES: [&'static str; 6] = [
+        Self::ALL[0].name(),
+        Self::ALL[1].name(),
+        Self::ALL[2].name(),
+        Self::ALL[3].name(),
+        Self::ALL[4].name(),
+        Self::ALL[5].name(),
+    ];
+
+    /// The method's name as specs, `L1_GATES`, records and reports spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Topk5 => "topk5",
+            Self::Pareto => "pareto",
+            Self::Regression => "regression",
+            Self::Manual => "manual",
+            Self::Drift => "drift",
+            Self::Fidelity => "fidelity",
+        }
+    }
+}
+
+impl fmt::Display for GateMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A gate method name that is none of [`GateMethod::NAMES`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown gate method `{name}`")]
+pub struct UnknownGateMethod {
+    pub name: String,
+}
+
+impl UnknownGateMethod {
+    /// `did you mean ...?` for a near miss of a method name.
+    pub fn help(&self) -> Option<String> {
+        did_you_mean(&self.name, &GateMethod::NAMES)
+    }
+}
+
+impl FromStr for GateMethod {
+    type Err = UnknownGateMethod;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| UnknownGateMethod {
+                name: s.to_string(),
+            })
+    }
+}
+
+impl Serialize for GateMethod {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for GateMethod {
+    /// As a unit-variant enum (as serde derives it, so errors and their locations read the
+    /// same), with the names of [`GateMethod::name`].
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, EnumAccess, VariantAccess};
+
+        /// The variant name, checked as the derived identifier visitor checks it.
+        struct Name;
+        impl<'de> de::DeserializeSeed<'de> for Name {
+            type Value = GateMethod;
+            fn deserialize<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<GateMethod, D::Error> {
+                d.deserialize_identifier(self)
+            }
+        }
+        impl de::Visitor<'_> for Name {
+            type Value = GateMethod;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("variant identifier")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<GateMethod, E> {
+                v.parse()
+                    .map_err(|_| E::unknown_variant(v, &GateMethod::NAMES))
+            }
+        }
+
+        struct Method;
+        impl<'de> de::Visitor<'de> for Method {
+            type Value = GateMethod;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("enum GateMethod")
+            }
+            fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<GateMethod, A::Error> {
+                let (method, variant) = data.variant_seed(Name)?;
+                variant.unit_variant()?;
+                Ok(method)
+            }
+        }
+        d.deserialize_enum("GateMethod", &GateMethod::NAMES, Method)
+    }
 }
 
 /// The two forms of the `regression` gate.
@@ -270,7 +408,7 @@ pub struct Gate {
 
 impl Gate {
     /// A gate of `method` with every setting at its default.
-    pub fn new(method: GateMethod) -> Self {
+    pub const fn new(method: GateMethod) -> Self {
         Self {
             method,
             metric: None,
@@ -363,9 +501,8 @@ pub struct TuneGate {
     pub margin: Option<f64>,
 }
 
-fn default_gates() -> Vec<Gate> {
-    vec![Gate::new(GateMethod::Topk5)]
-}
+/// The gates of a sweep that lists none.
+pub const DEFAULT_GATES: &[Gate] = &[Gate::new(GateMethod::Topk5)];
 
 /// A spec after rendering and parsing.
 #[derive(Clone, Debug, Deserialize)]
@@ -383,8 +520,9 @@ pub struct Spec {
     pub baseline: Baseline,
     #[serde(default)]
     pub measure: Measure,
-    #[serde(default = "default_gates")]
-    pub gates: Vec<Gate>,
+    /// As written (`None`: not written); see [`Spec::gates`].
+    #[serde(default)]
+    pub gates: Option<Vec<Gate>>,
     /// Tune specs: the objective (metric and direction).
     #[serde(default)]
     pub objective: Option<TuneObjective>,
@@ -409,6 +547,22 @@ pub struct Spec {
     pub acquisition: Option<l1_tune::Acquisition>,
 }
 
+impl Spec {
+    /// The gates: as written, else [`DEFAULT_GATES`].
+    pub fn gates(&self) -> &[Gate] {
+        self.gates.as_deref().unwrap_or(DEFAULT_GATES)
+    }
+
+    /// How the space is covered: a tune spec searches every legal combo; a sweep as written
+    /// (default exhaustive).
+    pub fn mode(&self) -> Mode {
+        match self.kind {
+            SpecKind::Tune => Mode::Exhaustive,
+            SpecKind::Sweep => self.space.mode.unwrap_or_default(),
+        }
+    }
+}
+
 /// A spec with where it came from.
 #[derive(Clone, Debug)]
 pub struct LoadedSpec {
@@ -416,6 +570,8 @@ pub struct LoadedSpec {
     pub source: String,
     pub rendered: Rendered,
     pub spec: Spec,
+    /// Where each node of the rendered document is; see [`LoadedSpec::locations`].
+    locations: OnceLock<Locations>,
 }
 
 impl LoadedSpec {
@@ -449,15 +605,42 @@ impl LoadedSpec {
         )
     }
 
-    /// A diagnostic at the first rendered line holding `token` after the line of `key:`.
-    pub fn diag_find(&self, message: impl Into<String>, key: &str, token: &str) -> Diagnostic {
-        let text = &self.rendered.text;
-        let from = crate::diag::find_key_line(text, key, 1).unwrap_or(1);
-        match crate::diag::find_token(text, token, from) {
-            Some((l, c)) => self.diag_at(message, l, Some(c)),
-            None => self.diag_at(message, from, None),
+    /// The parsed document's spans (indexed on first use: a valid spec never pays for it).
+    pub fn locations(&self) -> &Locations {
+        self.locations
+            .get_or_init(|| Locations::of(&self.rendered.text))
+    }
+
+    /// A diagnostic at the entry `path` is written at (its key; the item of a list). When the
+    /// spec does not write it, at the line of its nearest written parent (no column).
+    pub fn diag_key(&self, message: impl Into<String>, path: &[Step]) -> Diagnostic {
+        match self.locations().key(path) {
+            Some((line, col)) => self.diag_at(message, line, Some(col)),
+            None => self.diag_near(message, path),
         }
     }
+
+    /// A diagnostic at the scalar `value` written at or under `path` (a list item, a map value);
+    /// when there is none, at the line of `path` (or its nearest written parent), no column.
+    pub fn diag_value(&self, message: impl Into<String>, path: &[Step], value: &str) -> Diagnostic {
+        match self.locations().scalar_under(path, value) {
+            Some((line, col)) => self.diag_at(message, line, Some(col)),
+            None => self.diag_near(message, path),
+        }
+    }
+
+    /// A diagnostic at the line of `path` or its nearest written parent, no column; at the
+    /// first line when none is written.
+    fn diag_near(&self, message: impl Into<String>, path: &[Step]) -> Diagnostic {
+        let line = self.locations().nearest(path).map_or(1, |(line, _)| line);
+        self.diag_at(message, line, None)
+    }
+}
+
+/// Split `engine@version`.
+pub fn split_engine(s: &str) -> Option<(&str, &str)> {
+    let (e, v) = s.split_once('@')?;
+    (!e.is_empty() && !v.is_empty()).then_some((e, v))
 }
 
 /// Render and parse one spec file.
@@ -471,6 +654,7 @@ pub fn load(path: &Path, ctx: &RenderContext) -> Result<LoadedSpec, Diagnostic> 
         source,
         rendered,
         spec,
+        locations: OnceLock::new(),
     };
     let stem = path
         .file_stem()
@@ -578,6 +762,57 @@ pub fn find_by_name(path: &Path, name: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gate_method_names_are_one_list_for_serde_parsing_and_display() {
+        for m in GateMethod::ALL {
+            let name = m.to_string();
+            assert_eq!(name.parse::<GateMethod>(), Ok(m));
+            let parsed: GateMethod =
+                serde_saphyr::from_str(&name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(parsed, m);
+            assert_eq!(serde_json::to_string(&m).ok(), Some(format!("\"{name}\"")));
+        }
+        assert_eq!(
+            GateMethod::NAMES,
+            [
+                "topk5",
+                "pareto",
+                "regression",
+                "manual",
+                "drift",
+                "fidelity"
+            ]
+        );
+        let e = "paretto".parse::<GateMethod>().err();
+        assert_eq!(
+            e.as_ref().map(ToString::to_string).as_deref(),
+            Some("unknown gate method `paretto`")
+        );
+        assert_eq!(
+            e.and_then(|e| e.help()).as_deref(),
+            Some("did you mean `pareto`?")
+        );
+        // serde reports an unknown name as derived enums do (the YAML layer turns the list into
+        // choices and a suggestion).
+        let err = serde_saphyr::from_str::<GateMethod>("Topk5")
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains(
+                "unknown variant `Topk5`, expected one of topk5, pareto, regression, manual, drift, fidelity"
+            )),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn mode_names_match_their_serde_names() {
+        for m in [Mode::Exhaustive, Mode::Quick] {
+            let parsed: Mode = serde_saphyr::from_str(m.name()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(parsed, m);
+        }
+    }
 
     fn scratch(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("l1-discover-{name}-{}", std::process::id()));

@@ -388,12 +388,8 @@ pub fn compare_with_sizes(
     })
 }
 
-/// How one arm is measured: `reps` spread round-robin over `launches` engine launches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Design {
-    pub reps: usize,
-    pub launches: usize,
-}
+/// How one arm is measured (a saved format: [`crate::model::Design`]).
+pub use crate::model::Design;
 
 /// The largest design [`Comparison::design_for`] considers.
 pub const MAX_PLANNED_REPS: usize = 500;
@@ -620,19 +616,8 @@ pub fn planned_looks(min_reps: usize, max_reps: usize) -> Vec<usize> {
     looks
 }
 
-/// Why a sequential measurement stopped early.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// The whole interval is above the gate's threshold.
-    Win,
-    /// The whole interval is below the gate's threshold: this combo cannot pass.
-    Loss,
-    /// The interval lies within ± the noise floor: equivalent to the baseline.
-    Futility,
-    /// The interval is narrower than the noise floor: more reps cannot change the verdict much.
-    Precision,
-}
+/// Why a sequential measurement stopped early (a saved format: [`crate::model::StopReason`]).
+pub use crate::model::StopReason;
 
 /// The group-sequential rule applied at a planned look: the improvement interval (`ratio_ci`,
 /// direction-aware, at the per-look level) against the gate's `threshold` (e.g. 1.03) and the

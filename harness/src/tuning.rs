@@ -3,24 +3,73 @@
 //!
 //! The driver creates or resumes the target's session in the results store (the id is a hash of
 //! run id, spec and target, so a re-run of the same run resumes), then loops: propose (a pure
-//! function of the stored state), measure through the normal measurement path
-//! ([`PlannedTrial::obtain`]: this run's records, the cache, the engine), observe, persist the
+//! function of the stored state), measure through the normal measurement path (a [`Measurer`],
+//! which the suite's trial layer implements: this run's records, the cache, the engine), observe, persist the
 //! whole state plus a `tune_trials` row in one transaction. A process killed at any moment
 //! therefore resumes with the same next proposal, and a combo measured before the kill is reused
 //! from the run directory instead of being measured again.
 
 use l1_engines::Combo;
-use l1_engines::metrics::{metric, metric_names};
 use l1_store::{TuneSessionRow, TuneTrialRow};
 use l1_tune::{
     Budget, Constraint, Direction, Objective, Observation, Phase, Sense, Session, Space,
     TuneConfig, TuneError,
 };
 
-use crate::diag::Diagnostic;
+use crate::model::TargetId;
+use crate::record::RunDir;
 use crate::record::{MeasurementRecord, short_hash};
-use crate::spec::{LoadedSpec, Mode, Spec, SpecKind};
-use crate::suite::{Outcome, PlannedTrial, combo_slug};
+use crate::spec::{Spec, SpecKind};
+
+/// Why a [`Measurer`] could not measure: the trial layer's own error, boxed so that tuning does
+/// not depend on the suite that implements it.
+pub type MeasurerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a tune session needs from the trial that runs it, implemented by the suite's trial layer:
+/// the target, and measurements through the normal measurement path (this run's records, the
+/// cache, the engine).
+pub trait Measurer {
+    /// The target, its combos and where its results go.
+    fn target(&self) -> TuneTarget<'_>;
+    /// The measurement of `combo`: this run's record, the cache's, or a fresh one.
+    fn measure(&self, combo: &Combo) -> Result<MeasurementRecord, MeasurerError>;
+    /// A fresh measurement of `combo`, replicate `replicate` (1, 2, …): its own record and rep
+    /// seeds, never from the cache.
+    fn remeasure(&self, combo: &Combo, replicate: u32) -> Result<MeasurementRecord, MeasurerError>;
+    /// A combo's label in trial names and messages.
+    fn label(&self, combo: &Combo) -> String;
+}
+
+/// The target a tune session runs on, as its [`Measurer`] describes it.
+#[derive(Clone, Copy, Debug)]
+pub struct TuneTarget<'a> {
+    /// The trial's name (`<class>::<spec>::<target>::tune`), for messages.
+    pub trial: &'a str,
+    pub spec: &'a str,
+    pub tune: &'a TuneSpec,
+    pub id: &'a TargetId,
+    /// The legal combos (the search space, in the expansion's order) and the baseline.
+    pub combos: &'a [Combo],
+    pub baseline: &'a Combo,
+    pub run: &'a RunDir,
+    /// The target directory whose store holds the session.
+    pub store_dir: &'a std::path::Path,
+    /// The spec's trim of its trimmed means.
+    pub trim: f64,
+    /// Devices one measurement occupies (budget accounting).
+    pub devices: u32,
+    pub simulated: bool,
+    /// `L1_TUNE_TRIAL_DELAY_MS`: a pause after each trial (tests use it to cancel mid-session).
+    pub trial_delay: Option<std::time::Duration>,
+}
+
+/// How a tune session's gate ended: the `::tune` trial's outcome.
+#[derive(Clone, Debug)]
+pub struct TuneVerdict {
+    pub passed: bool,
+    pub message: String,
+    pub simulated: bool,
+}
 
 /// The gate margin when the spec gives none.
 pub const DEFAULT_MARGIN: f64 = 0.03;
@@ -41,7 +90,7 @@ pub struct TuneSpec {
 }
 
 impl TuneSpec {
-    /// The settings of a tune spec (`None` for a sweep). Call after [`validate_spec`].
+    /// The settings of a tune spec (`None` for a sweep). Call on a validated spec.
     pub fn from_spec(spec: &Spec) -> Option<Self> {
         if spec.kind != SpecKind::Tune {
             return None;
@@ -86,172 +135,6 @@ impl TuneSpec {
                 .unwrap_or(DEFAULT_MARGIN),
         })
     }
-}
-
-/// Validate the tune fields of a spec: required and checked on `kind: tune`, refused on sweeps.
-pub fn validate_spec(ls: &LoadedSpec) -> Result<(), Diagnostic> {
-    let spec = &ls.spec;
-    if spec.kind != SpecKind::Tune {
-        for (field, set) in [
-            ("objective", spec.objective.is_some()),
-            ("constraints", !spec.constraints.is_empty()),
-            ("budget", spec.budget.is_some()),
-            ("seed_from", spec.seed_from.is_some()),
-            ("gate", spec.gate.is_some()),
-            ("remeasure", spec.remeasure.is_some()),
-            ("acquisition", spec.acquisition.is_some()),
-        ] {
-            if set {
-                return Err(ls
-                    .diag_find(
-                        format!("`{field}` is a tune spec field; this spec is `kind: sweep`"),
-                        field,
-                        field,
-                    )
-                    .field(field)
-                    .expected("`kind: tune`, or remove the field (sweeps use `gates`)"));
-            }
-        }
-        return Ok(());
-    }
-    if crate::diag::find_key_line(&ls.rendered.text, "gates", 1).is_some() {
-        return Err(ls
-            .diag_find("tune specs take `gate: { margin }`, not `gates`", "gates", "gates")
-            .field("gates")
-            .expected("`gate: { margin: 0.03 }` (the recommended point must beat the baseline by the margin)"));
-    }
-    if spec.space.mode == Mode::Quick
-        && crate::diag::find_key_line(&ls.rendered.text, "mode", 1).is_some()
-    {
-        return Err(ls
-            .diag_find(
-                "tune specs search every legal combo; `mode: quick` does not apply",
-                "mode",
-                "quick",
-            )
-            .field("space.mode")
-            .choices(["exhaustive"]));
-    }
-    let Some(o) = &spec.objective else {
-        return Err(ls
-            .diag_find("a tune spec needs an objective", "kind", "tune")
-            .field("objective")
-            .expected("`objective: { metric: output_tokens_per_s, direction: maximize }`"));
-    };
-    if metric(&o.metric.value).is_none() {
-        return Err(ls
-            .diag_span(
-                format!("objective names unknown metric `{}`", o.metric.value),
-                &o.metric,
-            )
-            .field("objective.metric")
-            .choices(metric_names()));
-    }
-    for (i, c) in spec.constraints.iter().enumerate() {
-        let field = format!("constraints[{i}]");
-        if metric(&c.metric.value).is_none() {
-            return Err(ls
-                .diag_span(
-                    format!("constraint names unknown metric `{}`", c.metric.value),
-                    &c.metric,
-                )
-                .field(format!("{field}.metric"))
-                .choices(metric_names()));
-        }
-        let threshold = match (c.at_most, c.at_least) {
-            (Some(x), None) | (None, Some(x)) => x,
-            _ => {
-                return Err(ls
-                    .diag_span(
-                        format!(
-                            "constraint on `{}` needs exactly one of `at_most` and `at_least`",
-                            c.metric.value
-                        ),
-                        &c.metric,
-                    )
-                    .field(field)
-                    .expected("`{ metric: ttft_p95_ms, at_most: 200 }`"));
-            }
-        };
-        // Every metric is non-negative: such a constraint no legal point can meet.
-        let impossible = !threshold.is_finite() || c.at_most.is_some_and(|x| x < 0.0);
-        if impossible {
-            return Err(ls
-                .diag_span(
-                    format!(
-                        "no legal point can meet the constraint on `{}` (threshold {threshold}): metrics are finite and non-negative",
-                        c.metric.value
-                    ),
-                    &c.metric,
-                )
-                .field(field)
-                .expected("a finite threshold a measurement can meet"));
-        }
-    }
-    let b = spec.budget.clone().unwrap_or_default();
-    let budget = Budget {
-        wall_clock_minutes: b.minutes,
-        gpu_hours: b.gpu_hours,
-        max_trials: b.max_trials,
-    };
-    if let Err(e) = budget.validate() {
-        let d = if spec.budget.is_some() {
-            ls.diag_find(format!("{e}"), "budget", "budget")
-        } else {
-            ls.diag_find(format!("a tune spec needs a budget ({e})"), "kind", "tune")
-        };
-        return Err(d
-            .field("budget")
-            .expected("at least one of `minutes`, `gpu_hours`, `max_trials`, each positive, e.g. `budget: { max_trials: 25 }`"));
-    }
-    if let Some(m) = spec.gate.as_ref().and_then(|g| g.margin)
-        && !(0.0..1.0).contains(&m)
-    {
-        return Err(ls
-            .diag_find(
-                format!("gate margin {m} is outside [0, 1)"),
-                "gate",
-                "margin",
-            )
-            .field("gate.margin")
-            .expected("a relative improvement, e.g. 0.03 for 3 %"));
-    }
-    if let Some(share) = spec.remeasure.as_ref().and_then(|r| r.share)
-        && !(share.is_finite() && (0.0..=0.5).contains(&share))
-    {
-        return Err(ls
-            .diag_find(
-                format!("remeasure share {share} is outside [0, 0.5]"),
-                "remeasure",
-                "share",
-            )
-            .field("remeasure.share")
-            .expected("the share of the budget kept for re-measuring the top candidates, e.g. 0.1 (0: none)"));
-    }
-    if spec.acquisition == Some(l1_tune::Acquisition::KnowledgeGradient) && spec.remeasure.is_some()
-    {
-        return Err(ls
-            .diag_find(
-                "`remeasure` does not apply with `acquisition: knowledge_gradient` (it replicates whenever a replicate pays, with no reserved final phase)",
-                "remeasure",
-                "remeasure",
-            )
-            .field("remeasure")
-            .expected("remove `remeasure`, or use `acquisition: expected_improvement`"));
-    }
-    if let Some(s) = &spec.seed_from
-        && (s.value.is_empty()
-            || !s
-                .value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-    {
-        return Err(ls
-            .diag_span(format!("seed_from `{}` is not a spec name", s.value), s)
-            .field("seed_from")
-            .expected("the name of a sweep spec whose results are in the store"));
-    }
-    Ok(())
 }
 
 /// The session id of a tune spec target in a run: the same run, spec and target give the same id.
@@ -339,18 +222,18 @@ fn trimmed(reps: &[std::collections::BTreeMap<String, f64>], name: &str, trim: f
 
 /// Seeds: the baseline (when it is a legal combo of the space), then up to 3 best feasible
 /// points of the `seed_from` sweep's stored results for the same target.
-fn seeds(t: &PlannedTrial, ts: &TuneSpec) -> Result<(Vec<usize>, Vec<String>), String> {
-    let p = &t.plan;
+fn seeds(t: &TuneTarget<'_>) -> Result<(Vec<usize>, Vec<String>), SessionError> {
+    let ts = t.tune;
     let mut out = Vec::new();
     let mut notes = Vec::new();
-    if let Some(i) = p.target.combos.iter().position(|c| *c == p.target.baseline) {
+    if let Some(i) = t.combos.iter().position(|c| c == t.baseline) {
         out.push(i);
     }
     let Some(from) = &ts.seed_from else {
         return Ok((out, notes));
     };
-    let id = &p.target.id;
-    let rows = crate::results::with_store(&p.settings_target_dir, |s| {
+    let id = t.id;
+    let rows = store(crate::results::with_store(t.store_dir, |s| {
         s.spec_measurements(
             from,
             &id.engine,
@@ -359,16 +242,11 @@ fn seeds(t: &PlannedTrial, ts: &TuneSpec) -> Result<(Vec<usize>, Vec<String>), S
             &id.hardware,
             &id.workload,
         )
-    })?;
-    let trim = p.spec.measure.trim;
+    }))?;
+    let trim = t.trim;
     let mut scored: Vec<(f64, usize)> = Vec::new();
     for r in &rows {
-        let Some(i) = p
-            .target
-            .combos
-            .iter()
-            .position(|c| c.canonical() == r.combo)
-        else {
+        let Some(i) = t.combos.iter().position(|c| c.canonical() == r.combo) else {
             continue;
         };
         if scored.iter().any(|s| s.1 == i) {
@@ -421,8 +299,56 @@ fn objective_json(config: &TuneConfig) -> String {
     .to_string()
 }
 
-fn fail(e: impl std::fmt::Display) -> String {
-    e.to_string()
+/// Why a tune session could not run, finish or report. The texts are what the `::tune` trial
+/// and `l1 tune` print.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The results store failed (its own text).
+    #[error(transparent)]
+    Store(#[from] crate::results::ResultsError),
+    /// Measuring a combo through the trial failed (the trial's text).
+    #[error("{0}")]
+    Measure(MeasurerError),
+    /// The optimizer refused (an invalid space, a bad observation, a corrupt state).
+    #[error(transparent)]
+    Tune(#[from] TuneError),
+    /// A session's stored state could not be read or written.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// No legal point can meet a constraint: none met it, and the model gives every unevaluated
+    /// combo under [`OUTLOOK_HOPELESS`].
+    #[error(
+        "no legal point can meet the constraint on `{metric}`: none of {observed} evaluated combos met it, and the model gives every unevaluated combo under {:.0} % chance (best {best:.2e}); relax the constraint",
+        OUTLOOK_HOPELESS * 100.0
+    )]
+    Unmeetable {
+        metric: String,
+        observed: usize,
+        best: f64,
+    },
+    /// The baseline's measurement failed, so the gate cannot be evaluated.
+    #[error("{head}; the baseline measurement failed, so the gate cannot be evaluated: {why}")]
+    Baseline { head: String, why: String },
+    /// `context`: the trial (and session) the error happened in.
+    #[error("{context}: {source}")]
+    In {
+        context: String,
+        source: Box<SessionError>,
+    },
+}
+
+impl SessionError {
+    fn within(self, context: impl Into<String>) -> Self {
+        Self::In {
+            context: context.into(),
+            source: Box::new(self),
+        }
+    }
+}
+
+/// The store's answer, its error text kept as the store gave it.
+fn store<T>(r: Result<T, crate::results::ResultsError>) -> Result<T, SessionError> {
+    r.map_err(SessionError::Store)
 }
 
 /// Why the loop stopped.
@@ -433,54 +359,54 @@ enum Stop {
 }
 
 /// Run (or resume) the tune session of a tune spec target: the body of its `::tune` test.
-pub(crate) fn run_trial(t: &PlannedTrial) -> Result<Outcome, String> {
-    let p = &t.plan;
-    let ts = p
-        .spec
-        .tune
-        .as_ref()
-        .ok_or_else(|| format!("{}: not a tune spec", t.name))?;
-    let dir = &p.settings_target_dir;
-    let target = p.target.id.to_string();
-    let sid = session_id(&p.run.run_id, &p.spec.name, &target);
-    let space = space_of(&p.target.combos).map_err(|e| format!("{}: {e}", t.name))?;
-    let stored = crate::results::with_store(dir, |s| s.tune_session(&sid))?;
+pub fn run_session(m: &dyn Measurer) -> Result<TuneVerdict, SessionError> {
+    let t = m.target();
+    let ts = t.tune;
+    let dir = t.store_dir;
+    let target = t.id.to_string();
+    let sid = session_id(&t.run.run_id, t.spec, &target);
+    let space = space_of(t.combos).map_err(|e| SessionError::from(e).within(t.trial))?;
+    let stored = store(crate::results::with_store(dir, |s| s.tune_session(&sid)))?;
     let mut notes = Vec::new();
     let stored = match stored {
         Some(row) => row,
         None => {
-            let (seeds, n) = seeds(t, ts)?;
+            let (seeds, n) = seeds(&t)?;
             notes = n;
             let fresh = Session::new(space.clone(), ts.config.clone(), ts.budget.clone(), &seeds)
-                .map_err(|e| format!("{}: {e}", t.name))?;
+                .map_err(|e| SessionError::from(e).within(t.trial))?;
             let now = crate::record::now_unix();
             let row = TuneSessionRow {
                 session_id: sid.clone(),
-                run_id: Some(p.run.run_id.clone()),
-                spec: p.spec.name.clone(),
+                run_id: Some(t.run.run_id.clone()),
+                spec: t.spec.to_string(),
                 target: target.clone(),
                 status: "running".into(),
                 objective: objective_json(&ts.config),
-                budget: serde_json::to_string(&ts.budget).map_err(fail)?,
-                bayesian_state: fresh.to_json().map_err(fail)?,
+                budget: serde_json::to_string(&ts.budget)?,
+                bayesian_state: fresh.to_json()?,
                 best_trial: None,
                 created_unix_s: now,
                 updated_unix_s: now,
             };
-            crate::results::with_store(dir, |s| s.begin_tune_session(&row))?
+            store(crate::results::with_store(dir, |s| {
+                s.begin_tune_session(&row)
+            }))?
         }
     };
     let mut session = Session::resume_json(space, &stored.bayesian_state)
-        .map_err(|e| format!("{}: session {sid}: {e}", t.name))?;
+        .map_err(|e| SessionError::from(e).within(format!("{}: session {sid}", t.trial)))?;
     let resumed = session.trials();
     if stored.status == "cancelled" {
         session.cancel();
     } else {
-        crate::results::with_store(dir, |s| s.set_tune_status(&sid, "running", None))?;
+        store(crate::results::with_store(dir, |s| {
+            s.set_tune_status(&sid, "running", None)
+        }))?;
     }
     eprintln!(
         "{}: tune session {sid} ({}){}",
-        t.name,
+        t.trial,
         if resumed > 0 {
             format!("resumed after {resumed} trials")
         } else {
@@ -488,37 +414,29 @@ pub(crate) fn run_trial(t: &PlannedTrial) -> Result<Outcome, String> {
         },
         notes.iter().map(|n| format!("; {n}")).collect::<String>()
     );
-    let stop = match drive(t, ts, &sid, &mut session) {
+    let stop = match drive(m, &sid, &mut session) {
         Ok(s) => s,
         Err(e) => {
             let _ = crate::results::with_store(dir, |s| {
                 s.set_tune_status(&sid, "failed", session.to_json().ok().as_deref())
             });
-            return Err(format!("{}: tune session {sid}: {e}", t.name));
+            return Err(e.within(format!("{}: tune session {sid}", t.trial)));
         }
     };
-    verdict(t, ts, &sid, &session, &stop)
+    verdict(m, &sid, &session, &stop)
 }
 
 /// Propose, measure, observe and persist until the budget, the space or a cancellation stops it.
-fn drive(
-    t: &PlannedTrial,
-    ts: &TuneSpec,
-    sid: &str,
-    session: &mut Session,
-) -> Result<Stop, String> {
-    let p = &t.plan;
-    let dir = &p.settings_target_dir;
-    let trim = p.spec.measure.trim;
-    let devices = u32::from(p.hardware.device == l1_engines::DeviceKind::Gpu);
-    let pace = std::env::var("L1_TUNE_TRIAL_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok());
+fn drive(m: &dyn Measurer, sid: &str, session: &mut Session) -> Result<Stop, SessionError> {
+    let t = m.target();
+    let ts = t.tune;
+    let dir = t.store_dir;
+    let (trim, devices) = (t.trim, t.devices);
     loop {
         if session.state().cancelled {
             return Ok(Stop::Cancelled);
         }
-        let status = crate::results::with_store(dir, |s| s.tune_session(sid))?
+        let status = store(crate::results::with_store(dir, |s| s.tune_session(sid)))?
             .map(|r| r.status)
             .unwrap_or_default();
         if status == "cancelled" {
@@ -532,23 +450,24 @@ fn drive(
             Ok(prop) => prop,
             Err(TuneError::SpaceExhausted) => return Ok(Stop::SpaceExhausted),
             Err(TuneError::Cancelled) => return Ok(Stop::Cancelled),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         };
-        let combo = &p.target.combos[prop.combo];
-        let label = combo_slug(&p.cats, combo);
+        let combo = &t.combos[prop.combo];
+        let label = m.label(combo);
         let n = session.trials();
         let phase = prop.phase();
-        let (rec, _) = if phase == Phase::Remeasure {
+        let rec = if phase == Phase::Remeasure {
             let replicate = session
                 .state()
                 .observations
                 .iter()
                 .filter(|o| o.combo == prop.combo)
                 .count();
-            t.obtain_replicate(combo, replicate as u32)?
+            m.remeasure(combo, replicate as u32)
         } else {
-            t.obtain(combo)?
-        };
+            m.measure(combo)
+        }
+        .map_err(SessionError::Measure)?;
         // A cache hit is a free evaluation; a measurement reused from this run's records (taken
         // before a kill) cost what it cost.
         let elapsed = if rec.cache_hit.is_some() {
@@ -571,16 +490,14 @@ fn drive(
                     .iter()
                     .zip(&cv)
                     .all(|(c, x)| c.holds(*x));
-                session
-                    .observe(Observation {
-                        combo: prop.combo,
-                        value: v,
-                        constraints: cv,
-                        phase,
-                        elapsed_s: elapsed,
-                        devices,
-                    })
-                    .map_err(fail)?;
+                session.observe(Observation {
+                    combo: prop.combo,
+                    value: v,
+                    constraints: cv,
+                    phase,
+                    elapsed_s: elapsed,
+                    devices,
+                })?;
                 let o = if !feasible {
                     "infeasible"
                 } else if phase == Phase::Remeasure {
@@ -600,13 +517,11 @@ fn drive(
                         ts.config.objective.metric
                     ),
                 };
-                session
-                    .observe_failure(prop.combo, reason, elapsed, devices)
-                    .map_err(fail)?;
+                session.observe_failure(prop.combo, reason, elapsed, devices)?;
                 ("failed", None)
             }
         };
-        let state = session.to_json().map_err(fail)?;
+        let state = session.to_json()?;
         let best = session.state().best_trial.map(|b| b as i64);
         let row = TuneTrialRow {
             session_id: sid.to_string(),
@@ -617,14 +532,16 @@ fn drive(
             value: stored_value,
             created_unix_s: crate::record::now_unix(),
         };
-        crate::results::with_store(dir, |s| s.record_tune_trial(sid, &state, best, &row))?;
+        store(crate::results::with_store(dir, |s| {
+            s.record_tune_trial(sid, &state, best, &row)
+        }))?;
         let burn = 1.0 - session.remaining().fraction;
         crate::progress::emit(
-            &p.run,
+            t.run,
             &crate::progress::Event::TuneTrial {
                 ts: crate::record::now_unix(),
                 pid: std::process::id(),
-                trial: format!("{}#{n}", t.name),
+                trial: format!("{}#{n}", t.trial),
                 outcome: outcome.into(),
                 combo: label.clone(),
                 value: stored_value,
@@ -633,7 +550,7 @@ fn drive(
         );
         eprintln!(
             "{}: tune trial {n} ({:?}) {label}: {outcome}{} [budget {:.0} % used]",
-            t.name,
+            t.trial,
             prop.kind,
             stored_value
                 .map(|v| format!(" {} {v:.4}", ts.config.objective.metric))
@@ -647,39 +564,39 @@ fn drive(
         {
             for o in model.constraint_outlook() {
                 if o.feasible_observed == 0 && o.max_prob_unevaluated < OUTLOOK_HOPELESS {
-                    return Err(format!(
-                        "no legal point can meet the constraint on `{}`: none of {} evaluated combos met it, and the model gives every unevaluated combo under {:.0} % chance (best {:.2e}); relax the constraint",
-                        o.metric,
-                        o.observed,
-                        OUTLOOK_HOPELESS * 100.0,
-                        o.max_prob_unevaluated
-                    ));
+                    return Err(SessionError::Unmeetable {
+                        metric: o.metric.clone(),
+                        observed: o.observed,
+                        best: o.max_prob_unevaluated,
+                    });
                 }
             }
         }
-        if let Some(ms) = pace {
-            std::thread::sleep(std::time::Duration::from_millis(ms));
+        if let Some(pause) = t.trial_delay {
+            std::thread::sleep(pause);
         }
     }
 }
 
 /// The gate: the recommended point against the baseline's measurement.
 fn verdict(
-    t: &PlannedTrial,
-    ts: &TuneSpec,
+    m: &dyn Measurer,
     sid: &str,
     session: &Session,
     stop: &Stop,
-) -> Result<Outcome, String> {
-    let p = &t.plan;
-    let dir = &p.settings_target_dir;
-    let state = session.to_json().map_err(fail)?;
+) -> Result<TuneVerdict, SessionError> {
+    let t = m.target();
+    let ts = t.tune;
+    let dir = t.store_dir;
+    let state = session.to_json()?;
     let status = if matches!(stop, Stop::Cancelled) {
         "cancelled"
     } else {
         "finished"
     };
-    crate::results::with_store(dir, |s| s.set_tune_status(sid, status, Some(&state)))?;
+    store(crate::results::with_store(dir, |s| {
+        s.set_tune_status(sid, status, Some(&state))
+    }))?;
     let metric_name = &ts.config.objective.metric;
     let why = match stop {
         Stop::Budget(l) => format!("budget reached ({l})"),
@@ -688,36 +605,31 @@ fn verdict(
     };
     let head = format!(
         "{}: tune session {sid}: {} trials of {} legal combos, {why}",
-        t.name,
+        t.trial,
         session.trials(),
-        p.target.combos.len()
+        t.combos.len()
     );
     let Some(best) = session.recommend() else {
-        return Ok(Outcome {
+        return Ok(TuneVerdict {
             passed: false,
             message: format!("{head}; no trial succeeded, so there is no best point"),
-            measurement: None,
-            verdicts: Vec::new(),
-            simulated: p.target.id.engine == "sim",
-            cache_hit: false,
+            simulated: t.simulated,
         });
     };
-    let (base, _) = t.obtain(&p.target.baseline)?;
+    let base = m.measure(t.baseline).map_err(SessionError::Measure)?;
     let simulated = base.simulated;
-    let base_value = match (
-        &base.error,
-        metric_value(&base, metric_name, p.spec.measure.trim),
-    ) {
+    let base_value = match (&base.error, metric_value(&base, metric_name, t.trim)) {
         (None, Some(v)) => v,
         (err, _) => {
-            return Err(format!(
-                "{head}; the baseline measurement failed, so the gate cannot be evaluated: {}",
-                err.clone()
-                    .unwrap_or_else(|| format!("no `{metric_name}` values"))
-            ));
+            return Err(SessionError::Baseline {
+                head,
+                why: err
+                    .clone()
+                    .unwrap_or_else(|| format!("no `{metric_name}` values")),
+            });
         }
     };
-    let best_label = combo_slug(&p.cats, &p.target.combos[best.combo]);
+    let best_label = m.label(&t.combos[best.combo]);
     let observed = best.observed.iter().sum::<f64>() / best.observed.len().max(1) as f64;
     let m = ts.margin;
     let (needed, beats) = match ts.config.objective.direction {
@@ -760,13 +672,10 @@ fn verdict(
         };
         message.push_str(&format!(": {reason}"));
     }
-    Ok(Outcome {
+    Ok(TuneVerdict {
         passed,
         message,
-        measurement: None,
-        verdicts: Vec::new(),
         simulated,
-        cache_hit: false,
     })
 }
 
@@ -776,81 +685,37 @@ pub fn objective_of(json: &str) -> Option<Objective> {
     serde_json::from_value(v.get("objective")?.clone()).ok()
 }
 
-/// The `::tune` trial of a stored session, planned in the session's run: the spec is found
-/// under `settings.specs`, else rebuilt from the text the store recorded with the run.
-pub fn plan_session(
-    settings: &crate::suite::Settings,
-    row: &TuneSessionRow,
-) -> Result<PlannedTrial, String> {
-    let run_id = row
-        .run_id
-        .clone()
-        .ok_or_else(|| format!("tune session {} has no run id", row.session_id))?;
-    let mut settings = settings.clone();
-    if crate::spec::find_by_name(&settings.specs, &row.spec).is_none() {
-        let specs = crate::results::with_store(&settings.target_dir, |s| s.run_specs(&run_id))?;
-        let Some((_, path, source, _)) = specs.into_iter().find(|s| s.0 == row.spec) else {
-            return Err(format!(
-                "spec `{}` of tune session {} is neither under {} nor recorded in the store",
-                row.spec,
-                row.session_id,
-                settings.specs.display()
-            ));
-        };
-        let file = std::path::Path::new(&path)
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| format!("{}.yaml", row.spec));
-        let dir = settings
-            .target_dir
-            .join("l1")
-            .join("tune")
-            .join(&row.session_id);
-        std::fs::create_dir_all(&dir).map_err(fail)?;
-        std::fs::write(dir.join(&file), source).map_err(fail)?;
-        settings.specs = dir;
-    }
-    let (trials, errors) =
-        crate::suite::plan_in_run(&settings, Some(&row.spec), Some(&row.target), &run_id);
-    if let Some((name, d)) = errors.into_iter().next() {
-        return Err(format!("{name}: {d}"));
-    }
-    trials
-        .into_iter()
-        .find(|t| t.name.ends_with("::tune") && t.name.contains(&row.target))
-        .ok_or_else(|| {
-            format!(
-                "spec `{}` has no tune trial for target {} (is it still a tune spec?)",
-                row.spec, row.target
-            )
-        })
-}
-
 /// Clear a stored session's cancelled flag and mark it running (`l1 tune resume`).
-pub fn reopen(settings: &crate::suite::Settings, row: &TuneSessionRow) -> Result<(), String> {
-    let mut state: l1_tune::TuneState = serde_json::from_str(&row.bayesian_state).map_err(fail)?;
+pub fn reopen(
+    settings: &crate::settings::Settings,
+    row: &TuneSessionRow,
+) -> Result<(), SessionError> {
+    let mut state: l1_tune::TuneState = serde_json::from_str(&row.bayesian_state)?;
     state.cancelled = false;
-    let json = serde_json::to_string(&state).map_err(fail)?;
-    crate::results::with_store(&settings.target_dir, |s| {
+    let json = serde_json::to_string(&state)?;
+    store(crate::results::with_store(&settings.target_dir, |s| {
         s.reopen_tune_session(&row.session_id, &json)
-    })?;
+    }))?;
     Ok(())
 }
 
 /// A stored session's progress, budget burn and best-so-far (with its interval when the
 /// session's space can be rebuilt), as JSON.
+///
+/// `combos`: the target's legal combos in the expansion's order (the session's space), when
+/// its spec can still be planned (see `suite::session_status`).
 pub fn status_json(
-    settings: &crate::suite::Settings,
     row: &TuneSessionRow,
     trials: &[TuneTrialRow],
-) -> Result<serde_json::Value, String> {
-    let state: l1_tune::TuneState = serde_json::from_str(&row.bayesian_state).map_err(fail)?;
+    combos: Option<&[Combo]>,
+) -> Result<serde_json::Value, SessionError> {
+    let state: l1_tune::TuneState = serde_json::from_str(&row.bayesian_state)?;
     let remaining = state.budget.remaining(&state.usage);
     let objective = &state.config.objective;
     let mut best = serde_json::Value::Null;
     let mut space_len = serde_json::Value::Null;
-    if let Ok(t) = plan_session(settings, row)
-        && let Ok(space) = space_of(&t.plan.target.combos)
+    if let Some(combos) = combos
+        && let Ok(space) = space_of(combos)
     {
         space_len = serde_json::json!(space.len());
         if let Ok(session) = Session::resume(space, state.clone())

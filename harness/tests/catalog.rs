@@ -436,3 +436,105 @@ fn readme_engine_table_is_generated_from_the_catalog_and_translators() {
          `cargo run --release --bin l1 -- catalog engines`:\n{generated}"
     );
 }
+
+/// Combinations the translators no longer refuse themselves (legality lives in the catalog
+/// only): each is still rejected at expansion by its catalog rule, on the hardware and versions
+/// where the engine runs, and the same values alone stay legal.
+#[test]
+fn combinations_translators_spell_are_refused_by_their_catalog_rules() {
+    let cats = Catalogs::load(&root()).unwrap();
+    let k = &cats.kernels;
+    let h100 = cats.hardware["h100-sxm"].clone();
+    let rules = |engine: &str, version: &str, c: &Combo| -> Vec<String> {
+        k.check(engine, version, &h100, c)
+            .into_iter()
+            .map(|r| r.rule)
+            .collect()
+    };
+    /// Engine, version, the combination, the rule that refuses it.
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case<'_>] = &[
+        (
+            "vllm",
+            "0.32",
+            &[("fusion_strategy", "none"), ("cuda_graph", "dynamic")],
+            "vllm-piecewise-graphs-need-compile",
+        ),
+        (
+            "sglang",
+            "0.5.10",
+            &[("attention_backend", "native"), ("cuda_graph", "per-shape")],
+            "sglang-native-attention-disables-graphs",
+        ),
+        (
+            "sglang",
+            "0.5.23",
+            &[("attention_backend", "native"), ("cuda_graph", "dynamic")],
+            "sglang-native-attention-disables-graphs",
+        ),
+        (
+            "sglang",
+            "0.5.23",
+            &[
+                ("attention_backend", "flash_attn_v3"),
+                ("kv_cache_dtype", "fp8_e5m2"),
+            ],
+            "sglang-fa3-kv-no-e5m2",
+        ),
+        (
+            "tgi",
+            "3.3",
+            &[
+                ("attention_backend", "paged_attention"),
+                ("kv_layout", "chunked"),
+            ],
+            "tgi-paged-attention-no-chunking",
+        ),
+        (
+            "tgi",
+            "3.3",
+            &[
+                ("attention_backend", "flash_attn_v2"),
+                ("kv_cache_dtype", "fp8_e4m3"),
+            ],
+            "tgi-fp8-kv-not-with-flashdecoding",
+        ),
+        (
+            "tgi",
+            "3.3",
+            &[
+                ("attention_backend", "flash_attn_v2"),
+                ("kv_cache_dtype", "fp8_e5m2"),
+            ],
+            "tgi-fp8-kv-not-with-flashdecoding",
+        ),
+        (
+            "tgi",
+            "3.0",
+            &[
+                ("attention_backend", "paged_attention"),
+                ("kv_cache_dtype", "fp8_e4m3"),
+            ],
+            "tgi-fp8-kv-paged-needs-3.1",
+        ),
+    ];
+    for (engine, version, pairs, rule) in cases {
+        assert_eq!(
+            rules(engine, version, &combo(pairs)),
+            [*rule],
+            "{engine}@{version} {pairs:?}"
+        );
+        for pair in *pairs {
+            assert!(
+                rules(engine, version, &combo(&[*pair])).is_empty(),
+                "{engine}@{version} {pair:?} alone"
+            );
+        }
+    }
+    // From 3.1 TGI has an FP8 KV cache with paged attention.
+    let paged_fp8 = combo(&[
+        ("attention_backend", "paged_attention"),
+        ("kv_cache_dtype", "fp8_e4m3"),
+    ]);
+    assert!(rules("tgi", "3.1", &paged_fp8).is_empty());
+}

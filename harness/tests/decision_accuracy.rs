@@ -274,3 +274,38 @@ fn sweeps_pick_a_winner_within_the_noise_floor_of_the_true_best() {
         o.within_floor
     );
 }
+
+/// Bad cell inputs are typed errors (no panic) whose messages are the ones `l1 accuracy` prints.
+#[test]
+fn bad_cells_are_typed_errors_with_their_messages() {
+    use l1_harness::accuracy::AccuracyError;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cats = Catalogs::load(root).unwrap();
+    let (m, h, w) = (
+        &cats.models["llama-3.1-8b"],
+        &cats.hardware["h100-sxm"],
+        &cats.workloads["cpu-smoke"],
+    );
+    let good = cells().into_iter().next().unwrap();
+    let e = accuracy::run_cell(m, h, w, &good, 0, 42, 1).unwrap_err();
+    assert!(matches!(e, AccuracyError::NoComparisons), "{e:?}");
+    assert_eq!(e.to_string(), "at least one comparison per cell is needed");
+
+    let negative = Cell {
+        launch_cv_factor: -1.0,
+        ..good.clone()
+    };
+    let e = accuracy::run_cell(m, h, w, &negative, 10, 42, 1).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("{}: launch_cv_factor must be ≥ 0", good.id)
+    );
+
+    let unknown = Cell {
+        noise: "no-such-noise",
+        ..good
+    };
+    let e = accuracy::run_cell(m, h, w, &unknown, 10, 42, 1).unwrap_err();
+    assert!(matches!(e, AccuracyError::UnknownNoise(_)), "{e:?}");
+    assert_eq!(e.to_string(), "unknown noise model `no-such-noise`");
+}

@@ -43,8 +43,7 @@ struct Scratch {
 
 impl Scratch {
     fn new(name: &str, env: &[(&str, &str)]) -> Self {
-        let dir = std::env::temp_dir().join(format!("l1-life-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = l1_testkit::fresh_dir(&format!("life-{name}"));
         let engines = dir.join("engines");
         let mut lines = String::from("export L1_FIXTURE_VERSION=2026.10.7\n");
         for (k, v) in env {
@@ -282,36 +281,13 @@ fn http_errors_and_malformed_streams_are_counted_and_fail_the_trial() {
     s.assert_no_engine_left();
 }
 
-/// Child half of the signal test: runs the spec's trials in this process until killed.
-#[test]
-fn signal_child() {
-    let Ok(dir) = std::env::var("L1_LIFECYCLE_CHILD") else {
-        return;
-    };
-    let dir = PathBuf::from(dir);
-    let mut settings = Settings::new(&root(), dir.join("specs"), dir.join("target"));
-    settings.engines_dir = dir.join("engines");
-    let (trials, _) = suite::plan(&settings, None);
-    for t in trials {
-        let _ = t.execute();
-    }
-}
-
 #[test]
 fn sigterm_tears_engines_down_and_keeps_finished_results() {
     // Slow tokens (8 x 16 x 40 ms ≈ 2.6 s per rep at concurrency 2): the first combo finishes
     // its reps, then the harness is terminated while the second combo's engine is serving.
     let s = Scratch::new("sigterm", &[("L1_FIXTURE_ITL_MS", "25")]);
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "signal_child",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env("L1_LIFECYCLE_CHILD", &s.dir)
-        .env("L1_RUN_ID", record::run_id())
+    // The child (`l1-test-child`) runs the spec's trials in its own process until killed.
+    let mut child = common::child_command(&s.dir, &record::run_id())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -26,12 +26,7 @@ fn installed(rel: &str, installs: &str) -> bool {
     if path.exists() {
         return true;
     }
-    let why = format!("no {} ({installs} installs it)", path.display());
-    if std::env::var_os("L1_REQUIRE_ENGINES").is_some_and(|v| v != "0" && !v.is_empty()) {
-        panic!("L1_REQUIRE_ENGINES is set but {why}");
-    }
-    eprintln!("skipped: {why}");
-    false
+    l1_testkit::skip::<()>(&format!("no {} ({installs} installs it)", path.display())).is_some()
 }
 
 fn combo(dims: &[(&str, &str)], knobs: &[(&str, &str)]) -> Combo {
@@ -74,6 +69,7 @@ fn probe(engine: &str, version: &str, combo: &Combo, tag: &str) -> ProbeRun {
         state_dir: &state,
         cuda_visible_devices: None,
         seed: 7,
+        launch: 0,
         startup_timeout: None,
     };
     // One engine on the CPU host at a time, as in the harness.

@@ -331,3 +331,119 @@ fn reports_from_a_real_sim_run_name_bad_files_validate_and_render_in_a_browser()
     checks::require_or_skip("the browser check", outcome.map(|_| ()));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A sim sweep measured with `trim: {trim}` (9 reps per combo).
+fn trim_spec(trim: f64) -> String {
+    format!(
+        "kind: sweep
+name: trim-check
+targets:
+  engines: [sim@1.0]
+  models: [llama-3.1-8b]
+  hardware: [h100-sxm]
+  workloads: [interactive-single]
+space:
+  dims:
+    attention_backend: [flash_attn_v3, flash_attn_v2]
+measure: {{ reps: 9, trim: {trim} }}
+gates:
+  - {{ method: topk5, k: 1 }}
+"
+    )
+}
+
+/// The report uses the trim the run used, whatever the spec file says now: a run measured with
+/// trim 0.2 keeps trim 0.2 (2 of 9 reps trimmed from each end) after its spec is edited to
+/// 0.05, and the spec is not rendered to learn it. Trial records of an older harness, which do
+/// not say what the run used, get the default trim and a note saying so.
+#[test]
+fn the_report_uses_the_trim_the_run_used_not_the_spec_as_edited_since() {
+    let dir = std::env::temp_dir().join(format!("l1-reports-trim-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("specs")).unwrap();
+    let spec = dir.join("specs/trim-check.yaml");
+    std::fs::write(&spec, trim_spec(0.2)).unwrap();
+    let settings = Settings::new(&repo_root(), dir.join("specs"), dir.join("target"));
+    let (trials, errors) = suite::plan(&settings, None);
+    assert!(errors.is_empty(), "{errors:?}");
+    let (gates, others): (Vec<_>, Vec<_>) =
+        trials.into_iter().partition(|t| t.name.ends_with("::gate"));
+    for t in others.into_iter().chain(gates) {
+        let _ = t.execute();
+    }
+    let run = RunDir::new(&dir.join("target"), &record::run_id());
+    let (records, bad) = run.trials();
+    assert!(bad.is_empty(), "{bad:?}");
+    let used = records[0]
+        .used
+        .clone()
+        .expect("the trial records what the run used");
+    assert_eq!(used.trim, 0.2);
+    assert_eq!(used.mode, "exhaustive");
+    assert_eq!(used.reps, 9);
+    assert_eq!(used.gates, ["topk5"]);
+    assert_eq!(used.spec_digest.len(), 16);
+
+    // The spec is edited after the run.
+    std::fs::write(&spec, trim_spec(0.05)).unwrap();
+    let sources = Sources {
+        specs: Some(dir.join("specs")),
+        root: Some(dir.clone()),
+        ..Sources::default()
+    };
+    let measured = |r: &l1_reports::model::RunReport| -> Vec<usize> {
+        r.targets[0]
+            .combos
+            .iter()
+            .filter(|c| c.reps > 0)
+            .map(|c| c.reps_used)
+            .collect()
+    };
+    let report = report_model::build(&run, &sources);
+    let t = &report.targets[0];
+    assert_eq!(
+        t.trim, 0.2,
+        "the run's trim, not the edited spec's: {:?}",
+        t.notes
+    );
+    assert_eq!(t.mode, "exhaustive");
+    let used_reps = measured(&report);
+    assert!(!used_reps.is_empty());
+    assert!(used_reps.iter().all(|&n| n == 5), "{used_reps:?}");
+    assert!(
+        t.notes.iter().all(|n| !n.contains("assumed")),
+        "{:?}",
+        t.notes
+    );
+    // The spec's text is still shown for provenance (as it is now).
+    assert!(
+        t.provenance
+            .spec_text
+            .as_deref()
+            .is_some_and(|s| s.contains("trim: 0.05")),
+        "{:?}",
+        t.provenance.spec_text
+    );
+
+    // Records of an older harness: no `used`, and none written for them.
+    for mut r in records {
+        r.used = None;
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(!text.contains("\"used\""), "{text}");
+        run.write_trial(&r).unwrap();
+    }
+    let report = report_model::build(&run, &sources);
+    let t = &report.targets[0];
+    assert_eq!(t.trim, report_model::DEFAULT_TRIM);
+    assert_eq!(t.mode, "unknown");
+    assert!(
+        t.notes
+            .iter()
+            .any(|n| n.contains("trim 0.1 assumed for the intervals")),
+        "{:?}",
+        t.notes
+    );
+    let used_reps = measured(&report);
+    assert!(used_reps.iter().all(|&n| n == 7), "{used_reps:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

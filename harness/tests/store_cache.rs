@@ -1,7 +1,8 @@
 //! The results store and the cache through the whole real-engine path, and the `l1` commands on
 //! the store this populates. `l1-fixture-server` stands in for `llama-server` (same flags and
-//! endpoints), so this runs on every machine. Each run is a child process of this test binary
-//! (`child_run`) with its own `L1_RUN_ID`, as nextest or a nightly job would start them.
+//! endpoints), so this runs on every machine. Each run is a child process (`l1-test-child`, see
+//! `common::child_command`) with its own `L1_RUN_ID`, as nextest or a nightly job would start
+//! them.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
 
@@ -37,8 +38,7 @@ struct Scratch {
 
 impl Scratch {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("l1-store-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = l1_testkit::fresh_dir(&format!("store-{name}"));
         std::fs::create_dir_all(dir.join("engines/bin")).unwrap();
         std::fs::create_dir_all(dir.join("engines/models")).unwrap();
         std::fs::write(dir.join("engines/models/tiny-llama.gguf"), b"weights v1").unwrap();
@@ -71,7 +71,7 @@ impl Scratch {
 
     /// One run in a child process: (trial, passed, message) per trial.
     fn run(&self, run_id: &str, env: &[(&str, &str)]) -> Trials {
-        let mut cmd = child_command("L1_STORE_TEST_DIR", &self.dir, run_id);
+        let mut cmd = child_command(&self.dir, run_id);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -106,12 +106,6 @@ impl Scratch {
             args,
         )
     }
-}
-
-/// The child side of [`Scratch::run`]: plan and run every trial of the scratch spec.
-#[test]
-fn child_run() {
-    common::child_main("L1_STORE_TEST_DIR", Some("engines"));
 }
 
 fn hits(records: &[MeasurementRecord]) -> usize {

@@ -1,8 +1,9 @@
 //! Tier 2 through the harness: the bundled sim tune spec's generated test passes with its
 //! session in the store; a tune process SIGKILLed at random points resumes with the same
 //! proposals as an uninterrupted run; bad tune specs give clear errors before any engine starts;
-//! `l1 tune status | cancel | resume` work on a populated store. Each run is a child process of
-//! this test binary (`child_run`) with its own `L1_RUN_ID`, as nextest would start it.
+//! `l1 tune status | cancel | resume` work on a populated store. Each run is a child process
+//! (`l1-test-child`, see `common::child_command`) with its own `L1_RUN_ID`, as nextest would
+//! start it.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
 
@@ -26,8 +27,7 @@ struct Scratch {
 
 impl Scratch {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("l1-tune-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = l1_testkit::fresh_dir(&format!("tune-{name}"));
         std::fs::create_dir_all(dir.join("specs")).unwrap();
         std::fs::copy(
             root().join(format!("specs/sim/{SPEC}.yaml")),
@@ -45,7 +45,7 @@ impl Scratch {
     }
 
     fn child(&self, run_id: &str, env: &[(&str, &str)]) -> Command {
-        let mut cmd = child_command("L1_TUNE_TEST_DIR", &self.dir, run_id);
+        let mut cmd = child_command(&self.dir, run_id);
         cmd.env_remove("L1_TUNE_TRIAL_DELAY_MS");
         for (k, v) in env {
             cmd.env(k, v);
@@ -103,12 +103,6 @@ impl Scratch {
         let specs = self.dir.join("specs");
         common::l1_json(&self.target(), &[("L1_SPECS", specs.as_path())], args)
     }
-}
-
-/// The child side of [`Scratch::run`]: plan and run every trial of the scratch specs.
-#[test]
-fn child_run() {
-    common::child_main("L1_TUNE_TEST_DIR", None);
 }
 
 fn sequence(rows: &[TuneTrialRow]) -> Vec<(i64, String, String, Option<f64>)> {
@@ -259,9 +253,7 @@ fn l1_tune_status_cancel_and_resume_on_a_populated_store() {
 }
 
 fn plan_error(name: &str, body: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("l1-tune-bad-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = l1_testkit::fresh_dir(&format!("tune-bad-{name}"));
     let file = dir.join(format!("{name}.yaml"));
     std::fs::write(&file, format!("kind: tune\nname: {name}\n{body}")).unwrap();
     let settings = Settings::new(&root(), file, dir.join("target"));

@@ -32,14 +32,20 @@ pub enum CheckError {
     Failed { tool: &'static str, output: String },
 }
 
+/// Whether a missing tool fails a check: `L1_REQUIRE_ENGINES` is `1` or `true` (any case), the
+/// rule the harness's settings (`l1_harness::settings::flag`) and `l1_testkit` apply (this crate
+/// depends on neither, so it reads the variable itself).
+pub fn engines_required() -> bool {
+    std::env::var("L1_REQUIRE_ENGINES")
+        .is_ok_and(|v| v.trim() == "1" || v.trim().eq_ignore_ascii_case("true"))
+}
+
 /// With `L1_REQUIRE_ENGINES=1` a missing tool is a failure; otherwise print why the check is
 /// skipped and return `false`. Other errors panic (the check failed). `true` when it passed.
 pub fn require_or_skip(what: &str, r: Result<(), CheckError>) -> bool {
     match r {
         Ok(()) => true,
-        Err(CheckError::Missing(tool))
-            if std::env::var("L1_REQUIRE_ENGINES").as_deref() != Ok("1") =>
-        {
+        Err(CheckError::Missing(tool)) if !engines_required() => {
             eprintln!(
                 "skipping {what}: {tool} is not installed (see .ci/run; required when L1_REQUIRE_ENGINES=1)"
             );

@@ -37,7 +37,7 @@ pub fn render_html(report: &RunReport) -> Result<String, HtmlError> {
         targets => Value::from(Serde(&views)),
         style => Value::from_safe_string(STYLE.to_string()),
         script => Value::from_safe_string(SCRIPT.to_string()),
-        generated => crate::utc_text(report.generated_unix_s),
+        generated => crate::dates::report_time(report.generated_unix_s),
     })?;
     Ok(html)
 }

@@ -1,7 +1,7 @@
 //! JUnit XML for a run: one `<testsuite>` per spec target, one `<testcase>` per trial.
 //!
-//! The input is a plain model ([`JunitRun`]) that the harness fills from a run's records; this
-//! module only renders it. Rendering goes through `quick-junit` (the crate cargo-nextest uses),
+//! [`from_report`] builds the plain JUnit model ([`JunitRun`]) from the report model's trial
+//! listing; [`render_junit`] renders it through `quick-junit` (the crate cargo-nextest uses),
 //! which escapes markup and strips ANSI escapes and control characters from every string.
 //!
 //! The output is valid against the Jenkins JUnit schema shipped as
@@ -105,6 +105,267 @@ pub fn fidelity_properties(combo: &str, f: &crate::model::FidelityCell) -> Vec<(
         out.push((format!("{k}.failures"), f.failures.join("; ")));
     }
     out
+}
+
+/// The run as JUnit sees it, from the report's trial listing ([`crate::model::TrialListing`]):
+/// a suite per spec target (`<spec>::<engine@ver>::<model>::<hw>::<workload>`) with a case per
+/// trial (passed, failed, ignored as skipped with its reason, a trial without an outcome as an
+/// error), `l1::invalid` with a failed case per spec error, and `l1::unreadable` for every file
+/// that could not be read and belongs to no trial ([`crate::model::TrialListing::problems`]).
+pub fn from_report(report: &crate::model::RunReport) -> JunitRun {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    #[derive(Default)]
+    struct Target {
+        suite: JunitSuite,
+        /// Values seen in the target's measurement records.
+        engine_versions: BTreeSet<String>,
+        snapshots: BTreeSet<String>,
+        harness_versions: BTreeSet<String>,
+        hardware_fingerprints: BTreeSet<String>,
+        simulated: bool,
+    }
+    fn first_line(s: &str) -> String {
+        s.lines().next().unwrap_or("").to_string()
+    }
+    fn num(x: f64) -> String {
+        format!("{x:.6}")
+    }
+    fn pct(ratio: f64) -> String {
+        format!("{:+.2} %", (ratio - 1.0) * 100.0)
+    }
+
+    let listing = &report.records;
+    // Problems reported on a trial's own testcase (not repeated under `l1::unreadable`).
+    let mut attached = BTreeSet::new();
+    let mut targets: BTreeMap<String, Target> = BTreeMap::new();
+    // Spec errors: one failed testcase per `invalid::` trial.
+    let mut invalid = JunitSuite {
+        name: "l1::invalid".into(),
+        ..JunitSuite::default()
+    };
+    for r in listing.trials.iter().filter(|r| r.kind == "invalid") {
+        invalid.cases.push(JunitCase {
+            name: r.name.clone(),
+            classname: "l1::invalid".into(),
+            duration_s: r.duration_s,
+            outcome: Outcome::Failed {
+                message: first_line(&r.message),
+                detail: r.message.clone(),
+            },
+            system_out: None,
+            system_err: None,
+        });
+    }
+    for r in listing.trials.iter().filter(|r| r.kind != "invalid") {
+        let target = format!("{}::{}", r.spec, r.target);
+        let case = r
+            .name
+            .split_once(&format!("{target}::"))
+            .map(|(_, c)| c.to_string())
+            .unwrap_or_else(|| r.name.rsplit("::").next().unwrap_or(&r.name).to_string());
+        let t = targets.entry(target.clone()).or_default();
+        t.suite.name.clone_from(&target);
+        t.simulated |= r.simulated;
+        let props = &mut t.suite.properties;
+        let mut outcome = if r.passed {
+            Outcome::Passed
+        } else {
+            // A gate's explanation: the failed gates' verdicts, else the trial's first line.
+            let failed: Vec<String> = (r.gates.iter())
+                .filter(|g| !g.passed)
+                .map(|g| first_line(&g.message))
+                .collect();
+            Outcome::Failed {
+                message: if failed.is_empty() {
+                    first_line(&r.message)
+                } else {
+                    failed.join("; ")
+                },
+                detail: r.message.clone(),
+            }
+        };
+        let mut system_err = None;
+        if let Some(m) = &r.measurement {
+            props.push((format!("{case}.measurement"), m.key.clone()));
+            match &m.read {
+                Ok(m) => {
+                    props.push((format!("{case}.reps"), m.reps.to_string()));
+                    if let Some(v) = &m.engine_version {
+                        t.engine_versions.insert(v.clone());
+                    }
+                    t.snapshots.insert(m.catalog_snapshot.clone());
+                    t.harness_versions.insert(m.harness_version.clone());
+                    t.simulated |= m.simulated;
+                    if let Some(e) = &m.error {
+                        props.push((format!("{case}.error"), e.clone()));
+                    }
+                    props.push((
+                        format!("{case}.cache_hit"),
+                        m.cache_hit.as_ref().map_or("false".into(), |h| {
+                            format!("true (run {}, {})", h.from_run, h.from_key)
+                        }),
+                    ));
+                    if let Some(f) = &m.hardware_fingerprint {
+                        t.hardware_fingerprints.insert(f.clone());
+                    }
+                }
+                Err(msg) => {
+                    attached.insert(msg.clone());
+                    system_err = Some(msg.clone());
+                    outcome = Outcome::Error {
+                        message: msg.clone(),
+                        detail: r.message.clone(),
+                    };
+                }
+            }
+        }
+        for g in &r.gates {
+            props.push((
+                format!("gate.{}", g.method),
+                if g.passed { "pass" } else { "FAIL" }.to_string(),
+            ));
+            if let Some(w) = &g.winner {
+                props.push((format!("gate.{}.winner", g.method), w.clone()));
+            }
+            if let Some(p) = g.p_best {
+                props.push((format!("gate.{}.p_best", g.method), num(p)));
+            }
+        }
+        // Comparisons with the baseline (every gate tabulates the same measurements).
+        for row in &r.comparisons {
+            let k = format!("{}.{}", row.combo, row.metric);
+            props.push((format!("{k}.trimmed_mean"), num(row.trimmed_mean)));
+            if let Some(x) = row.improvement {
+                props.push((format!("{k}.vs_baseline"), pct(x)));
+            }
+            if let Some((lo, hi)) = row.improvement_ci {
+                props.push((
+                    format!("{k}.vs_baseline_ci"),
+                    format!("{} {}", pct(lo), pct(hi)),
+                ));
+            }
+            if let Some(p) = row.yuen_p {
+                props.push((format!("{k}.yuen_p"), num(p)));
+            }
+            if let Some(p) = row.adjusted_p {
+                props.push((format!("{k}.adjusted_p"), num(p)));
+            }
+            if let Some(x) = row.hedges_g {
+                props.push((format!("{k}.hedges_g"), num(x)));
+            }
+        }
+        for (combo, f) in &r.fidelity {
+            props.extend(fidelity_properties(combo, f));
+        }
+        // A failure or error carries the trial's message as its text already.
+        let system_out = matches!(outcome, Outcome::Passed).then(|| r.message.clone());
+        t.suite.cases.push(JunitCase {
+            name: case,
+            classname: target,
+            duration_s: r.duration_s,
+            outcome,
+            system_out,
+            system_err,
+        });
+    }
+    // Trials that did not run (ignored: skipped, with the reason) and trials without an outcome
+    // (unfinished: an error), each a testcase of its target's suite.
+    let suite_and_case = |name: &str| -> (String, String) {
+        let parts: Vec<&str> = name.split("::").collect();
+        if parts.len() == 7 {
+            (parts[1..6].join("::"), parts[6].to_string())
+        } else {
+            ("l1::other".to_string(), name.to_string())
+        }
+    };
+    let mut not_run = |name: &str, outcome: Outcome| {
+        let (suite, case) = suite_and_case(name);
+        let t = targets.entry(suite.clone()).or_default();
+        t.suite.name.clone_from(&suite);
+        t.suite.cases.push(JunitCase {
+            name: case,
+            classname: suite,
+            duration_s: 0.0,
+            outcome,
+            system_out: None,
+            system_err: None,
+        });
+    };
+    for (reason, names) in &listing.ignored {
+        for name in names {
+            let message = format!("ignored: {reason}");
+            not_run(name, Outcome::Skipped { message });
+        }
+    }
+    for line in &report.unfinished {
+        let name = line.split(" (").next().unwrap_or(line).to_string();
+        let message = format!("no outcome recorded: {line}");
+        not_run(
+            &name,
+            Outcome::Error {
+                message,
+                detail: String::new(),
+            },
+        );
+    }
+
+    let mut suites = Vec::new();
+    for (name, t) in targets {
+        let mut head = vec![
+            ("run_id".to_string(), report.run_id.clone()),
+            ("target".to_string(), name),
+            ("simulated".to_string(), t.simulated.to_string()),
+        ];
+        let joined = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(", ");
+        for (key, values) in [
+            ("engine_version", &t.engine_versions),
+            ("catalog_snapshot", &t.snapshots),
+            ("harness_version", &t.harness_versions),
+            ("hardware_fingerprint", &t.hardware_fingerprints),
+        ] {
+            if !values.is_empty() {
+                head.push((key.into(), joined(values)));
+            }
+        }
+        let mut suite = t.suite;
+        head.append(&mut suite.properties);
+        suite.properties = head;
+        suites.push(suite);
+    }
+    if !invalid.cases.is_empty() {
+        suites.insert(0, invalid);
+    }
+    let problems = listing.problems();
+    let loose: Vec<&String> = problems.iter().filter(|p| !attached.contains(*p)).collect();
+    if !loose.is_empty() {
+        suites.push(JunitSuite {
+            name: "l1::unreadable".into(),
+            properties: Vec::new(),
+            cases: loose
+                .into_iter()
+                .map(|p| JunitCase {
+                    name: p
+                        .split_once(": ")
+                        .map_or(p.as_str(), |(f, _)| f)
+                        .to_string(),
+                    classname: "l1::unreadable".into(),
+                    duration_s: 0.0,
+                    outcome: Outcome::Error {
+                        message: p.clone(),
+                        detail: String::new(),
+                    },
+                    system_out: None,
+                    system_err: None,
+                })
+                .collect(),
+            system_err: None,
+        });
+    }
+    JunitRun {
+        run_id: report.run_id.clone(),
+        suites,
+    }
 }
 
 /// Render the run as JUnit XML (UTF-8, with an XML declaration).
@@ -249,9 +510,7 @@ pub fn validate_with_xmllint(xml: &str, xsd: &Path) -> Result<(), ValidationErro
 pub fn assert_valid_junit(xml: &str) -> bool {
     match validate_with_xmllint(xml, Path::new(JUNIT_XSD)) {
         Ok(()) => true,
-        Err(ValidationError::NoXmllint)
-            if std::env::var("L1_REQUIRE_ENGINES").as_deref() != Ok("1") =>
-        {
+        Err(ValidationError::NoXmllint) if !crate::checks::engines_required() => {
             eprintln!(
                 "skipping JUnit schema validation: xmllint is not installed \
                  (apt-get install libxml2-utils; required when L1_REQUIRE_ENGINES=1)"

@@ -1,16 +1,21 @@
 //! Reports for l1: the end-of-run summary table (winners and gate verdicts per target) and the
-//! run summary JSON here; [`junit`] renders a run as JUnit XML, [`html`] as a self-contained HTML
-//! page, [`model`] is the report model that is also the versioned `results.json`, and
-//! [`prometheus`] writes the metrics exposition. Every format renders a plain model and can be
-//! tested alone; the harness builds the models from a run directory.
+//! run summary JSON here; [`model`] is the report model (also the versioned `results.json`) and
+//! [`reporter`] the one trait every format written from it implements: [`html`] (a
+//! self-contained page), [`junit`] (JUnit XML), `results.json` and [`prometheus`] (the metrics
+//! exposition). Every format renders a plain model and can be tested alone; the harness builds
+//! the model from a run directory. [`atomic`] is l1's one atomic file writer and [`dates`] its
+//! one date formatter and parser.
 
 use std::fmt::Write as _;
 
+pub mod atomic;
 pub mod checks;
+pub mod dates;
 pub mod html;
 pub mod junit;
 pub mod model;
 pub mod prometheus;
+pub mod reporter;
 pub mod verdict;
 
 use serde::{Deserialize, Serialize};
@@ -113,32 +118,6 @@ impl RunSummary {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` for Unix seconds (no time-zone database needed).
-pub fn utc_text(unix_s: f64) -> String {
-    if !unix_s.is_finite() || unix_s < 0.0 {
-        return "unknown time".into();
-    }
-    let secs = unix_s as u64;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// The verdict lines of a summary, one per target (see [`verdict`]), then each failed gate's
 /// explanation, complete, under the target it belongs to.
 pub fn render_verdicts(s: &RunSummary) -> String {
@@ -189,7 +168,8 @@ pub fn render_table(s: &RunSummary) -> String {
         let _ = writeln!(
             out,
             "  unfinished, last activity {}: {} trial(s) have no outcome:",
-            s.last_activity_unix_s.map_or("unknown".into(), utc_text),
+            s.last_activity_unix_s
+                .map_or("unknown".into(), dates::report_time),
             s.unfinished.len()
         );
         for u in s.unfinished.iter().take(SHOWN) {

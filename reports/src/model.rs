@@ -46,6 +46,99 @@ pub struct RunReport {
     pub unreadable: Vec<Unreadable>,
     /// Everything the run's results depend on, across targets.
     pub provenance: Provenance,
+    /// Every trial record as read, in record order, for the formats that list trials one by one
+    /// (JUnit). Not part of `results.json`: the targets above show the same trials as tables.
+    #[serde(skip)]
+    pub records: TrialListing,
+}
+
+/// The run's trial records as the run reader read them, for the per-trial formats (JUnit).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrialListing {
+    /// Every trial record that read, in record order (`invalid::` trials included).
+    pub trials: Vec<TrialEntry>,
+    /// Trials that did not run, by reason, with their names.
+    pub ignored: Vec<(String, Vec<String>)>,
+    /// Trial records that could not be read (`file: why`, relative to the run directory), sorted.
+    pub unreadable_records: Vec<String>,
+    /// Files that are not records, and measurement records no trial references that do not
+    /// read (`file: why`), in directory order.
+    pub strays: Vec<String>,
+}
+
+impl TrialListing {
+    /// Every file that could not be read (`file: why`, relative to the run directory): the
+    /// unreadable trial records, the trials' unreadable or missing measurements (in record
+    /// order), then the stray files.
+    pub fn problems(&self) -> Vec<String> {
+        let measurements = (self.trials.iter())
+            .filter(|t| t.kind != "invalid")
+            .filter_map(|t| t.measurement.as_ref()?.read.as_ref().err());
+        (self.unreadable_records.iter())
+            .chain(measurements)
+            .chain(self.strays.iter())
+            .cloned()
+            .collect()
+    }
+}
+
+/// One trial record.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrialEntry {
+    pub name: String,
+    pub spec: String,
+    /// `<engine@version>::<model>::<hardware>::<workload>`.
+    pub target: String,
+    /// `combo`, `baseline`, `gate`, `tune` or `invalid`.
+    pub kind: String,
+    pub passed: bool,
+    pub simulated: bool,
+    pub duration_s: f64,
+    /// The trial's message, complete.
+    pub message: String,
+    /// The measurement the trial references, as read.
+    pub measurement: Option<MeasurementEntry>,
+    /// The gate verdicts (gate trials), with their numbers as recorded (not made finite).
+    pub gates: Vec<GateReport>,
+    /// The comparisons with the baseline of the first verdict that tabulates a speed metric.
+    pub comparisons: Vec<ComparisonRow>,
+    /// Output fidelity per combo (the `fidelity` gate's table, else `manual`'s).
+    pub fidelity: Vec<(String, FidelityCell)>,
+}
+
+/// A trial's measurement record: its key and what reading it gave.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MeasurementEntry {
+    pub key: String,
+    /// The record's facts, or why it could not be read (`file: why`, relative to the run).
+    pub read: Result<MeasurementFacts, String>,
+}
+
+/// What the per-trial formats show of a measurement record.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MeasurementFacts {
+    pub reps: usize,
+    pub engine_version: Option<String>,
+    pub catalog_snapshot: String,
+    pub harness_version: String,
+    pub simulated: bool,
+    pub error: Option<String>,
+    pub cache_hit: Option<CacheHitReport>,
+    pub hardware_fingerprint: Option<String>,
+}
+
+/// One row of a gate's comparison table, as recorded: `improvement` is the direction-aware
+/// ratio against the baseline (1.0 = equal).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ComparisonRow {
+    pub combo: String,
+    pub metric: String,
+    pub trimmed_mean: f64,
+    pub improvement: Option<f64>,
+    pub improvement_ci: Option<(f64, f64)>,
+    pub yuen_p: Option<f64>,
+    pub adjusted_p: Option<f64>,
+    pub hedges_g: Option<f64>,
 }
 
 /// Counts over the run: the runner's (`cargo test`'s `N passed; M failed; K ignored; F filtered

@@ -46,6 +46,8 @@ pub enum MetricsError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error(transparent)]
+    Write(#[from] crate::atomic::WriteError),
     #[error("failed to push metrics to {url}: {detail}")]
     Push { url: String, detail: String },
 }
@@ -418,30 +420,6 @@ pub fn state_path(textfile: &Path) -> PathBuf {
     textfile.with_file_name(name)
 }
 
-/// Write `text` to `path` atomically: a temporary file in the same directory (named so the
-/// textfile collector, which reads `*.prom` only, ignores it), then rename.
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), MetricsError> {
-    use std::io::Write as _;
-    let io = |what, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| MetricsError::Io { what, path, source }
-    };
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io("create", dir))?;
-    }
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".tmp.{}", std::process::id()));
-    let tmp = path.with_file_name(name);
-    let mut f = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(io("write", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(io("rename into place", path))
-}
-
 /// Record `run_id`'s contribution in the state beside `textfile`, then rewrite the textfile.
 /// Returns the exposition written. Concurrent reporters are serialized by an advisory lock on
 /// the state file, so no run's counts are lost.
@@ -475,9 +453,9 @@ pub fn update_textfile(
         path: state_file.clone(),
         source,
     })?;
-    write_atomic(&state_file, &json)?;
+    crate::atomic::write(&state_file, json.as_bytes())?;
     let text = state.exposition();
-    write_atomic(textfile, &text)?;
+    crate::atomic::write(textfile, text.as_bytes())?;
     drop(lock);
     Ok(text)
 }

@@ -283,6 +283,7 @@ fn fixed_report() -> RunReport {
             hardware: vec!["1x H100 SXM".into()],
             harness_versions: vec!["0.1.0".into()],
         },
+        records: Default::default(),
     }
 }
 
@@ -454,7 +455,7 @@ fn the_exposition_counts_runs_and_passes_promtool() {
     }
     let dir = std::env::temp_dir().join(format!("l1-prom-{}", std::process::id()));
     let file = dir.join("l1.prom");
-    prometheus::write_atomic(&file, &text).unwrap();
+    l1_reports::atomic::write(&file, text.as_bytes()).unwrap();
     require_or_skip("promtool check metrics", checks::promtool("metrics", &file));
     // The checker finds real problems (guards against one that accepts anything).
     let bad = dir.join("bad.prom");

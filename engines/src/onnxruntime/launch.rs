@@ -40,16 +40,25 @@ use l1_loadgen::{
     Backend, BoxFuture, ErrorKind, RequestError, RequestSpec, Streamed, driver, summarize,
 };
 
-use super::{OptLevel, OrtLm, OrtOptions};
+use super::{OptLevel, OrtError, OrtLm, OrtOptions};
 use crate::combo::UNSET;
-use crate::launch::{Launch, RealTarget};
-use crate::server::{load_of, rep_metrics, slo_of, timeout_of, unsupported, version_matches};
+use crate::engine::{Deployment, Engine, EngineKind, version_matches};
+use crate::error::{EngineError, LaunchError, LookedIn, RepError};
+use crate::launch::{
+    Launch, LaunchTarget, load_of, rep_metrics, rep_requests, runtime, slo_of, timeout_of, warm_up,
+};
+use crate::translate::{TranslateError, unsupported};
 use crate::{Arrival, Combo, DeviceKind, Metrics, Workload};
 
 const ENGINE: &str = "onnxruntime";
+/// The shared library that is ONNX Runtime.
+const LIBRARY: &str = "libonnxruntime.so";
 
 /// Session options and pool size for `combo`.
-pub fn translate(combo: &Combo, workload: &Workload) -> Result<(OrtOptions, usize), String> {
+pub fn translate(
+    combo: &Combo,
+    workload: &Workload,
+) -> Result<(OrtOptions, usize), TranslateError> {
     let mut opts = OrtOptions {
         opt_level: match combo.dim("fusion_strategy") {
             "none" => OptLevel::Disable,
@@ -69,8 +78,11 @@ pub fn translate(combo: &Combo, workload: &Workload) -> Result<(OrtOptions, usiz
     match combo.dim("cuda_graph") {
         "off" | UNSET => {}
         other => {
-            return Err(unsupported(ENGINE, "cuda_graph", other, &["off", "unset"])
-                + " (CUDA graphs need the CUDA execution provider, which this build does not drive)");
+            return Err(
+                unsupported(ENGINE, "cuda_graph", other, &["off", "unset"]).because(
+                    "(CUDA graphs need the CUDA execution provider, which this build does not drive)",
+                ),
+            );
         }
     }
     for (dim, value) in &combo.dims {
@@ -88,7 +100,12 @@ pub fn translate(combo: &Combo, workload: &Workload) -> Result<(OrtOptions, usiz
                 .parse::<usize>()
                 .ok()
                 .filter(|&n| n >= 1)
-                .ok_or_else(|| format!("knob {knob}: expected a positive integer, found `{value}`"))
+                .ok_or_else(|| TranslateError::BadKnob {
+                    engine: None,
+                    knob: knob.clone(),
+                    value: value.clone(),
+                    expected: "a positive integer".into(),
+                })
         };
         match knob.as_str() {
             "threads" => opts.intra_threads = number()?,
@@ -212,35 +229,39 @@ pub struct OrtLaunch {
     workload: Workload,
     seed: u64,
     notes: Vec<String>,
+    engine_version: String,
 }
 
 impl OrtLaunch {
     /// Load the library (once per process) and `slots` sessions of the target's model, check
     /// the version, and send the warm-up requests.
-    pub fn start(target: &RealTarget<'_>) -> Result<Self, String> {
+    pub fn start(target: &LaunchTarget<'_>) -> Result<Self, LaunchError> {
         if target.hardware.device != DeviceKind::Cpu {
-            return Err(format!(
-                "engine `{ENGINE}`: this build drives the CPU execution provider only; hardware `{}` needs the CUDA or TensorRT provider",
-                target.hardware.display_name
-            ));
+            return Err(LaunchError::Unsupported {
+                engine: ENGINE.into(),
+                reason: format!(
+                    "this build drives the CPU execution provider only; hardware `{}` needs the CUDA or TensorRT provider",
+                    target.hardware.display_name
+                ),
+            });
         }
         let (opts, slots) = translate(target.combo, target.workload)?;
         let library = super::library_from_env(target.engines_dir);
-        let installed = super::library_version(&library).map_err(|e| e.to_string())?;
+        let installed = super::library_version(&library).map_err(EngineError::Library)?;
         if !version_matches(target.version, &installed) {
-            return Err(format!(
-                "engine `{ENGINE}`: the installed version is `{installed}` ({}), but this target is for `{}`; name the installed version in the spec or install that one",
-                library.display(),
-                target.version
-            ));
+            return Err(LaunchError::VersionMismatch {
+                engine: ENGINE.into(),
+                installed,
+                wanted: target.version.to_string(),
+                program: library,
+            });
         }
-        super::init(&library).map_err(|e| e.to_string())?;
+        super::init(&library)?;
         let model = target.model_file("onnx")?;
         let t0 = Instant::now();
         let sessions = (0..slots)
             .map(|_| OrtLm::load(&model, &opts))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
+            .collect::<Result<Vec<_>, _>>()?;
         let loaded = t0.elapsed();
         let mut launch = Self {
             notes: vec![
@@ -263,12 +284,13 @@ impl OrtLaunch {
                 format!("model: {}", model.display()),
                 format!("ready after {:.2} s", loaded.as_secs_f64()),
             ],
-            rt: crate::server::runtime()?,
+            rt: runtime()?,
             backend: Arc::new(OrtBackend::new(sessions)),
             workload: target.workload.clone(),
             seed: target.seed,
+            engine_version: installed,
         };
-        crate::launch::warm_up(
+        warm_up(
             &launch.rt,
             launch.backend.clone(),
             &launch.workload,
@@ -313,7 +335,12 @@ impl OrtLaunch {
                 // The word hash gives one id per word (see `prompt_ids`).
                 let n = prompt.split_whitespace().count().max(1) as u32;
                 let ids = prompt_ids(prompt, n, lm.vocab_size());
-                match lm.generate_top(&ids, set.max_tokens as usize, set.top_k as usize, &mut |_, _, _| {}) {
+                match lm.generate_top(
+                    &ids,
+                    set.max_tokens as usize,
+                    set.top_k as usize,
+                    &mut |_, _, _| {},
+                ) {
                     Ok((g, tops)) => ProbeAnswer {
                         index: i,
                         prompt_tokens: Some(n),
@@ -340,7 +367,7 @@ impl OrtLaunch {
                         error: None,
                     },
                     Err(e) => {
-                        let kind = if matches!(&e, super::OrtError::Input(m) if m.contains("positions")) {
+                        let kind = if matches!(&e, OrtError::Input(m) if m.contains("positions")) {
                             ProbeFailure::ContextExceeded
                         } else {
                             ProbeFailure::Engine
@@ -368,6 +395,25 @@ impl OrtLaunch {
     }
 }
 
+/// Why the kernel-time breakdown is unavailable (the launch notes it and goes on).
+#[derive(Debug, thiserror::Error)]
+pub enum BreakdownError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Ort(#[from] OrtError),
+    #[error(transparent)]
+    Prompts(#[from] crate::error::PromptError),
+    #[error("not a profiler trace: {0}")]
+    NotATrace(#[source] serde_json::Error),
+    #[error("the trace has no kernel events")]
+    NoKernelEvents,
+}
+
 /// Kernel time per operator type from ONNX Runtime's profiler: a separate profiling session
 /// (same options) decodes two of the workload's requests before the reps, so profiling never
 /// slows a measured run. Returns the note, e.g. `kernel time (ONNX Runtime profiler, ...):
@@ -378,19 +424,22 @@ fn kernel_breakdown(
     w: &Workload,
     seed: u64,
     workdir: &std::path::Path,
-) -> Result<String, String> {
-    std::fs::create_dir_all(workdir).map_err(|e| format!("{}: {e}", workdir.display()))?;
+) -> Result<String, BreakdownError> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| BreakdownError::Io { path, source }
+    };
+    std::fs::create_dir_all(workdir).map_err(io(workdir))?;
     let profiled = OrtOptions {
         profile_prefix: Some(workdir.join("ort-profile")),
         ..opts.clone()
     };
-    let mut lm = OrtLm::load(model, &profiled).map_err(|e| e.to_string())?;
-    for r in crate::launch::rep_requests(w, seed, u32::MAX - 1, 2, None, 1.0)? {
+    let mut lm = OrtLm::load(model, &profiled)?;
+    for r in rep_requests(w, seed, u32::MAX - 1, 2, None, 1.0)? {
         let ids = prompt_ids(&r.prompt, r.target_input_tokens, lm.vocab_size());
-        lm.generate(&ids, r.max_tokens as usize, &mut |_, _, _| {})
-            .map_err(|e| e.to_string())?;
+        lm.generate(&ids, r.max_tokens as usize, &mut |_, _, _| {})?;
     }
-    let trace = lm.end_profiling().map_err(|e| e.to_string())?;
+    let trace = lm.end_profiling()?;
     let trace = if trace.is_absolute() {
         trace
     } else {
@@ -398,7 +447,7 @@ fn kernel_breakdown(
     };
     let text = std::fs::read_to_string(&trace)
         .or_else(|_| std::fs::read_to_string(trace.file_name().unwrap_or_default()))
-        .map_err(|e| format!("{}: {e}", trace.display()))?;
+        .map_err(io(&trace))?;
     let shares = op_shares(&text)?;
     let top: Vec<String> = shares
         .iter()
@@ -414,9 +463,9 @@ fn kernel_breakdown(
 
 /// Shares of kernel time per operator type in an ONNX Runtime profile (Chrome trace JSON:
 /// `Node` events named `<node>_kernel_time` with `args.op_name`), largest first.
-pub fn op_shares(trace_json: &str) -> Result<Vec<(String, f64)>, String> {
+pub fn op_shares(trace_json: &str) -> Result<Vec<(String, f64)>, BreakdownError> {
     let events: Vec<serde_json::Value> =
-        serde_json::from_str(trace_json).map_err(|e| format!("not a profiler trace: {e}"))?;
+        serde_json::from_str(trace_json).map_err(BreakdownError::NotATrace)?;
     let mut per_op: std::collections::BTreeMap<String, f64> = Default::default();
     for e in &events {
         let is_kernel = e.get("cat").and_then(|c| c.as_str()) == Some("Node")
@@ -438,7 +487,7 @@ pub fn op_shares(trace_json: &str) -> Result<Vec<(String, f64)>, String> {
     }
     let total: f64 = per_op.values().sum();
     if total <= 0.0 {
-        return Err("the trace has no kernel events".into());
+        return Err(BreakdownError::NoKernelEvents);
     }
     let mut out: Vec<(String, f64)> = per_op.into_iter().map(|(k, v)| (k, v / total)).collect();
     out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -446,8 +495,8 @@ pub fn op_shares(trace_json: &str) -> Result<Vec<(String, f64)>, String> {
 }
 
 impl Launch for OrtLaunch {
-    fn rep(&mut self, index: u32) -> Result<Metrics, String> {
-        let reqs = crate::launch::rep_requests(
+    fn rep(&mut self, index: u32) -> Result<Metrics, RepError> {
+        let reqs = rep_requests(
             &self.workload,
             self.seed,
             index,
@@ -472,8 +521,76 @@ impl Launch for OrtLaunch {
         self.answer_probes(set)
     }
 
+    fn engine_version(&self) -> Option<&str> {
+        Some(&self.engine_version)
+    }
+
     fn notes(&self) -> Vec<String> {
         self.notes.clone()
+    }
+}
+
+/// ONNX Runtime's row in the engine table: a library driven in-process.
+#[derive(Clone, Copy, Debug)]
+pub struct OnnxRuntime;
+
+impl Engine for OnnxRuntime {
+    fn name(&self) -> &'static str {
+        ENGINE
+    }
+
+    fn kind(&self) -> EngineKind {
+        EngineKind::InProcess { library: LIBRARY }
+    }
+
+    fn availability(&self, engines_dir: &std::path::Path) -> Result<(), EngineError> {
+        let path = super::library_from_env(engines_dir);
+        if !path.exists() {
+            return Err(EngineError::NotInstalled {
+                engine: ENGINE.into(),
+                program: LIBRARY.into(),
+                looked_in: LookedIn::At(path),
+                hint: "see scripts/setup-engines.sh, or set ORT_DYLIB_PATH".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn installed_program(
+        &self,
+        engines_dir: &std::path::Path,
+    ) -> Result<std::path::PathBuf, EngineError> {
+        Ok(super::library_from_env(engines_dir))
+    }
+
+    fn installed_version(&self, engines_dir: &std::path::Path) -> Result<String, EngineError> {
+        Ok(super::library_version(&super::library_from_env(
+            engines_dir,
+        ))?)
+    }
+
+    /// Those of its execution-provider options.
+    fn supported_versions(&self) -> Option<&'static [crate::version::VersionRange]> {
+        Some(super::providers::SUPPORTED)
+    }
+
+    fn start(&self, target: &LaunchTarget<'_>) -> Result<Box<dyn Launch>, LaunchError> {
+        Ok(Box::new(OrtLaunch::start(target)?))
+    }
+
+    /// The session options an application applies when it loads the model.
+    fn deployment(&self, target: &LaunchTarget<'_>, _port: u16) -> Result<Deployment, LaunchError> {
+        let (opts, slots) = translate(target.combo, target.workload)?;
+        Ok(Deployment {
+            command: None,
+            settings: serde_json::json!({
+                "session_options": format!("{opts:?}"),
+                "sessions": slots,
+            }),
+            notes: vec![
+                "ONNX Runtime runs in-process: apply these session options in the application that loads the model".into(),
+            ],
+        })
     }
 }
 
@@ -538,24 +655,36 @@ mod tests {
     #[test]
     fn unexpressible_values_are_refused_with_the_reason() {
         let w = workload(Arrival::Concurrency(1));
-        let e = translate(&combo(&[("cuda_graph", "per-shape")], &[]), &w).unwrap_err();
+        let e = translate(&combo(&[("cuda_graph", "per-shape")], &[]), &w)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("onnxruntime") && e.contains("cuda_graph") && e.contains("per-shape"));
         assert!(e.contains("CUDA execution provider"), "{e}");
-        let e = translate(&combo(&[("activation_dtype", "fp16")], &[]), &w).unwrap_err();
+        let e = translate(&combo(&[("activation_dtype", "fp16")], &[]), &w)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("activation_dtype = `fp16`") && e.contains("accepted: unset"),
             "{e}"
         );
-        let e = translate(&combo(&[("fusion_strategy", "max")], &[]), &w).unwrap_err();
+        let e = translate(&combo(&[("fusion_strategy", "max")], &[]), &w)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("none, conservative, aggressive"), "{e}");
-        let e = translate(&combo(&[], &[("threads", "0")]), &w).unwrap_err();
+        let e = translate(&combo(&[], &[("threads", "0")]), &w)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("knob threads: expected a positive integer"),
             "{e}"
         );
-        let e = translate(&combo(&[], &[("spinning", "maybe")]), &w).unwrap_err();
+        let e = translate(&combo(&[], &[("spinning", "maybe")]), &w)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("on, off"), "{e}");
-        let e = translate(&combo(&[], &[("batch", "2")]), &w).unwrap_err();
+        let e = translate(&combo(&[], &[("batch", "2")]), &w)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("knob = `batch`"), "{e}");
     }
 
@@ -571,7 +700,10 @@ mod tests {
         let s = op_shares(trace).unwrap();
         assert_eq!(s[0].0, "MatMul");
         assert!((s[0].1 - 0.9).abs() < 1e-9 && (s[1].1 - 0.1).abs() < 1e-9);
-        assert!(op_shares("[]").unwrap_err().contains("no kernel events"));
+        assert!(matches!(
+            op_shares("[]").unwrap_err(),
+            BreakdownError::NoKernelEvents
+        ));
         assert!(op_shares("{").is_err());
     }
 

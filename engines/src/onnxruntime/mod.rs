@@ -73,42 +73,7 @@ pub const LOGITS: &str = "logits";
 const PAST_PREFIX: &str = "past_key_values.";
 const PRESENT_PREFIX: &str = "present.";
 
-/// Errors of the ONNX Runtime driver. Every variant that concerns a file names it.
-#[derive(Debug, thiserror::Error)]
-pub enum OrtError {
-    #[error("ONNX Runtime library not found at {} (run scripts/setup-engines.sh onnxruntime, or set ORT_DYLIB_PATH)", path.display())]
-    LibraryMissing { path: PathBuf },
-    #[error("cannot load the ONNX Runtime library {}: {message}", path.display())]
-    LibraryLoad { path: PathBuf, message: String },
-    #[error(
-        "ONNX Runtime is already loaded from {} in this process; cannot also load {} (the library can be loaded once per process)",
-        loaded.display(),
-        requested.display()
-    )]
-    LibraryConflict { requested: PathBuf, loaded: PathBuf },
-    #[error("cannot tell the ONNX Runtime version of {}: {reason}", path.display())]
-    VersionUnknown { path: PathBuf, reason: String },
-    #[error(
-        "ONNX Runtime is not initialized: call l1_engines::onnxruntime::init(library) before loading a model"
-    )]
-    NotInitialized,
-    #[error("invalid ONNX Runtime option: {0}")]
-    Options(String),
-    #[error("ONNX model not found: {}", path.display())]
-    ModelMissing { path: PathBuf },
-    #[error("cannot load the ONNX model {}: {message}", path.display())]
-    ModelLoad { path: PathBuf, message: String },
-    #[error("the ONNX model {} is not a decoder LM this driver can run: {reason}", path.display())]
-    ModelUnsupported { path: PathBuf, reason: String },
-    #[error("invalid generation request: {0}")]
-    Input(String),
-    #[error("inference failed on {} at decode step {step}: {message}", path.display())]
-    Run {
-        path: PathBuf,
-        step: usize,
-        message: String,
-    },
-}
+pub use crate::error::OrtError;
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -812,7 +777,7 @@ mod tests {
 
     /// The installed library and model, or `None` (printing why) when either is missing.
     fn installed() -> Option<(PathBuf, PathBuf)> {
-        let dir = crate::launch::engines_dir();
+        let dir = crate::install::engines_dir();
         let lib = library_from_env(&dir);
         let model = default_model(&dir);
         for (what, p) in [("ONNX Runtime library", &lib), ("model", &model)] {

@@ -19,16 +19,22 @@
 //! | | `unset` | nothing | nothing (FP32 engines) |
 //! | `attention_backend`, `kv_layout`, `matmul_path`, `kv_cache_dtype` | any but `unset` | refused | refused |
 //!
+//! The table is data: [`SESSION`], [`CUDA`] and [`TENSORRT`] (see [`crate::translate`]); the
+//! reasons a refusal gives are `why_not`'s.
+//!
 //! Knobs (`threads`, `spinning`, `slots`) are session settings handled by [`super::launch`] and
 //! ignored here. The catalog's `onnxruntime` entry exposes only `fusion_strategy` and
 //! `cuda_graph`; the dtype rows are for a GPU entry or Triton's ORT backend
-//! ([`crate::triton_config`]).
+//! ([`crate::triton::config`]).
 
 use std::collections::BTreeMap;
 
 use crate::Combo;
+use crate::DeviceKind;
 use crate::combo::UNSET;
-use crate::version::{VersionRange, check_supported};
+use crate::translate::check_supported;
+use crate::translate::{Emitted, Row, Table, TranslateError};
+use crate::version::VersionRange;
 
 const ENGINE: &str = "onnxruntime";
 
@@ -64,11 +70,87 @@ pub struct ProviderOptions {
     pub graph_optimization_level: &'static str,
 }
 
-fn refuse(provider: Provider, version: &str, dim: &str, value: &str, reason: &str) -> String {
-    format!(
-        "engine `{ENGINE}` {version} ({}): {dim} = `{value}` is not supported: {reason}",
-        provider.name()
-    )
+fn refuse(
+    provider: Provider,
+    version: &str,
+    dim: &str,
+    value: &str,
+    reason: &str,
+) -> TranslateError {
+    TranslateError::Refused {
+        engine: ENGINE.into(),
+        version: version.into(),
+        context: Some(provider.name().into()),
+        dimension: dim.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The session's graph optimization level, on either provider (config key [`LEVEL`]).
+pub const SESSION: Table = Table {
+    engine: ENGINE,
+    rows: &[
+        Row::new("fusion_strategy", "none").config(&[(LEVEL, "ORT_DISABLE_ALL")]),
+        Row::new("fusion_strategy", "conservative").config(&[(LEVEL, "ORT_ENABLE_BASIC")]),
+        Row::new("fusion_strategy", "aggressive").config(&[(LEVEL, "ORT_ENABLE_ALL")]),
+        Row::new("fusion_strategy", UNSET).config(&[(LEVEL, "ORT_ENABLE_ALL")]),
+    ],
+};
+
+/// The session option [`SESSION`] sets.
+const LEVEL: &str = "graph_optimization_level";
+
+/// The CUDA EP's provider options.
+pub const CUDA: Table = Table {
+    engine: ENGINE,
+    rows: &[
+        Row::new("cuda_graph", "off").config(&[("enable_cuda_graph", "0")]),
+        Row::new("cuda_graph", "per-shape").config(&[("enable_cuda_graph", "1")]),
+    ],
+};
+
+/// The TensorRT EP's provider options.
+pub const TENSORRT: Table = Table {
+    engine: ENGINE,
+    rows: &[
+        Row::new("cuda_graph", "off").config(&[("trt_cuda_graph_enable", "0")]),
+        Row::new("cuda_graph", "per-shape").config(&[("trt_cuda_graph_enable", "1")]),
+        Row::new("activation_dtype", "fp16").config(&[("trt_fp16_enable", "1")]),
+        Row::new("activation_dtype", "bf16")
+            .from("1.23")
+            .config(&[("trt_bf16_enable", "1")]),
+    ],
+};
+
+/// Why `provider` has no option for `dim = value`: the reason, and whether the accepted values
+/// follow it.
+fn why_not(provider: Provider, dim: &str, value: &str) -> (Option<&'static str>, bool) {
+    match (provider, dim, value) {
+        (_, "fusion_strategy", _) => (None, true),
+        (_, "cuda_graph", _) => (
+            Some("ONNX Runtime captures one graph per input shape"),
+            true,
+        ),
+        (Provider::Cuda, "activation_dtype", _) => (
+            Some(
+                "the CUDA EP computes in the model's exported dtype; reduced precision is a TensorRT EP option",
+            ),
+            true,
+        ),
+        (Provider::TensorRt, "activation_dtype", "bf16") => (
+            Some("trt_bf16_enable exists only from ONNX Runtime 1.23"),
+            false,
+        ),
+        (Provider::TensorRt, "activation_dtype", "fp8_e4m3" | "fp8_e5m2") => (
+            Some(
+                "the TensorRT EP has no FP8 flag (no trt_fp8_enable in 1.17-1.31); FP8 needs an explicitly quantized model",
+            ),
+            false,
+        ),
+        (_, "activation_dtype", _) => (None, true),
+        _ => (Some("ONNX Runtime has no such option"), true),
+    }
 }
 
 /// The provider options for `combo` at ONNX Runtime `version`.
@@ -76,90 +158,44 @@ pub fn provider_options(
     provider: Provider,
     combo: &Combo,
     version: &str,
-) -> Result<ProviderOptions, String> {
-    let v = check_supported(ENGINE, version, SUPPORTED)?;
-    let bad = |dim: &str, value: &str, reason: &str| refuse(provider, version, dim, value, reason);
-    let level = match combo.dim("fusion_strategy") {
-        "none" => "ORT_DISABLE_ALL",
-        "conservative" => "ORT_ENABLE_BASIC",
-        "aggressive" | UNSET => "ORT_ENABLE_ALL",
-        other => {
-            return Err(bad(
-                "fusion_strategy",
-                other,
-                "accepted: none, conservative, aggressive, unset",
-            ));
-        }
+) -> Result<ProviderOptions, TranslateError> {
+    check_supported(ENGINE, version, SUPPORTED)?;
+    let options_of = match provider {
+        Provider::Cuda => &CUDA,
+        Provider::TensorRt => &TENSORRT,
     };
-    let mut options = BTreeMap::new();
-    let mut set = |k: &str, val: &str| {
-        options.insert(k.to_string(), val.to_string());
+    let spell = |table: &Table, dim: &str, out: &mut Emitted| {
+        table
+            .emit(combo, dim, version, DeviceKind::Gpu, out)
+            .map_err(|_| {
+                let value = combo.dim(dim);
+                let accepted = table.accepted(dim, version, DeviceKind::Gpu).join(", ");
+                let reason = match why_not(provider, dim, value) {
+                    (Some(why), true) => format!("{why} (accepted: {accepted})"),
+                    (Some(why), false) => why.to_string(),
+                    (None, _) => format!("accepted: {accepted}"),
+                };
+                refuse(provider, version, dim, value, &reason)
+            })
     };
-    let graph_key = match provider {
-        Provider::Cuda => "enable_cuda_graph",
-        Provider::TensorRt => "trt_cuda_graph_enable",
-    };
-    match combo.dim("cuda_graph") {
-        "off" => set(graph_key, "0"),
-        "per-shape" => set(graph_key, "1"),
-        UNSET => {}
-        other => {
-            return Err(bad(
-                "cuda_graph",
-                other,
-                "ONNX Runtime captures one graph per input shape (accepted: off, per-shape, unset)",
-            ));
-        }
-    }
-    match (provider, combo.dim("activation_dtype")) {
-        (_, UNSET) => {}
-        (Provider::Cuda, other) => {
-            return Err(bad(
-                "activation_dtype",
-                other,
-                "the CUDA EP computes in the model's exported dtype; reduced precision is a TensorRT EP option (accepted: unset)",
-            ));
-        }
-        (Provider::TensorRt, "fp16") => set("trt_fp16_enable", "1"),
-        (Provider::TensorRt, "bf16") if v.at_least("1.23") => set("trt_bf16_enable", "1"),
-        (Provider::TensorRt, "bf16") => {
-            return Err(bad(
-                "activation_dtype",
-                "bf16",
-                "trt_bf16_enable exists only from ONNX Runtime 1.23",
-            ));
-        }
-        (Provider::TensorRt, other @ ("fp8_e4m3" | "fp8_e5m2")) => {
-            return Err(bad(
-                "activation_dtype",
-                other,
-                "the TensorRT EP has no FP8 flag (no trt_fp8_enable in 1.17-1.31); FP8 needs an explicitly quantized model",
-            ));
-        }
-        (Provider::TensorRt, other) => {
-            return Err(bad(
-                "activation_dtype",
-                other,
-                "accepted: fp16, bf16 (from 1.23), unset",
-            ));
-        }
-    }
-    for (dim, value) in &combo.dims {
+    let mut session = Emitted::default();
+    let level = spell(&SESSION, "fusion_strategy", &mut session)?
+        .and_then(|row| row.config.first())
+        .map_or("ORT_ENABLE_ALL", |(_, level)| *level);
+    let mut out = Emitted::default();
+    spell(options_of, "cuda_graph", &mut out)?;
+    spell(options_of, "activation_dtype", &mut out)?;
+    for dim in combo.dims.keys() {
         if !matches!(
             dim.as_str(),
             "fusion_strategy" | "cuda_graph" | "activation_dtype"
-        ) && value != UNSET
-        {
-            return Err(bad(
-                dim,
-                value,
-                "ONNX Runtime has no such option (accepted: unset)",
-            ));
+        ) {
+            spell(options_of, dim, &mut out)?;
         }
     }
     Ok(ProviderOptions {
         provider,
-        options,
+        options: out.config.into_iter().collect(),
         graph_optimization_level: level,
     })
 }
@@ -226,7 +262,7 @@ mod tests {
             );
             let bf16 = provider_options(TensorRt, &combo(&[("activation_dtype", "bf16")]), v);
             if v.starts_with("1.17") || v.starts_with("1.22") {
-                let e = bf16.unwrap_err();
+                let e = bf16.unwrap_err().to_string();
                 assert!(
                     e.contains("onnxruntime")
                         && e.contains(v)
@@ -270,13 +306,17 @@ mod tests {
             (Cuda, &[("fusion_strategy", "max")], "accepted: none"),
         ];
         for (p, dims, why) in cases {
-            let e = provider_options(*p, &combo(dims), "1.23").unwrap_err();
+            let e = provider_options(*p, &combo(dims), "1.23")
+                .unwrap_err()
+                .to_string();
             assert!(
                 e.contains("engine `onnxruntime` 1.23") && e.contains(p.name()) && e.contains(why),
                 "{e}"
             );
         }
-        let e = provider_options(Cuda, &combo(&[]), "1.16").unwrap_err();
+        let e = provider_options(Cuda, &combo(&[]), "1.16")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("1.16") && e.contains("1.17..=1.32"), "{e}");
     }
 }

@@ -1,17 +1,21 @@
 //! Scaffolding shared by the harness tests: the repository root (every test binary), and for the
 //! tests that run whole suites in child processes and then call the `l1` binary on what they
-//! stored (`store_cache`, `tuning`), the child-run protocol.
+//! stored (`store_cache`, `tuning`, `engine_lifecycle`), the child-run protocol.
 //!
-//! A test starts its own test binary again with `--exact child_run` and a scratch directory in
-//! an environment variable; the child plans every spec under `<dir>/specs` and prints one
-//! `TRIAL\t<name>\t<pass|fail>\t<message>` line per trial, which [`run_child`] parses.
+//! A test starts the test-only helper binary `l1-test-child` (workspace package
+//! `testkit/child`, built on demand by [`l1_testkit::helper_bin`]) on a scratch directory; the
+//! child plans every spec under `<dir>/specs` in a fresh process, as a test runner would start
+//! the `kernels` target, and prints one `TRIAL\t<name>\t<pass|fail>\t<message>` line per trial,
+//! which [`run_child`] parses. The generic helpers (scratch directories, the cargo profile,
+//! runner-environment clearing) live in `l1-testkit` and are re-exported here.
 
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses a part; a panic is the report.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use l1_harness::suite::{self, Settings};
+#[allow(unused_imports)] // each test binary uses a part.
+pub use l1_testkit::{RemoveOnDrop, Trials, cargo_profile, clear_runner_env};
 
 /// The repository root (catalogs, bundled specs).
 pub fn root() -> PathBuf {
@@ -21,22 +25,8 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Removes a scratch directory when dropped, unless the test is failing (kept for inspection).
-pub struct RemoveOnDrop(pub PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-/// A child run's trials: (name, passed, message).
-pub type Trials = Vec<(String, bool, String)>;
-
-/// Run `cmd` (a child of this test binary, see the module docs) to completion and parse its
-/// trial lines; the child itself must succeed.
+/// Run `cmd` (an `l1-test-child`, see [`child_command`]) to completion and parse its trial
+/// lines; the child itself must succeed.
 pub fn run_child(mut cmd: Command, what: &str) -> Trials {
     let out = cmd.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -45,16 +35,7 @@ pub fn run_child(mut cmd: Command, what: &str) -> Trials {
         "child run {what} failed: {text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    text.lines()
-        .filter_map(|l| l.strip_prefix("TRIAL\t"))
-        .map(|l| {
-            let mut f = l.splitn(3, '\t');
-            let name = f.next().unwrap_or("").to_string();
-            let passed = f.next() == Some("pass");
-            let msg = f.next().unwrap_or("").replace("\\n", "\n");
-            (name, passed, msg)
-        })
-        .collect()
+    l1_testkit::parse_trials(&text)
 }
 
 /// A fake llama.cpp install under `engines` for tests: `models/tiny-llama.gguf` (empty, unless
@@ -67,47 +48,27 @@ pub fn fake_llama_server(engines: &Path, lines: &str) {
     if !model.exists() {
         std::fs::write(&model, b"").unwrap();
     }
-    let bin = engines.join("bin/llama-server");
-    let script = format!(
-        "#!/bin/sh\n{lines}exec '{}' \"$@\"\n",
-        env!("CARGO_BIN_EXE_l1-fixture-server")
+    l1_testkit::write_executable(
+        &engines.join("bin/llama-server"),
+        &format!(
+            "#!/bin/sh\n{lines}exec '{}' \"$@\"\n",
+            env!("CARGO_BIN_EXE_l1-fixture-server")
+        ),
     );
-    std::fs::write(&bin, script).unwrap();
-    let mut perms = std::fs::metadata(&bin).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&bin, perms).unwrap();
 }
 
-/// The cargo profile this test was built with, so nested `cargo test`/`cargo nextest` runs reuse
-/// its build instead of compiling another profile.
-pub fn cargo_profile() -> &'static str {
-    let exe = std::env::current_exe().unwrap_or_default();
-    if exe.components().any(|c| c.as_os_str() == "release") {
-        "release"
-    } else {
-        "dev"
+/// An `l1-test-child` on the scratch directory `dir` as run `run_id`: specs under
+/// `<dir>/specs`, results under `<dir>/target`, engines under `<dir>/engines` when the test
+/// made that directory (else the default); the parent's store, cache and runner settings
+/// removed.
+pub fn child_command(dir: &Path, run_id: &str) -> Command {
+    let mut cmd = Command::new(l1_testkit::helper_bin("l1-test-child", "l1-test-child"));
+    cmd.arg("--root").arg(root()).arg("--dir").arg(dir);
+    let engines = dir.join("engines");
+    if engines.is_dir() {
+        cmd.arg("--engines").arg(engines);
     }
-}
-
-/// Remove the outer test runner's nextest variables (`NEXTEST`, `NEXTEST_RUN_ID`, …) from a child
-/// command, so a nested `cargo test` or `l1` behaves as it would from a user's shell whether the
-/// suite itself runs under `cargo test` or `cargo nextest run`.
-pub fn clear_runner_env(cmd: &mut Command) {
-    for (k, _) in std::env::vars_os() {
-        let name = k.to_string_lossy();
-        if name.starts_with("NEXTEST") || name.starts_with("__NEXTEST") {
-            cmd.env_remove(&k);
-        }
-    }
-}
-
-/// A child of this test binary running only `child_run`, with `dir_var` pointing at `dir` and
-/// the run id set; the store and cache settings of the parent are removed.
-pub fn child_command(dir_var: &str, dir: &Path, run_id: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child_run", "--nocapture", "--test-threads", "1"])
-        .env(dir_var, dir)
-        .env("L1_RUN_ID", run_id)
+    cmd.env("L1_RUN_ID", run_id)
         .env_remove("L1_STORE")
         .env_remove("L1_CACHE")
         .env_remove("NEXTEST_RUN_ID");
@@ -115,41 +76,12 @@ pub fn child_command(dir_var: &str, dir: &Path, run_id: &str) -> Command {
     cmd
 }
 
-/// The child side: plan every spec under `<dir>/specs` (target `<dir>/target`, engines under
-/// `engines_dir` when given) and print one trial line per trial. Does nothing unless `dir_var`
-/// is set, so the parent's own `child_run` test passes trivially.
-pub fn child_main(dir_var: &str, engines_dir: Option<&str>) {
-    let Ok(dir) = std::env::var(dir_var) else {
-        return;
-    };
-    let dir = PathBuf::from(dir);
-    let mut settings = Settings::new(&root(), dir.join("specs"), dir.join("target"));
-    if let Some(e) = engines_dir {
-        settings.engines_dir = dir.join(e);
-    }
-    let (trials, errors) = suite::plan(&settings, None);
-    assert!(errors.is_empty(), "{errors:?}");
-    for t in trials {
-        let name = t.name.clone();
-        let r = t.execute();
-        let (ok, msg) = match &r {
-            Ok(()) => ("pass", String::new()),
-            Err(e) => ("fail", e.replace('\n', "\\n")),
-        };
-        // A newline first: libtest printed `test child_run ... ` without one.
-        println!("\nTRIAL\t{name}\t{ok}\t{msg}");
-    }
-}
-
 /// A scratch directory for l1's results (`L1_TARGET_DIR`) of a test that runs the `kernels`
 /// target or `l1` in a child process: unique per process and `name`, removed when dropped. The
 /// project's tests write nothing into the repository's `target/l1` (runs, default store,
 /// metrics): see [`assert_isolated`].
 pub fn results_dir(name: &str) -> RemoveOnDrop {
-    let d = std::env::temp_dir().join(format!("l1-results-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    RemoveOnDrop(d)
+    RemoveOnDrop(l1_testkit::fresh_dir(&format!("results-{name}")))
 }
 
 /// The environment of a child `cargo test`/`cargo nextest` of the `kernels` target that writes
