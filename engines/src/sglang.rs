@@ -182,15 +182,7 @@ pub fn args(combo: &Combo, version: &Version, ctx: &Ctx<'_>) -> Result<Args, Tra
     let mut out = Emitted::default();
     TABLE.emit_all(
         combo,
-        &[
-            "attention_backend",
-            "kv_layout",
-            "activation_dtype",
-            "kv_cache_dtype",
-            "cuda_graph",
-            "matmul_path",
-            "fusion_strategy",
-        ],
+        crate::translate::DIMENSIONS,
         &version.to_string(),
         DeviceKind::Gpu,
         &mut out,

@@ -439,6 +439,18 @@ pub fn check_knobs(engine: &str, combo: &Combo, knobs: &[&str]) -> Result<(), Tr
     }
 }
 
+/// The catalog's seven dimensions in the order server engines emit their flags (an engine whose
+/// command line wants another order names its own list).
+pub const DIMENSIONS: &[&str] = &[
+    "attention_backend",
+    "kv_layout",
+    "activation_dtype",
+    "kv_cache_dtype",
+    "cuda_graph",
+    "matmul_path",
+    "fusion_strategy",
+];
+
 /// Check `version` against an engine's supported ranges; the error names the engine, the
 /// version and every range.
 pub fn check_supported(
