@@ -2,7 +2,7 @@
 //!
 //! What an engine *exposes* (dimensions, values, knobs, versions) is catalog data
 //! (`catalogs/kernels.yaml`, section `engines`); what it *does* is its module's [`Engine`]
-//! implementation (see `docs/adding-an-engine.md`). Nothing else in this crate dispatches on an
+//! implementation (see `docs/src/contributing/adding-an-engine.md`). Nothing else in this crate dispatches on an
 //! engine's name.
 
 use std::path::{Path, PathBuf};

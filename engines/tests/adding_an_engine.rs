@@ -1,4 +1,4 @@
-//! `docs/adding-an-engine.md` against the code: its table of registered engines is the engine
+//! `docs/src/contributing/adding-an-engine.md` against the code: its table of registered engines is the engine
 //! table (`registry::ENGINES`: names, order and kinds), and every file, module item and trait
 //! method it names exists, so the page cannot drift from what adding an engine takes.
 
@@ -20,7 +20,7 @@ fn read(rel: &str) -> String {
 }
 
 fn doc() -> String {
-    read("docs/adding-an-engine.md")
+    read("docs/src/contributing/adding-an-engine.md")
 }
 
 /// The text between backticks, in order.
@@ -73,7 +73,7 @@ fn the_docs_engine_table_is_the_registration_table() {
         .collect();
     assert_eq!(
         documented, table,
-        "docs/adding-an-engine.md's engine table must list registry::ENGINES (name, kind) in order"
+        "docs/src/contributing/adding-an-engine.md's engine table must list registry::ENGINES (name, kind) in order"
     );
     for (name, _, module) in &rows {
         let text = read(module);
@@ -94,7 +94,7 @@ fn every_file_the_doc_names_exists() {
         if is_path {
             assert!(
                 root().join(&span).exists(),
-                "docs/adding-an-engine.md names `{span}`, which does not exist"
+                "docs/src/contributing/adding-an-engine.md names `{span}`, which does not exist"
             );
             checked += 1;
         }
@@ -138,7 +138,7 @@ fn every_item_and_method_the_doc_names_exists() {
             if is_item {
                 assert!(
                     defines(&source(module), item),
-                    "docs/adding-an-engine.md names `{span}`, which engines/src/{module} does not define"
+                    "docs/src/contributing/adding-an-engine.md names `{span}`, which engines/src/{module} does not define"
                 );
                 items += 1;
             }
@@ -147,7 +147,7 @@ fn every_item_and_method_the_doc_names_exists() {
         {
             assert!(
                 defines(&interfaces, &span),
-                "docs/adding-an-engine.md names `{span}`, which no engine, server or launch trait defines"
+                "docs/src/contributing/adding-an-engine.md names `{span}`, which no engine, server or launch trait defines"
             );
             methods += 1;
         }
@@ -167,7 +167,7 @@ fn the_readme_points_to_the_doc() {
         .expect("README.md has an `Adding an engine` section");
     let section = section.split("\n#").next().unwrap_or(section);
     assert!(
-        section.contains("docs/adding-an-engine.md"),
-        "README.md's `Adding an engine` section must point to docs/adding-an-engine.md"
+        section.contains("docs/src/contributing/adding-an-engine.md"),
+        "README.md's `Adding an engine` section must point to docs/src/contributing/adding-an-engine.md"
     );
 }
