@@ -158,16 +158,44 @@ fn every_item_and_method_the_doc_names_exists() {
     );
 }
 
+/// The link targets of the book's table of contents (`docs/src/SUMMARY.md`), in order: what
+/// mdBook builds and lists in the sidebar.
+fn summary_links(summary: &str) -> Vec<String> {
+    summary
+        .lines()
+        .filter(|l| l.trim_start().starts_with("- [") || l.trim_start().starts_with('['))
+        .filter_map(|l| {
+            let start = l.find("](")? + 2;
+            let end = start + l[start..].find(')')?;
+            Some(l[start..end].to_string())
+        })
+        .collect()
+}
+
 #[test]
-fn the_readme_points_to_the_doc() {
-    let readme = read("README.md");
-    let section = readme
-        .split("### Adding an engine")
-        .nth(1)
-        .expect("README.md has an `Adding an engine` section");
-    let section = section.split("\n#").next().unwrap_or(section);
+fn the_book_lists_the_doc() {
+    let summary = read("docs/src/SUMMARY.md");
+    let links = summary_links(&summary);
     assert!(
-        section.contains("docs/src/contributing/adding-an-engine.md"),
-        "README.md's `Adding an engine` section must point to docs/src/contributing/adding-an-engine.md"
+        links.len() >= 10,
+        "docs/src/SUMMARY.md: only {} links found",
+        links.len()
+    );
+    assert!(
+        links
+            .iter()
+            .any(|l| l == "contributing/adding-an-engine.md"),
+        "docs/src/SUMMARY.md must link contributing/adding-an-engine.md (found: {links:?})"
+    );
+    for link in &links {
+        assert!(
+            root().join("docs/src").join(link).is_file(),
+            "docs/src/SUMMARY.md links {link}, which does not exist under docs/src"
+        );
+    }
+    // The architecture page sends contributors here for the steps.
+    assert!(
+        read("docs/src/contributing/architecture.md").contains("(adding-an-engine.md)"),
+        "docs/src/contributing/architecture.md must link adding-an-engine.md"
     );
 }

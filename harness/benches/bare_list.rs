@@ -1,6 +1,6 @@
 //! The floor for listing: a bare libtest-mimic binary with nothing but trials.
 //!
-//! `scripts/bench-list.sh` runs it with `--list` beside the generated suite (`kernels --list`) on
+//! `scripts/bench-list.py` runs it with `--list` beside the generated suite (`kernels --list`) on
 //! the same trial names, so the suite's listing cost reads as a multiple of what libtest-mimic
 //! itself pays. The names come from the file named by `L1_BARE_NAMES` (one per line, as
 //! `kernels --list` prints them minus the `: test` suffix); without it, `L1_BARE_TRIALS` names of

@@ -98,7 +98,7 @@ fn sim_landscape(cats: &Catalogs, dir: &Path, t: &(&str, &str, &str, &str)) -> L
     };
     let mut combos = Vec::new();
     let mut truth = Vec::new();
-    for c in &target.combos {
+    for c in target.combos() {
         // Combos the sim cannot run (e.g. the model does not fit) are not part of the landscape.
         if let Ok(m) = sim::truth(&st, c) {
             combos.push(c.clone());

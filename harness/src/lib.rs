@@ -12,6 +12,7 @@
 
 pub mod accounting;
 pub mod accuracy;
+pub mod affected;
 pub mod calibration;
 pub mod catalog;
 pub mod detect;

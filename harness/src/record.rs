@@ -89,9 +89,9 @@ pub fn used_settings(
 ) -> UsedSettings {
     UsedSettings {
         trim: spec.measure.trim,
-        mode: match spec.kind {
-            crate::spec::SpecKind::Tune => "tune".into(),
-            _ => spec.mode().to_string(),
+        mode: match &spec.kind {
+            crate::spec::SpecKind::Tune(_) => "tune".into(),
+            crate::spec::SpecKind::Sweep(s) => s.mode.to_string(),
         },
         reps: spec.measure.full_reps(),
         gates: gates.iter().map(|g| g.method.to_string()).collect(),

@@ -14,6 +14,7 @@
 //! | `L1_GATES` | comma-separated gate methods replacing every spec's gates (`manual` for a research run) | the specs' gates |
 //! | `L1_CACHE` | `off`, `read`, `write` or `readwrite`: the measurement cache | `readwrite` |
 //! | `L1_STORE` | the results store: a SQLite path or a `postgres://` URL | `<target>/l1/store.sqlite` |
+//! | `L1_LOCK_TIMEOUT_S` | the measurement lock's lease in seconds: how long a runner that died holding a cache key's lock keeps the others waiting (`l1_store::lock`) | `60` |
 //! | `L1_RUN_LABEL` | the run's label in the store (`main`: the reference of `regression against: stored`) | none |
 //! | `L1_RUN_ID` | the run id that ties processes into one run | `NEXTEST_RUN_ID`, else generated per process |
 //! | `L1_PROGRESS` | `1`/`true` or `0`/`false`: the stderr progress line | on when stderr is a terminal outside nextest |
@@ -126,6 +127,8 @@ pub struct Env {
     pub cache: Result<CacheMode, BadSetting>,
     /// `L1_STORE`, trimmed, when not blank.
     pub store: Option<String>,
+    /// `L1_LOCK_TIMEOUT_S`: the measurement lock's lease (default 60 s).
+    pub lock_timeout: Result<Duration, BadSetting>,
     /// `L1_RUN_LABEL`, when not blank.
     pub run_label: Option<String>,
     /// `L1_RUN_ID`, else `NEXTEST_RUN_ID`, reduced to `[A-Za-z0-9_-]`, when that leaves anything.
@@ -167,6 +170,10 @@ impl Env {
             gates: var("L1_GATES").map(|t| parse_gates(&t)).transpose(),
             cache: var("L1_CACHE").map_or(Ok(CacheMode::ReadWrite), |v| CacheMode::parse(&v)),
             store: not_blank(var("L1_STORE")),
+            lock_timeout: var("L1_LOCK_TIMEOUT_S")
+                .map_or(Ok(l1_store::lock::DEFAULT_LOCK_TIMEOUT), |v| {
+                    parse_lock_timeout(&v)
+                }),
             run_label: var("L1_RUN_LABEL").filter(|l| !l.trim().is_empty()),
             run_id: ["L1_RUN_ID", "NEXTEST_RUN_ID"].iter().find_map(|k| {
                 let v: String = var(k)?
@@ -274,6 +281,21 @@ impl Settings {
     }
 }
 
+/// Parse an `L1_LOCK_TIMEOUT_S` value: a positive, finite number of seconds.
+pub fn parse_lock_timeout(text: &str) -> Result<Duration, BadSetting> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| BadSetting {
+            var: "L1_LOCK_TIMEOUT_S",
+            value: text.trim().to_string(),
+            what: "a lock timeout",
+            expected: "a positive number of seconds, such as 60 or 2.5",
+        })
+}
+
 /// Parse an `L1_GATES` value: gate method names ([`GateMethod`]'s one parser), comma-separated.
 pub fn parse_gates(text: &str) -> Result<Vec<GateMethod>, Diagnostic> {
     let mut out = Vec::new();
@@ -348,6 +370,22 @@ mod tests {
             assert!(!flag(Some(off)), "{off}");
         }
         assert!(!flag(None));
+    }
+
+    #[test]
+    fn lock_timeouts_parse() {
+        assert_eq!(
+            parse_lock_timeout(" 2.5 ").unwrap(),
+            Duration::from_millis(2500)
+        );
+        assert_eq!(parse_lock_timeout("60").unwrap(), Duration::from_secs(60));
+        for bad in ["0", "-1", "soon", "", "inf", "NaN"] {
+            let e = parse_lock_timeout(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("L1_LOCK_TIMEOUT_S=") && e.contains("positive number of seconds"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

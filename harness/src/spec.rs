@@ -1,32 +1,72 @@
-//! Spec files (`specs/**/*.yaml`): the typed form after rendering, and loading (render with
-//! minijinja, then parse with unknown fields rejected).
+//! Spec files (`specs/**/*.yaml`): the document as written (parsed after rendering with
+//! unknown fields rejected; its JSON Schema in [`schema`]), the typed spec validation makes of
+//! it, and loading (render with minijinja, then parse).
+
+mod gate;
+pub mod schema;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::OnceLock;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use crate::diag::{Diagnostic, did_you_mean};
+pub use self::gate::{
+    DEFAULT_GATES, FidelityThresholds, Gate, GateMethod, RegressionForm, UnknownGateMethod,
+};
+use crate::diag::Diagnostic;
 use crate::render::{self, RenderContext, Rendered};
 use crate::selection::{Scalar, Selection};
 use crate::yaml::{self, Locations, Step};
 
 /// What a spec asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SpecKind {
+// The document's `kind:`; the typed spec's [`SpecKind`] carries the settings of that kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename = "SpecKind", rename_all = "snake_case")]
+pub enum KindName {
     /// Tier 1: every (or a covering set of) legal combo(s) of each target.
     Sweep,
     /// Tier 2: Bayesian optimisation over the legal combos of each target, within a budget.
     Tune,
 }
 
+/// What a spec asks for, with the settings only that kind takes: what a spec means comes from
+/// this type (made by the validation stage, `validate`, from the document), never from
+/// optional fields.
+#[derive(Clone, Debug)]
+pub enum SpecKind {
+    Sweep(Sweep),
+    Tune(Box<Tune>),
+}
+
+/// A sweep's own settings.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    /// How the space is covered (`space.mode`; default exhaustive).
+    pub mode: Mode,
+    /// The gates as written, else [`DEFAULT_GATES`].
+    pub gates: Vec<Gate>,
+}
+
+/// A tune spec's own settings, checked.
+#[derive(Clone, Debug)]
+pub struct Tune {
+    pub objective: TuneObjective,
+    /// Each with exactly one of `at_most` and `at_least`.
+    pub constraints: Vec<TuneConstraint>,
+    /// At least one limit, each positive.
+    pub budget: TuneBudget,
+    pub seed_from: Option<Spanned<String>>,
+    pub gate: TuneGate,
+    pub remeasure: Option<TuneRemeasure>,
+    pub acquisition: l1_tune::Acquisition,
+}
+
 /// How the space is covered.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Every legal combo.
@@ -53,20 +93,26 @@ impl fmt::Display for Mode {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Targets {
     /// `engine@version`, e.g. `sim@1.0`, `vllm@0.13`.
+    #[schemars(with = "Vec<String>")]
     pub engines: Vec<Spanned<String>>,
+    #[schemars(with = "Vec<String>")]
     pub models: Vec<Spanned<String>>,
+    #[schemars(with = "Vec<String>")]
     pub hardware: Vec<Spanned<String>>,
+    #[schemars(with = "Vec<String>")]
     pub workloads: Vec<Spanned<String>>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Space {
-    /// As written (`None`: not written, so [`Mode::Exhaustive`]); see [`Spec::mode`].
+/// `space:` as written.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename = "Space", deny_unknown_fields)]
+pub struct SpaceDocument {
+    /// How a sweep covers the space (`exhaustive`, the default, or `quick`); a tune spec
+    /// searches every legal combo.
     #[serde(default)]
     pub mode: Option<Mode>,
     /// Dimension -> `all`, a list of values, or one value (a pin). Dimensions not named take the
@@ -81,8 +127,20 @@ pub struct Space {
     pub knobs: BTreeMap<String, Selection>,
 }
 
+/// The space a spec selects (the mode is a sweep's setting: [`Sweep::mode`]).
+#[derive(Clone, Debug, Default)]
+pub struct Space {
+    /// Dimension -> `all`, a list of values, or one value (a pin). Dimensions not named take the
+    /// engine's default.
+    pub dims: BTreeMap<String, Selection>,
+    /// Dimension -> one value: the same as a one-value entry in `dims`.
+    pub pins: BTreeMap<String, Scalar>,
+    /// Engine-specific knob -> `all`, values or one value.
+    pub knobs: BTreeMap<String, Selection>,
+}
+
 /// What gates compare against.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Baseline {
     /// The engine's own defaults (catalog `engines.<name>.defaults`).
@@ -105,7 +163,7 @@ fn default_trim() -> f64 {
 }
 
 /// How each combo is measured.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Measure {
     /// Reps per combo (each rep is one full workload run against one engine launch).
@@ -173,295 +231,20 @@ impl Default for Measure {
     }
 }
 
-/// Gate methods. Their names (`topk5`, `pareto`, ...) are defined once, in [`GateMethod::name`]:
-/// serde, [`FromStr`](std::str::FromStr) (the `L1_GATES` parser) and [`Display`](fmt::Display)
-/// all use it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum GateMethod {
-    /// The top k combos by the metric each beat the baseline by at least the margin.
-    Topk5,
-    /// The winning combo lies on the throughput-versus-latency pareto frontier.
-    Pareto,
-    /// No metric of the winner regresses against the baseline by more than epsilon.
-    Regression,
-    /// No verdict: every combo is surfaced for review.
-    Manual,
-    /// The baseline (the deployed combo) measured now against its recorded calibration:
-    /// 5–15 % is minor drift (a warning), over 15 % is significant (fails).
-    Drift,
-    /// Output fidelity: every combo's greedy answers to the probe set stay within thresholds
-    /// of the baseline's (per precision class); a combo that fails cannot win another gate.
-    Fidelity,
-}
-
-impl GateMethod {
-    /// Every method, in the order they are listed to users.
-    pub const ALL: [GateMethod; 6] = [
-        Self::Topk5,
-        Self::Pareto,
-        Self::Regression,
-        Self::Manual,
-        Self::Drift,
-        Self::Fidelity,
-    ];
-
-    /// Every method's name, in the order of [`GateMethod::ALL`].
-    pub const NAMES: [&'static str; 6] = [
-        Self::ALL[0].name(),
-        Self::ALL[1].name(),
-        Self::ALL[2].name(),
-        Self::ALL[3].name(),
-        Self::ALL[4].name(),
-        Self::ALL[5].name(),
-    ];
-
-    /// The method's name as specs, `L1_GATES`, records and reports spell it.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Topk5 => "topk5",
-            Self::Pareto => "pareto",
-            Self::Regression => "regression",
-            Self::Manual => "manual",
-            Self::Drift => "drift",
-            Self::Fidelity => "fidelity",
-        }
-    }
-}
-
-impl fmt::Display for GateMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A gate method name that is none of [`GateMethod::NAMES`].
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown gate method `{name}`")]
-pub struct UnknownGateMethod {
-    pub name: String,
-}
-
-impl UnknownGateMethod {
-    /// `did you mean ...?` for a near miss of a method name.
-    pub fn help(&self) -> Option<String> {
-        did_you_mean(&self.name, &GateMethod::NAMES)
-    }
-}
-
-impl FromStr for GateMethod {
-    type Err = UnknownGateMethod;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| UnknownGateMethod {
-                name: s.to_string(),
-            })
-    }
-}
-
-impl Serialize for GateMethod {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for GateMethod {
-    /// As a unit-variant enum (as serde derives it, so errors and their locations read the
-    /// same), with the names of [`GateMethod::name`].
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::{self, EnumAccess, VariantAccess};
-
-        /// The variant name, checked as the derived identifier visitor checks it.
-        struct Name;
-        impl<'de> de::DeserializeSeed<'de> for Name {
-            type Value = GateMethod;
-            fn deserialize<D: serde::Deserializer<'de>>(
-                self,
-                d: D,
-            ) -> Result<GateMethod, D::Error> {
-                d.deserialize_identifier(self)
-            }
-        }
-        impl de::Visitor<'_> for Name {
-            type Value = GateMethod;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("variant identifier")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<GateMethod, E> {
-                v.parse()
-                    .map_err(|_| E::unknown_variant(v, &GateMethod::NAMES))
-            }
-        }
-
-        struct Method;
-        impl<'de> de::Visitor<'de> for Method {
-            type Value = GateMethod;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("enum GateMethod")
-            }
-            fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<GateMethod, A::Error> {
-                let (method, variant) = data.variant_seed(Name)?;
-                variant.unit_variant()?;
-                Ok(method)
-            }
-        }
-        d.deserialize_enum("GateMethod", &GateMethod::NAMES, Method)
-    }
-}
-
-/// The two forms of the `regression` gate.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RegressionForm {
-    /// Fail only on evidence of a regression beyond ε (one-sided test per metric, Holm across
-    /// the metrics): false failures are controlled, missed regressions are not. The default.
-    #[default]
-    FailOnRegression,
-    /// Pass only on evidence that no metric regresses by ε or more (non-inferiority: the
-    /// one-sided bound of every metric's change lies above −ε): a missed regression is what is
-    /// controlled; too few reps fail.
-    NonInferiority,
-}
-
-/// Fidelity thresholds (all optional: unset ones keep the precision class's default).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FidelityThresholds {
-    /// Least share of probes whose greedy tokens equal the reference's.
-    #[serde(default)]
-    pub min_exact_match: Option<f64>,
-    /// Least mean matched prefix (first divergence over length).
-    #[serde(default)]
-    pub min_matched_prefix: Option<f64>,
-    /// Largest mean |Δ logprob| of chosen tokens (nats) over identical contexts.
-    #[serde(default)]
-    pub max_logprob_delta: Option<f64>,
-    /// Largest mean top-k Jensen–Shannon divergence (bits) over identical contexts.
-    #[serde(default)]
-    pub max_topk_divergence: Option<f64>,
-}
-
-/// One gate. Fields that do not apply to a method are rejected at validation.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Gate {
-    pub method: GateMethod,
-    /// The metric ranked and compared (default `output_tokens_per_s`).
-    #[serde(default)]
-    pub metric: Option<Spanned<String>>,
-    /// Minimum relative improvement over the baseline (topk5; default 0.03).
-    #[serde(default)]
-    pub margin: Option<f64>,
-    /// How many top combos must win (topk5; default 5).
-    #[serde(default)]
-    pub k: Option<u32>,
-    /// Largest allowed relative regression (regression; default 0.05).
-    #[serde(default)]
-    pub epsilon: Option<f64>,
-    /// Per-metric ε overriding `epsilon` (regression), e.g. `{ ttft_p95_ms: 0.10 }`.
-    #[serde(default)]
-    pub epsilons: Option<BTreeMap<String, f64>>,
-    /// Metrics checked for regressions (regression; default throughput, TTFT p95, E2E p95).
-    #[serde(default)]
-    pub metrics: Option<Vec<Spanned<String>>>,
-    /// The latency axis of the frontier (pareto; default `e2e_p95_ms`).
-    #[serde(default)]
-    pub latency_metric: Option<Spanned<String>>,
-    /// Family-wise significance level (default 0.05).
-    #[serde(default)]
-    pub alpha: Option<f64>,
-    /// Fidelity: thresholds for every precision class (override the class defaults).
-    #[serde(default)]
-    pub min_exact_match: Option<f64>,
-    #[serde(default)]
-    pub min_matched_prefix: Option<f64>,
-    #[serde(default)]
-    pub max_logprob_delta: Option<f64>,
-    #[serde(default)]
-    pub max_topk_divergence: Option<f64>,
-    /// Fidelity: thresholds per precision class (`bf16`, `fp8`, `q4`), applied after the flat ones.
-    #[serde(default)]
-    pub per_dtype: Option<BTreeMap<String, FidelityThresholds>>,
-    /// Fidelity: fail combos whose engine returns no logprobs instead of comparing tokens only.
-    #[serde(default)]
-    pub require_logprobs: Option<bool>,
-    /// Regression: what each combo is compared with: `baseline` (this run's baseline combo, the
-    /// default) or `stored` (the same combo's newest measurement in the results store from a run
-    /// labelled `label`, with the same cache key: same engine version, model, hardware,
-    /// workload and plan).
-    #[serde(default)]
-    pub against: Option<String>,
-    /// Regression against stored results: the run label to compare with (default `main`).
-    #[serde(default)]
-    pub label: Option<String>,
-    /// Regression: `fail_on_regression` (default) or `non_inferiority` (see [`RegressionForm`]).
-    #[serde(default)]
-    pub form: Option<RegressionForm>,
-    /// Largest minimum detectable effect (relative, 80 % power) at which the winner's comparison
-    /// still counts as decided; above it the verdict is marked inconclusive with the reps or
-    /// launches that would bring it down (default 0.10; for `regression` at least its ε).
-    #[serde(default)]
-    pub max_mde: Option<f64>,
-}
-
-impl Gate {
-    /// A gate of `method` with every setting at its default.
-    pub const fn new(method: GateMethod) -> Self {
-        Self {
-            method,
-            metric: None,
-            margin: None,
-            k: None,
-            epsilon: None,
-            epsilons: None,
-            metrics: None,
-            latency_metric: None,
-            alpha: None,
-            min_exact_match: None,
-            min_matched_prefix: None,
-            max_logprob_delta: None,
-            max_topk_divergence: None,
-            per_dtype: None,
-            require_logprobs: None,
-            against: None,
-            label: None,
-            form: None,
-            max_mde: None,
-        }
-    }
-
-    /// The gate's flat fidelity thresholds.
-    pub fn fidelity_thresholds(&self) -> FidelityThresholds {
-        FidelityThresholds {
-            min_exact_match: self.min_exact_match,
-            min_matched_prefix: self.min_matched_prefix,
-            max_logprob_delta: self.max_logprob_delta,
-            max_topk_divergence: self.max_topk_divergence,
-        }
-    }
-
-    /// Whether any fidelity-only field is set.
-    pub fn has_fidelity_fields(&self) -> bool {
-        self.fidelity_thresholds() != FidelityThresholds::default()
-            || self.per_dtype.is_some()
-            || self.require_logprobs.is_some()
-    }
-}
-
 /// A tune spec's objective: the metric optimised and its direction.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TuneObjective {
+    #[schemars(with = "String")]
     pub metric: Spanned<String>,
     pub direction: l1_tune::Direction,
 }
 
 /// A tune spec's constraint: `{ metric, at_most: X }` or `{ metric, at_least: X }`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TuneConstraint {
+    #[schemars(with = "String")]
     pub metric: Spanned<String>,
     #[serde(default)]
     pub at_most: Option<f64>,
@@ -470,7 +253,7 @@ pub struct TuneConstraint {
 }
 
 /// A tune spec's budget: at least one limit, each positive.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TuneBudget {
     /// Wall-clock minutes (measurement time; cache hits are free).
@@ -484,7 +267,7 @@ pub struct TuneBudget {
 }
 
 /// A tune spec's final phase: the last `share` of the budget re-measures the `top` candidates.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TuneRemeasure {
     #[serde(default)]
@@ -494,33 +277,38 @@ pub struct TuneRemeasure {
 }
 
 /// A tune spec's gate: the recommended point must beat the baseline by `margin` (relative).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TuneGate {
     #[serde(default)]
     pub margin: Option<f64>,
 }
 
-/// The gates of a sweep that lists none.
-pub const DEFAULT_GATES: &[Gate] = &[Gate::new(GateMethod::Topk5)];
-
-/// A spec after rendering and parsing.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    pub kind: SpecKind,
+/// An l1 spec file (after template rendering): what to measure (`targets`), over which space,
+/// against which baseline, how each combo is measured, and how the result is judged (a
+/// sweep's `gates`; a tune spec's `objective`, `constraints` and `budget`).
+// The flat document serde parses (with spans, unknown fields rejected) and the JSON Schema
+// describes; the validation stage (`validate`) checks it and makes the typed [`Spec`] of it,
+// so a field of the other kind is an error located at the field.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(rename = "Spec", deny_unknown_fields)]
+pub struct SpecDocument {
+    /// `sweep` (every legal combo, or a covering set, gated) or `tune` (Bayesian optimisation
+    /// within a budget).
+    pub kind: KindName,
     /// Must equal the file stem: test names start with it, and `--exact` finds the file by it.
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     #[serde(default)]
     pub description: Option<String>,
     pub targets: Targets,
     #[serde(default)]
-    pub space: Space,
+    pub space: SpaceDocument,
     #[serde(default)]
     pub baseline: Baseline,
     #[serde(default)]
     pub measure: Measure,
-    /// As written (`None`: not written); see [`Spec::gates`].
+    /// Sweeps: the gates (default: one `topk5` gate).
     #[serde(default)]
     pub gates: Option<Vec<Gate>>,
     /// Tune specs: the objective (metric and direction).
@@ -534,6 +322,7 @@ pub struct Spec {
     pub budget: Option<TuneBudget>,
     /// Tune specs: the sweep spec whose stored results seed the search (its pareto/best points).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub seed_from: Option<Spanned<String>>,
     /// Tune specs: the gate (`{ margin }`).
     #[serde(default)]
@@ -547,18 +336,61 @@ pub struct Spec {
     pub acquisition: Option<l1_tune::Acquisition>,
 }
 
+/// A spec that passed validation: the settings every kind shares, and its kind with the
+/// settings only that kind takes.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub kind: SpecKind,
+    pub name: Spanned<String>,
+    pub description: Option<String>,
+    pub targets: Targets,
+    pub space: Space,
+    pub baseline: Baseline,
+    pub measure: Measure,
+}
+
 impl Spec {
-    /// The gates: as written, else [`DEFAULT_GATES`].
+    /// The document's shared settings with `kind`'s own (built by validation, which checked
+    /// that the document writes no field of the other kind).
+    pub fn new(doc: &SpecDocument, kind: SpecKind) -> Self {
+        Self {
+            kind,
+            name: doc.name.clone(),
+            description: doc.description.clone(),
+            targets: doc.targets.clone(),
+            space: Space {
+                dims: doc.space.dims.clone(),
+                pins: doc.space.pins.clone(),
+                knobs: doc.space.knobs.clone(),
+            },
+            baseline: doc.baseline.clone(),
+            measure: doc.measure.clone(),
+        }
+    }
+
+    /// The gates: a sweep's; a tune spec's trials are measured as a sweep with the default
+    /// gates would be ([`DEFAULT_GATES`]: they set the early-stopping margin).
     pub fn gates(&self) -> &[Gate] {
-        self.gates.as_deref().unwrap_or(DEFAULT_GATES)
+        match &self.kind {
+            SpecKind::Sweep(s) => &s.gates,
+            SpecKind::Tune(_) => DEFAULT_GATES,
+        }
     }
 
     /// How the space is covered: a tune spec searches every legal combo; a sweep as written
     /// (default exhaustive).
     pub fn mode(&self) -> Mode {
-        match self.kind {
-            SpecKind::Tune => Mode::Exhaustive,
-            SpecKind::Sweep => self.space.mode.unwrap_or_default(),
+        match &self.kind {
+            SpecKind::Sweep(s) => s.mode,
+            SpecKind::Tune(_) => Mode::Exhaustive,
+        }
+    }
+
+    /// The tune settings (`None` for a sweep).
+    pub fn tune(&self) -> Option<&Tune> {
+        match &self.kind {
+            SpecKind::Tune(t) => Some(t.as_ref()),
+            SpecKind::Sweep(_) => None,
         }
     }
 }
@@ -569,7 +401,8 @@ pub struct LoadedSpec {
     pub path: PathBuf,
     pub source: String,
     pub rendered: Rendered,
-    pub spec: Spec,
+    /// The document as written (checked and typed by the validation stage, `validate`).
+    pub doc: SpecDocument,
     /// Where each node of the rendered document is; see [`LoadedSpec::locations`].
     locations: OnceLock<Locations>,
 }
@@ -648,12 +481,12 @@ pub fn load(path: &Path, ctx: &RenderContext) -> Result<LoadedSpec, Diagnostic> 
     let source = std::fs::read_to_string(path)
         .map_err(|e| Diagnostic::new(path, format!("failed to read the spec file: {e}")))?;
     let rendered = render::render(path, &source, ctx)?;
-    let spec: Spec = yaml::parse(path, &source, Some(&rendered))?;
+    let doc: SpecDocument = yaml::parse(path, &source, Some(&rendered))?;
     let loaded = LoadedSpec {
         path: path.to_path_buf(),
         source,
         rendered,
-        spec,
+        doc,
         locations: OnceLock::new(),
     };
     let stem = path
@@ -661,14 +494,14 @@ pub fn load(path: &Path, ctx: &RenderContext) -> Result<LoadedSpec, Diagnostic> 
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let stem = stem.strip_suffix(".yaml").unwrap_or(&stem).to_string();
-    if loaded.spec.name.value != stem {
+    if loaded.doc.name.value != stem {
         return Err(loaded
             .diag_span(
                 format!(
                     "spec name `{}` differs from its file name `{stem}`",
-                    loaded.spec.name.value
+                    loaded.doc.name.value
                 ),
-                &loaded.spec.name,
+                &loaded.doc.name,
             )
             .field("name")
             .expected(format!(
@@ -680,11 +513,11 @@ pub fn load(path: &Path, ctx: &RenderContext) -> Result<LoadedSpec, Diagnostic> 
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
-    if !valid_name(&loaded.spec.name.value) {
+    if !valid_name(&loaded.doc.name.value) {
         return Err(loaded
             .diag_span(
                 "spec name has characters that do not fit in a test name",
-                &loaded.spec.name,
+                &loaded.doc.name,
             )
             .field("name")
             .expected("letters, digits, `-` and `_`"));
@@ -762,49 +595,6 @@ pub fn find_by_name(path: &Path, name: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gate_method_names_are_one_list_for_serde_parsing_and_display() {
-        for m in GateMethod::ALL {
-            let name = m.to_string();
-            assert_eq!(name.parse::<GateMethod>(), Ok(m));
-            let parsed: GateMethod =
-                serde_saphyr::from_str(&name).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(parsed, m);
-            assert_eq!(serde_json::to_string(&m).ok(), Some(format!("\"{name}\"")));
-        }
-        assert_eq!(
-            GateMethod::NAMES,
-            [
-                "topk5",
-                "pareto",
-                "regression",
-                "manual",
-                "drift",
-                "fidelity"
-            ]
-        );
-        let e = "paretto".parse::<GateMethod>().err();
-        assert_eq!(
-            e.as_ref().map(ToString::to_string).as_deref(),
-            Some("unknown gate method `paretto`")
-        );
-        assert_eq!(
-            e.and_then(|e| e.help()).as_deref(),
-            Some("did you mean `pareto`?")
-        );
-        // serde reports an unknown name as derived enums do (the YAML layer turns the list into
-        // choices and a suggestion).
-        let err = serde_saphyr::from_str::<GateMethod>("Topk5")
-            .err()
-            .map(|e| e.to_string());
-        assert!(
-            err.as_deref().is_some_and(|e| e.contains(
-                "unknown variant `Topk5`, expected one of topk5, pareto, regression, manual, drift, fidelity"
-            )),
-            "{err:?}"
-        );
-    }
 
     #[test]
     fn mode_names_match_their_serde_names() {

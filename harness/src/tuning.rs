@@ -92,19 +92,18 @@ pub struct TuneSpec {
 impl TuneSpec {
     /// The settings of a tune spec (`None` for a sweep). Call on a validated spec.
     pub fn from_spec(spec: &Spec) -> Option<Self> {
-        if spec.kind != SpecKind::Tune {
+        let SpecKind::Tune(t) = &spec.kind else {
             return None;
-        }
-        let o = spec.objective.as_ref()?;
-        let b = spec.budget.clone().unwrap_or_default();
+        };
+        let (o, b) = (&t.objective, &t.budget);
         let mut config = TuneConfig::new(o.metric.value.clone(), o.direction);
         config.seed = spec.measure.seed;
-        config.acquisition = spec.acquisition.unwrap_or_default();
-        if let Some(r) = &spec.remeasure {
+        config.acquisition = t.acquisition;
+        if let Some(r) = &t.remeasure {
             config.remeasure.top = r.top.unwrap_or(config.remeasure.top);
             config.remeasure.share = r.share.unwrap_or(config.remeasure.share);
         }
-        config.constraints = spec
+        config.constraints = t
             .constraints
             .iter()
             .filter_map(|c| {
@@ -127,12 +126,8 @@ impl TuneSpec {
                 gpu_hours: b.gpu_hours,
                 max_trials: b.max_trials,
             },
-            seed_from: spec.seed_from.as_ref().map(|s| s.value.clone()),
-            margin: spec
-                .gate
-                .as_ref()
-                .and_then(|g| g.margin)
-                .unwrap_or(DEFAULT_MARGIN),
+            seed_from: t.seed_from.as_ref().map(|s| s.value.clone()),
+            margin: t.gate.margin.unwrap_or(DEFAULT_MARGIN),
         })
     }
 }

@@ -3,13 +3,15 @@
 //! with anchor checks) into a scratch directory. The tools come from `scripts/setup-doc-tools.sh`;
 //! without them the test is skipped with the reason, except under `L1_REQUIRE_ENGINES=1` (CI).
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .unwrap()
+        .expect("the harness crate sits in the workspace root")
         .to_path_buf()
 }
 

@@ -424,16 +424,110 @@ fn every_catalog_version_lies_in_its_translators_supported_range() {
 }
 
 #[test]
-fn readme_engine_table_is_generated_from_the_catalog_and_translators() {
+fn the_books_engine_tables_are_generated_from_the_catalog_and_translators() {
+    use l1_harness::engine_table::{self as table, INDEX_PAGE};
     let cats = Catalogs::load(&root()).unwrap();
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let copy = l1_harness::engine_table::readme_copy(&readme)
-        .expect("README.md has the engine-table markers");
-    let generated = l1_harness::engine_table::render(&cats.kernels);
+    let read = |page: &str| {
+        std::fs::read_to_string(root().join(page)).unwrap_or_else(|e| panic!("{page}: {e}"))
+    };
+    let index = read(INDEX_PAGE);
+    let copy = table::copy_between(&index, table::BEGIN, table::END)
+        .unwrap_or_else(|| panic!("{INDEX_PAGE} has the engine-table markers"));
+    let generated = table::render(&cats.kernels);
     assert!(
         copy == generated.trim_matches('\n'),
-        "README.md's engine table is stale: replace it with the output of \
+        "{INDEX_PAGE}'s engine table is stale: replace it with the output of \
          `cargo run --release --bin l1 -- catalog engines`:\n{generated}"
+    );
+    // Every registered engine has a page whose tables are its generated ones.
+    for engine in l1_engines::registry::ENGINES.iter().map(|e| e.name()) {
+        let page = table::page(engine);
+        let text = read(&page);
+        let (begin, end) = table::engine_markers(engine);
+        let copy = table::copy_between(&text, &begin, &end)
+            .unwrap_or_else(|| panic!("{page} has the markers `{begin}` and `{end}`"));
+        let generated = table::render_engine(&cats.kernels, engine)
+            .unwrap_or_else(|| panic!("the catalog lists `{engine}`"));
+        assert!(
+            copy == generated.trim_matches('\n'),
+            "{page}'s tables for `{engine}` are stale: replace them with the output of \
+             `cargo run --release --bin l1 -- catalog engines {engine}`:\n{generated}"
+        );
+        // The index links every engine page.
+        let file = Path::new(&page).file_name().unwrap().to_str().unwrap();
+        assert!(
+            index.contains(&format!("]({file})")),
+            "{INDEX_PAGE} links {file}"
+        );
+    }
+}
+
+#[test]
+fn a_stale_or_unmarked_copy_is_noticed() {
+    use l1_harness::engine_table as table;
+    let cats = Catalogs::load(&root()).unwrap();
+    let md = table::render_engine(&cats.kernels, "vllm").unwrap();
+    let (begin, end) = table::engine_markers("vllm");
+    let page = format!("# vLLM\n\n{begin}\n{md}\n{end}\n\nMore text.\n");
+    assert_eq!(
+        table::copy_between(&page, &begin, &end),
+        Some(md.trim_matches('\n'))
+    );
+    // Another engine's markers, or a missing end, find no copy.
+    let (other, _) = table::engine_markers("sglang");
+    assert_eq!(table::copy_between(&page, &other, &end), None);
+    assert_eq!(
+        table::copy_between(&page.replace(&end, ""), &begin, &end),
+        None
+    );
+    // A catalog change shows: offering a value changes the generated tables.
+    let mut kernels = cats.kernels.clone();
+    kernels
+        .catalog
+        .engines
+        .get_mut("vllm")
+        .unwrap()
+        .defaults
+        .insert("kv_layout".into(), "paged".into());
+    assert_ne!(table::render_engine(&kernels, "vllm").unwrap(), md);
+    assert_eq!(table::render_engine(&cats.kernels, "nope"), None);
+}
+
+#[test]
+fn l1_catalog_engines_prints_one_engines_tables() {
+    let l1 = env!("CARGO_BIN_EXE_l1");
+    let out = std::process::Command::new(l1)
+        .args([
+            "--root",
+            root().to_str().unwrap(),
+            "catalog",
+            "engines",
+            "tgi",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let cats = Catalogs::load(&root()).unwrap();
+    let want = l1_harness::engine_table::render_engine(&cats.kernels, "tgi").unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        want.trim_end()
+    );
+    let out = std::process::Command::new(l1)
+        .args([
+            "--root",
+            root().to_str().unwrap(),
+            "catalog",
+            "engines",
+            "tgix",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the catalog has no engine `tgix` (engines: llamacpp, onnxruntime,"),
+        "{err}"
     );
 }
 

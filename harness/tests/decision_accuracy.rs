@@ -3,8 +3,8 @@
 //! the procedure's null — and every power at a stated effect, each with the tolerance of its 95 %
 //! Wilson interval: a rate "holds" when its interval reaches down to the nominal level, and a
 //! power "holds" when its interval reaches up to the stated value. The stated powers are the
-//! published table's (README, "Measured decision accuracy", 20,000 comparisons per cell) less a
-//! few points, so a change that costs real power fails here.
+//! published table's (`docs/src/statistics.md`, "Measured error rates", 20,000 comparisons per
+//! cell) less a few points, so a change that costs real power fails here.
 //!
 //! Fewer comparisons than the published table (so the whole file takes well under a minute in
 //! release on two cores), which widens the intervals, not the claims.

@@ -5,7 +5,7 @@
 //! Each test launches the engine through the same registry the harness uses, runs one rep (so
 //! the probes come after measured work, as in a trial), then the workload's probe set. A missing
 //! engine skips the test with the reason, or fails it under `L1_REQUIRE_ENGINES=1` (CI).
-//! Measured values are printed (`--no-capture`) and reported in README-fidelity.md.
+//! Measured values are printed (`--no-capture`) and reported in `docs/src/benchmarks.md` ("Output fidelity").
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
 

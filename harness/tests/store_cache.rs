@@ -377,7 +377,7 @@ fn regression_against_stored_main_results_fails_a_slower_change() {
     assert!(!ok, "{msg}");
     assert!(msg.contains("regressed: output_tokens_per_s"), "{msg}");
     assert!(msg.contains("vs run main-1"), "{msg}");
-    // The non-inferiority form (the README's pull-request recipe) against the same stored main
+    // The non-inferiority form (the pull-request recipe of `docs/src/ci.md`) against the same stored main
     // results: the slow engine is not shown to be within ε, the unchanged engine is.
     std::fs::write(
         s.dir.join("specs/cached.yaml"),

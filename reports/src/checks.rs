@@ -1,5 +1,6 @@
 //! Real external validators the tests (and CI) run on the reports: a headless Chromium for the
-//! HTML page, Python's `jsonschema` for `results.json`, `promtool` for metrics and alert rules.
+//! HTML page, Python's `jsonschema` for `results.json`, `promtool` for metrics and alert rules,
+//! `markdownlint-cli2` for the Markdown summary.
 //!
 //! Each returns [`CheckError::Missing`] when its tool is not installed; [`require_or_skip`]
 //! turns that into a printed skip, or a failure under `L1_REQUIRE_ENGINES=1` (how CI runs).
@@ -223,6 +224,41 @@ pub fn promtool(kind: &str, file: &Path) -> Result<(), CheckError> {
     } else {
         Err(CheckError::Failed {
             tool: "promtool",
+            output: text,
+        })
+    }
+}
+
+/// The rules the Markdown summary is linted with: markdownlint's defaults, less the line
+/// length (tables and names are long by nature), `<sub>` allowed (the legend), and no top-level
+/// heading first (the summary is a fragment of a step summary or a comment).
+pub const MARKDOWNLINT_CONFIG: &str = r#"{ "config": { "default": true, "MD013": false, "MD033": { "allowed_elements": ["sub"] }, "MD041": false } }"#;
+
+/// `markdownlint-cli2` (npm, under [`node_modules`]) on a Markdown file, with
+/// [`MARKDOWNLINT_CONFIG`].
+pub fn markdownlint(file: &Path) -> Result<(), CheckError> {
+    let bin = node_modules().join(".bin/markdownlint-cli2");
+    if !bin.exists() {
+        return Err(CheckError::Missing(format!(
+            "markdownlint-cli2 (npm, under {})",
+            node_modules().display()
+        )));
+    }
+    let io = |source| CheckError::Io {
+        tool: "markdownlint-cli2",
+        source,
+    };
+    let dir = tempfile::tempdir().map_err(io)?;
+    let config = dir.path().join(".markdownlint-cli2.jsonc");
+    std::fs::write(&config, MARKDOWNLINT_CONFIG).map_err(io)?;
+    let mut cmd = Command::new(&bin);
+    cmd.arg("--config").arg(&config).arg(file);
+    let (ok, text) = run_tool(cmd, "markdownlint-cli2", "markdownlint-cli2 (npm)", None)?;
+    if ok {
+        Ok(())
+    } else {
+        Err(CheckError::Failed {
+            tool: "markdownlint-cli2",
             output: text,
         })
     }

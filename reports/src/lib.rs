@@ -1,9 +1,10 @@
 //! Reports for l1: the end-of-run summary table (winners and gate verdicts per target) and the
 //! run summary JSON here; [`model`] is the report model (also the versioned `results.json`) and
 //! [`reporter`] the one trait every format written from it implements: [`html`] (a
-//! self-contained page), [`junit`] (JUnit XML), `results.json` and [`prometheus`] (the metrics
-//! exposition). Every format renders a plain model and can be tested alone; the harness builds
-//! the model from a run directory. [`atomic`] is l1's one atomic file writer and [`dates`] its
+//! self-contained page), [`junit`] (JUnit XML), `results.json`, [`prometheus`] (the metrics
+//! exposition) and [`markdown`] (a summary for a CI step or a pull-request comment). Every
+//! format renders a plain model and can be tested alone; the harness builds the model from a
+//! run directory. [`atomic`] is l1's one atomic file writer and [`dates`] its
 //! one date formatter and parser.
 
 use std::fmt::Write as _;
@@ -13,6 +14,7 @@ pub mod checks;
 pub mod dates;
 pub mod html;
 pub mod junit;
+pub mod markdown;
 pub mod model;
 pub mod prometheus;
 pub mod reporter;

@@ -361,7 +361,7 @@ pub struct Percentiles {
     pub p99: Option<f64>,
 }
 
-/// One combo's output fidelity against the baseline (see README "The `fidelity` gate").
+/// One combo's output fidelity against the baseline (see `docs/src/gates.md`, "fidelity").
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FidelityCell {

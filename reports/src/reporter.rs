@@ -1,8 +1,9 @@
 //! One trait for every report format written from the report model ([`RunReport`]), as
 //! criterion's `Report` and hyperfine's exporters do: the HTML page, `results.json`, JUnit XML
-//! and the Prometheus textfile. The harness builds the model once and hands it to a list of
-//! reporters (`l1_harness::report_model::write_all`); adding a format is one implementation here
-//! and one entry in that list.
+//! and the Prometheus textfile, and the Markdown summary that `l1 report --markdown` writes
+//! when asked. The harness builds the model once and hands it to a list of reporters
+//! (`l1_harness::report_model::write_all`); adding a format is one implementation here and one
+//! entry in that list.
 
 use std::path::{Path, PathBuf};
 
@@ -90,6 +91,20 @@ impl Reporter for Junit {
         let run = crate::junit::from_report(report);
         let xml = crate::junit::render_junit(&run)?;
         crate::atomic::write(out, xml.as_bytes())?;
+        Ok(wrote(self.name(), out))
+    }
+}
+
+pub use crate::markdown::Markdown;
+
+/// The Markdown summary (`l1 report --markdown`), for a CI step summary or a pull-request
+/// comment (see [`crate::markdown`]).
+impl Reporter for Markdown {
+    fn name(&self) -> &'static str {
+        "Markdown summary"
+    }
+    fn write(&self, report: &RunReport, out: &Path) -> Result<Wrote, ReportError> {
+        crate::atomic::write(out, self.render(report).as_bytes())?;
         Ok(wrote(self.name(), out))
     }
 }

@@ -6,10 +6,12 @@
 //! The store knows nothing of specs or engines: the harness turns its records into the rows
 //! defined here. Every write is one transaction, so a writer killed at any moment leaves either
 //! the whole row set or nothing; inserts are idempotent (`ON CONFLICT DO NOTHING` on the natural
-//! keys), so records can be ingested again without duplicates.
+//! keys), so records can be ingested again without duplicates. Runners sharing one store measure
+//! each cache key once at a time: [`lock`] holds a lease-based lock per key while one measures.
 
 mod cache;
 mod db;
+pub mod lock;
 mod migrate;
 mod records;
 mod rows;
@@ -19,6 +21,7 @@ mod tune;
 use std::path::PathBuf;
 
 pub use db::{Cell, Db, Param, Row, Tx};
+pub use lock::{Claim, LockOptions, LockRequest, LockRow, LockState, MeasurementLock};
 pub use migrate::schema_version;
 pub use rows::{
     CACHE_TTL_S, CacheFilter, CacheStats, KeyParts, MeasurementRow, NewRun, RunFilter, RunRow,

@@ -4,12 +4,20 @@
 use crate::{Param, Store, StoreError, now_unix};
 
 /// The schema versions this build knows, in order: (version, name, SQLite text, PostgreSQL text).
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "measurement_locks",
+        include_str!("../migrations/sqlite/0002_measurement_locks.sql"),
+        include_str!("../migrations/postgres/0002_measurement_locks.sql"),
+    ),
+];
 
 /// The newest schema version this build knows.
 pub fn schema_version() -> i64 {

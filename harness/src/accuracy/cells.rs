@@ -137,7 +137,7 @@ impl Cell {
     }
 }
 
-/// The cells of the published table (README "Measured decision accuracy").
+/// The cells of the published tables (`docs/src/statistics.md`, "Measured error rates").
 pub fn published_cells() -> Vec<Cell> {
     let mut out = Vec::new();
     for e in [0.0, 0.02, 0.03, 0.04, 0.05, 0.06] {

@@ -35,15 +35,22 @@ struct Cli {
 enum Command {
     /// Check specs exactly as the harness would: spec files, or directories (every spec under
     /// them); default `L1_SPECS`, else `specs/`.
-    Validate { specs: Vec<PathBuf> },
+    Validate {
+        /// Spec files or directories (every spec under them); none: `L1_SPECS`, else `specs/`.
+        specs: Vec<PathBuf>,
+    },
     /// How many combos each mode would run for a spec, which ones (with the sim engine's
     /// predicted metrics), and what the rules rejected.
     Preview {
+        /// The spec file.
         spec: PathBuf,
         /// List every selected combo with its sim-predicted throughput and p95 TTFT.
         #[arg(long)]
         combos: bool,
     },
+    /// Print the JSON Schema of spec files (`docs/src/specs/spec.schema.json` is the committed
+    /// copy; editors read it through a `# yaml-language-server: $schema=...` header line).
+    Schema,
     /// The kernel catalog.
     Catalog {
         #[command(subcommand)]
@@ -53,9 +60,12 @@ enum Command {
     /// within- and between-launch variation (noise floor and launch component of later
     /// comparisons) and the reference the `drift` gate compares with.
     Calibrate {
+        /// The spec whose targets' baselines are measured.
         spec: PathBuf,
+        /// Engine launches per target (the between-launch variation needs several).
         #[arg(long, default_value_t = 5)]
         launches: usize,
+        /// Reps per launch.
         #[arg(long, default_value_t = 7)]
         reps: usize,
     },
@@ -79,6 +89,7 @@ enum Command {
     /// a gate testing for improvement (topk5) established is written; otherwise it says why
     /// (which gates ran, what they lacked) and writes nothing for the target.
     Apply {
+        /// The run id (as `l1 runs list` shows it).
         run: String,
         /// Where to write (default: `target/l1/apply/<run>/`).
         #[arg(long, value_name = "DIR")]
@@ -101,17 +112,42 @@ enum Command {
     /// Exit codes: 0 every trial asked to run finished and passed; 1 the run finished and a trial
     /// or gate failed (spec errors included); 2 the run is unfinished (trials without an
     /// outcome) or could not be read (an unreadable record, a store error, reports not written).
+    /// The same with `--markdown`: the summary is written whatever the verdict (a failed run
+    /// exits 1 after writing it), and a summary that could not be written exits 2.
     Report {
+        /// The run id (default: the newest run under `target/l1/runs/`).
         run: Option<String>,
         /// Where to write the JUnit XML (default: `target/l1/runs/<run>/junit.xml`).
         #[arg(long, value_name = "PATH")]
         junit: Option<PathBuf>,
+        /// Also write a Markdown summary for a CI step summary or a pull-request comment (the
+        /// verdict per target, winners, regressions with ratio and interval, what was not run
+        /// and why, a link to the HTML report) to PATH, or to stdout with `-` (the text summary
+        /// then goes to stderr). E.g. `--markdown "$GITHUB_STEP_SUMMARY"`.
+        #[arg(long, value_name = "PATH|-")]
+        markdown: Option<PathBuf>,
+        /// The link to the HTML report in the Markdown summary (the CI's artifact URL); default:
+        /// the path of `report.html` relative to the summary's directory (stdout: the current
+        /// directory).
+        #[arg(long, value_name = "URL", requires = "markdown")]
+        artifact_url: Option<String>,
     },
+    /// Write the CLI reference generated from this definition (the book page and man pages).
+    #[command(hide = true)]
+    Docs {
+        #[command(subcommand)]
+        action: docs::DocsAction,
+    },
+    /// Which trials a git change (`--base..--head`) affects and why: both revisions expanded in
+    /// full and compared trial by trial; an engine's translator selects its trials, an
+    /// unclassifiable change everything, documentation nothing. Exit 0 (even when nothing is
+    /// selected), 2 on a bad revision or a git failure.
+    Affected(affected::Args),
     /// Measure the decisions' error rates and power on the sim engine's known truth: every cell of
     /// the published table (or those `--cells` names), each rate with its 95 % Wilson interval.
     /// Each cell has its own random stream (seeded from `--seed` and the cell id): reproducible.
     Accuracy {
-        /// Comparisons per cell (the README's table uses 20,000; the default is a quick look).
+        /// Comparisons per cell (the published table uses 20,000; the default is a quick look).
         #[arg(long, default_value_t = 2000)]
         comparisons: usize,
         /// Only these cells (comma-separated ids; `PREFIX*` selects every id starting with PREFIX).
@@ -132,6 +168,7 @@ enum Command {
         /// Measure whole sweeps instead: how often the winner is the true best, and its regret.
         #[arg(long)]
         sweep: bool,
+        /// The model profile (catalogs/models.yaml) whose truth the sim draws around.
         #[arg(long, default_value = "llama-3.1-8b")]
         model: String,
         /// The hardware profile: its noise floor and launch CV are the noise the sim draws.
@@ -155,10 +192,20 @@ enum CatalogAction {
     Snapshots,
     /// A line diff of two catalogs: snapshot ids (`v2`, `v3-…`), `current`, or files. Exit 1
     /// when they differ.
-    Diff { a: String, b: String },
+    Diff {
+        /// The first catalog: a snapshot id (`v2`, `v3-…`), `current`, or a file.
+        a: String,
+        /// The second catalog, in the same forms.
+        b: String,
+    },
     /// Print the engine table (translator and catalog versions, values per dimension) as
-    /// Markdown, as README.md carries it.
-    Engines,
+    /// Markdown, as the book's engines page (docs/src/engines/index.md) carries it; with an
+    /// engine name, that engine's tables as its book page carries them (what it offers, its
+    /// translation rows by version, the catalog rules that concern it).
+    Engines {
+        /// One engine (`vllm`, `sglang`, ...).
+        engine: Option<String>,
+    },
 }
 
 /// `println!` that ends the program quietly when stdout is closed (`l1 ... | head`).
@@ -174,6 +221,8 @@ macro_rules! out {
 // The crate root resolves modules beside this file; the subcommands live in `l1/`.
 #[path = "l1/accuracy.rs"]
 mod accuracy;
+#[path = "l1/affected.rs"]
+mod affected;
 #[path = "l1/apply.rs"]
 mod apply;
 #[path = "l1/cache.rs"]
@@ -184,12 +233,16 @@ mod calibrate;
 mod catalog;
 #[path = "l1/common.rs"]
 mod common;
+#[path = "l1/docs.rs"]
+mod docs;
 #[path = "l1/preview.rs"]
 mod preview;
 #[path = "l1/report.rs"]
 mod report;
 #[path = "l1/runs.rs"]
 mod runs;
+#[path = "l1/schema.rs"]
+mod schema;
 #[path = "l1/store.rs"]
 mod store;
 #[path = "l1/tune.rs"]
@@ -241,12 +294,17 @@ fn find_root(explicit: Option<&Path>) -> Result<PathBuf> {
 }
 
 fn run(cli: &Cli) -> Result<ExitCode> {
+    if let Command::Schema = cli.command {
+        return Ok(schema::run());
+    }
     let root = &find_root(cli.root.as_deref())?;
     let json = cli.json;
     let settings = || Settings::from_env(root);
     match &cli.command {
         Command::Validate { specs } => validate::run(json, root, specs),
+        Command::Affected(args) => affected::run(json, root, args),
         Command::Preview { spec, combos } => preview::run(json, root, spec, *combos),
+        Command::Schema => Ok(schema::run()),
         Command::Catalog { action } => catalog::run(json, root, action),
         Command::Calibrate {
             spec,
@@ -260,9 +318,19 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Apply { run, out, force } => {
             apply::run(json, root, &settings(), run, out.as_deref(), *force)
         }
-        Command::Report { run, junit } => {
-            report::run(json, &settings(), run.as_deref(), junit.as_deref())
-        }
+        Command::Docs { action } => docs::run(json, root, action),
+        Command::Report {
+            run,
+            junit,
+            markdown,
+            artifact_url,
+        } => report::run(
+            json,
+            &settings(),
+            run.as_deref(),
+            junit.as_deref(),
+            markdown.as_deref().map(|m| (m, artifact_url.as_deref())),
+        ),
         Command::Accuracy {
             comparisons,
             cells,

@@ -1,33 +1,8 @@
-//! The combos of a target's space: every combination of its axes ([`cartesian`]) and a
-//! pairwise covering subset of the legal ones ([`covering`], the `quick` mode).
+//! A pairwise covering subset of a target's legal combos ([`covering`], the `quick` mode).
 
 use std::collections::{BTreeSet, HashSet};
 
 use l1_engines::Combo;
-
-/// Every combination of the axes, in a stable order: the first axis varies slowest. Each combo
-/// is built once (an odometer over value indices), not cloned layer by layer.
-pub(super) fn cartesian(axes: &[(String, Vec<String>, bool)]) -> Vec<Combo> {
-    let total: usize = axes.iter().map(|(_, values, _)| values.len()).product();
-    let mut out = Vec::with_capacity(total);
-    let mut at = vec![0usize; axes.len()];
-    for _ in 0..total {
-        let mut c = Combo::default();
-        for ((name, values, is_knob), &i) in axes.iter().zip(&at) {
-            let map = if *is_knob { &mut c.knobs } else { &mut c.dims };
-            map.insert(name.clone(), values[i].clone());
-        }
-        out.push(c);
-        for k in (0..axes.len()).rev() {
-            at[k] += 1;
-            if at[k] < axes[k].1.len() {
-                break;
-            }
-            at[k] = 0;
-        }
-    }
-    out
-}
 
 /// A pairwise covering subset of `legal` (indices, in their original order): greedily take the
 /// combo covering the most uncovered value pairs, the first one on ties, until every pair that
@@ -111,58 +86,4 @@ pub fn covering(legal: &[Combo]) -> Vec<usize> {
     }
     chosen.sort_unstable();
     chosen
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The layer-by-layer product the odometer replaced: the order every name and covering
-    /// choice was made in.
-    fn layered(axes: &[(String, Vec<String>, bool)]) -> Vec<Combo> {
-        let mut out = vec![Combo::default()];
-        for (name, values, is_knob) in axes {
-            let mut next = Vec::new();
-            for c in &out {
-                for v in values {
-                    let mut c = c.clone();
-                    let map = if *is_knob { &mut c.knobs } else { &mut c.dims };
-                    map.insert(name.clone(), v.clone());
-                    next.push(c);
-                }
-            }
-            out = next;
-        }
-        out
-    }
-
-    fn axis(name: &str, values: &[&str], knob: bool) -> (String, Vec<String>, bool) {
-        (
-            name.into(),
-            values.iter().map(|v| (*v).to_string()).collect(),
-            knob,
-        )
-    }
-
-    #[test]
-    fn the_odometer_lists_the_same_combos_in_the_same_order() {
-        let cases = [
-            vec![],
-            vec![axis("a", &["x"], false)],
-            vec![
-                axis("z", &["1", "2", "3"], false),
-                axis("a", &["p", "q"], false),
-                axis("block", &["16", "32"], true),
-            ],
-            vec![axis("a", &["x", "y"], false), axis("b", &[], false)],
-            vec![
-                axis("a", &["x", "y"], false),
-                axis("b", &["u"], false),
-                axis("c", &["1", "2", "3", "4"], false),
-            ],
-        ];
-        for axes in cases {
-            assert_eq!(cartesian(&axes), layered(&axes), "axes {axes:?}");
-        }
-    }
 }

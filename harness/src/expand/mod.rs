@@ -4,15 +4,17 @@
 //! Every check of the spec itself happens first, in [`crate::validate`].
 
 mod covering;
+mod space;
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use l1_engines::Combo;
 use l1_engines::combo::UNSET;
 use serde::Serialize;
 
-use self::covering::cartesian;
 pub use self::covering::covering;
+pub use self::space::{Axis, Space};
 use crate::catalog::{LoadedCatalog, Rejection};
 use crate::diag::Diagnostic;
 use crate::profiles::Catalogs;
@@ -34,12 +36,60 @@ pub struct RejectedCombo {
 #[derive(Clone, Debug)]
 pub struct ExpandedTarget {
     pub id: TargetId,
-    /// The combos to measure, in a stable order.
-    pub combos: Vec<Combo>,
-    /// How many legal combos exist (`combos.len()` in exhaustive mode).
+    /// The target's space: the combos are numbered in it.
+    pub space: Space,
+    /// The combos to measure, in a stable order: their ordinals in `space` (see
+    /// [`Self::combos`]).
+    pub picked: Vec<usize>,
+    /// How many legal combos exist (`picked.len()` in exhaustive mode).
     pub legal: usize,
     pub baseline: Combo,
-    pub rejected: Vec<RejectedCombo>,
+    /// The combos the catalog's rules reject: their ordinals in `space` (see
+    /// [`Self::rejected`]).
+    pub rejected_at: Vec<usize>,
+    /// The picked combos, built when first asked for: a listing never builds them.
+    combos: OnceLock<Vec<Combo>>,
+}
+
+impl ExpandedTarget {
+    /// The combos to measure, in a stable order.
+    pub fn combos(&self) -> &[Combo] {
+        self.combos.get_or_init(|| {
+            self.picked
+                .iter()
+                .map(|&o| self.space.combo_at(o))
+                .collect()
+        })
+    }
+
+    /// The `i`-th combo to measure, built alone.
+    pub fn combo(&self, i: usize) -> Combo {
+        match self.combos.get() {
+            Some(all) => all[i].clone(),
+            None => self.space.combo_at(self.picked[i]),
+        }
+    }
+
+    /// How many combos are to be measured.
+    pub fn combo_count(&self) -> usize {
+        self.picked.len()
+    }
+
+    /// The combos the catalog's rules reject, each with every rejection, as `cats` (the
+    /// catalogs the target was expanded against) gives them.
+    pub fn rejected(&self, cats: &Catalogs) -> Vec<RejectedCombo> {
+        let Some(hw) = cats.hardware.get(&self.id.hardware) else {
+            return Vec::new();
+        };
+        let checker = cats.kernels.checker(&self.id.engine, &self.id.version, hw);
+        (self.rejected_at.iter())
+            .map(|&o| {
+                let combo = self.space.combo_at(o);
+                let rejections = checker.check(&combo);
+                RejectedCombo { combo, rejections }
+            })
+            .collect()
+    }
 }
 
 /// A spec expanded against the catalogs.
@@ -48,6 +98,8 @@ pub struct Expanded {
     pub spec: String,
     pub mode: Mode,
     pub targets: Vec<ExpandedTarget>,
+    /// The spec as validation typed it (its kind's settings, gates, measure).
+    pub typed: crate::spec::Spec,
 }
 
 /// Expand `ls` against `cats`.
@@ -63,7 +115,7 @@ pub fn expand_only(
     only: Option<&str>,
 ) -> Result<Expanded, Diagnostic> {
     let valid = validate::validate(ls, cats)?;
-    let spec = &ls.spec;
+    let spec = &valid.spec;
     let cat = &cats.kernels;
     let dims: Vec<String> = cat.catalog.dimensions.keys().cloned().collect();
     let mut targets = Vec::new();
@@ -90,6 +142,7 @@ pub fn expand_only(
         spec: spec.name.value.clone(),
         mode: spec.mode(),
         targets,
+        typed: valid.spec,
     })
 }
 
@@ -101,13 +154,13 @@ fn target(
     dims: &[String],
     id: TargetId,
 ) -> Result<ExpandedTarget, Diagnostic> {
-    let spec = &ls.spec;
+    let spec = &valid.spec;
     let cat = &cats.kernels;
     let (engine, version) = (id.engine.as_str(), id.version.as_str());
     let entry = &cat.catalog.engines[engine];
     let hw = &cats.hardware[&id.hardware];
     // Axes: each dimension's candidate values for this engine.
-    let mut axes: Vec<(String, Vec<String>, bool)> = Vec::new();
+    let mut axes: Vec<Axis> = Vec::new();
     for dim in dims {
         let values = match (cat.engine_values(engine, dim), valid.selections.get(dim)) {
             (None, _) => vec![UNSET.to_string()],
@@ -115,7 +168,11 @@ fn target(
             (Some(_), Some(Selection::Values(v))) => v.clone(),
             (Some(_), None) => vec![entry.defaults[dim].clone()],
         };
-        axes.push((dim.clone(), values, false));
+        axes.push(Axis {
+            name: dim.clone(),
+            values,
+            knob: false,
+        });
     }
     for (knob, sel) in &spec.space.knobs {
         if let Some(k) = entry.knobs.get(knob) {
@@ -123,32 +180,55 @@ fn target(
                 Selection::All => k.values.clone(),
                 Selection::Values(v) => v.clone(),
             };
-            axes.push((knob.clone(), values, true));
-        }
-    }
-    let mut legal = Vec::new();
-    let mut rejected = Vec::new();
-    let checker = cat.checker(engine, version, hw);
-    for combo in cartesian(&axes) {
-        let r = checker.check(&combo);
-        if r.is_empty() {
-            legal.push(combo);
-        } else {
-            rejected.push(RejectedCombo {
-                combo,
-                rejections: r,
+            axes.push(Axis {
+                name: knob.clone(),
+                values,
+                knob: true,
             });
         }
     }
+    let space = Space { axes };
+    // Legal and rejected combos by ordinal: a combo is built only when the value tables cannot
+    // tell, and a rejected one's rejections only when asked for (or when no combo is legal).
+    let mut legal: Vec<usize> = Vec::new();
+    let mut rejected_at = Vec::new();
+    let checker = cat.checker(engine, version, hw);
+    let dim_values: Vec<&[String]> = (space.axes.iter())
+        .take_while(|a| !a.knob)
+        .map(|a| &a.values[..])
+        .collect();
+    let legality = checker.legality(&dim_values);
+    space.for_each(|ordinal, at| {
+        if legality.as_ref().is_some_and(|l| l.is_legal(at)) {
+            legal.push(ordinal);
+            return;
+        }
+        if legality.is_none() && checker.check(&space.combo(at)).is_empty() {
+            legal.push(ordinal);
+        } else {
+            rejected_at.push(ordinal);
+        }
+    });
     if legal.is_empty() {
+        let rejected: Vec<RejectedCombo> = (rejected_at.iter())
+            .map(|&o| {
+                let combo = space.combo_at(o);
+                let rejections = checker.check(&combo);
+                RejectedCombo { combo, rejections }
+            })
+            .collect();
         return Err(no_legal_combo(ls, cat, valid, &id, &rejected));
     }
     let n_legal = legal.len();
-    let combos = match spec.mode() {
+    let combos = OnceLock::new();
+    let picked = match spec.mode() {
         Mode::Exhaustive => legal,
         Mode::Quick => {
-            let keep = covering(&legal);
-            keep.into_iter().map(|i| legal[i].clone()).collect()
+            let all: Vec<Combo> = legal.iter().map(|&o| space.combo_at(o)).collect();
+            let keep = covering(&all);
+            let picked = keep.iter().map(|&i| legal[i]).collect();
+            let _ = combos.set(keep.into_iter().map(|i| all[i].clone()).collect());
+            picked
         }
     };
     // Baseline: engine defaults, overridden by the named combo; knobs at defaults.
@@ -185,10 +265,12 @@ fn target(
     }
     Ok(ExpandedTarget {
         id,
-        combos,
+        space,
+        picked,
         legal: n_legal,
         baseline,
-        rejected,
+        rejected_at,
+        combos,
     })
 }
 

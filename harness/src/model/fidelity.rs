@@ -59,7 +59,7 @@ impl Precision {
             .unwrap_or(Self::Bf16)
     }
 
-    /// The built-in thresholds of the class (see the module docs and README-fidelity).
+    /// The built-in thresholds of the class (see the module docs and `docs/src/gates.md`, "fidelity").
     pub fn defaults(self) -> Limits {
         match self {
             Self::Bf16 => Limits {

@@ -29,7 +29,12 @@ impl PlannedTrial {
             source,
         })?;
         let mut combos: Vec<&Combo> = vec![&p.target.baseline];
-        combos.extend(p.target.combos.iter().filter(|c| **c != p.target.baseline));
+        combos.extend(
+            p.target
+                .combos()
+                .iter()
+                .filter(|c| **c != p.target.baseline),
+        );
         let as_baseline = Gate {
             against: None,
             label: None,
@@ -126,7 +131,7 @@ impl PlannedTrial {
         // engine) are the records the same whichever trial measures them.
         if p.spec.measure.sequential().is_none() && p.simulated() {
             let mut all = vec![p.target.baseline.clone()];
-            all.extend(p.target.combos.iter().cloned());
+            all.extend(p.target.combos().iter().cloned());
             self.measure_interleaved(&all)?;
         }
         let (base, _) = self.obtain(&p.target.baseline)?;
@@ -139,7 +144,7 @@ impl PlannedTrial {
         let mut arms = Vec::new();
         let mut failed = Vec::new();
         let mut probed = Vec::new();
-        for combo in &p.target.combos {
+        for combo in p.target.combos() {
             let (rec, _) = self.obtain(combo)?;
             let label = combo_slug(&p.cats, combo);
             if rec.error.is_none() {
@@ -158,7 +163,7 @@ impl PlannedTrial {
         // so the gates know it is the baseline and never test it against itself.
         let baseline = Arm {
             launches: base.launches.max(1) as usize,
-            label: if p.target.combos.contains(&p.target.baseline) {
+            label: if p.target.combos().contains(&p.target.baseline) {
                 combo_slug(&p.cats, &p.target.baseline)
             } else {
                 "baseline".into()
@@ -261,9 +266,9 @@ impl PlannedTrial {
                 "gates FAILED"
             },
             arms.len(),
-            p.target.combos.len(),
+            p.target.combo_count(),
             p.target.legal,
-            p.target.rejected.len()
+            p.target.rejected_at.len()
         );
         if !failed.is_empty() {
             message.push_str(&format!(

@@ -4,6 +4,7 @@
 use l1_engines::Combo;
 use l1_engines::combo::UNSET;
 
+use crate::expand::{Axis, Space};
 use crate::profiles::Catalogs;
 
 /// The slug of a combo in test names.
@@ -44,56 +45,82 @@ fn push_pairs<'a>(out: &mut String, pairs: impl Iterator<Item = (&'a str, &'a st
     }
 }
 
-/// The slug order of one target's combos, worked out once: every combo of a target has the same
-/// dimensions, so their order by short name does not change from combo to combo. Gives what
-/// [`push_combo_slug`] gives; falls back to it for a combo with other dimensions.
-pub struct SlugOrder {
-    /// The dimensions, in the combos' map order.
-    dims: Vec<String>,
-    /// Their short names, same order.
-    shorts: Vec<String>,
-    /// Positions in `dims`, sorted by short name.
-    order: Vec<usize>,
+/// The slugs of one target's combos, written from their value indices in the target's
+/// [`Space`]: each value's `short=value` piece is made once per target, and a combo's slug joins
+/// its pieces in slug order. Gives what [`push_combo_slug`] gives for the combo the indices
+/// stand for.
+pub struct SpaceSlugs {
+    /// The axes in slug order (dimensions by short name, then knobs by name), each with its
+    /// values' pieces (`None`: an `unset` dimension, left out of the slug).
+    order: Vec<(usize, Vec<Option<String>>)>,
+    /// The longest slug's length (`defaults` at least).
+    max_len: usize,
 }
 
-/// Dimensions a combo may have for the fast path of [`SlugOrder::push`] (the catalog has 7).
-const SLUG_MAX_DIMS: usize = 32;
-
-impl SlugOrder {
-    /// The order of `first`'s dimensions; `None` when two share a short name (then a combo's
-    /// values decide the order, and every combo takes [`push_combo_slug`]).
-    pub fn new(cats: &Catalogs, first: &Combo) -> Option<Self> {
-        let dims: Vec<String> = first.dims.keys().cloned().collect();
-        if dims.len() > SLUG_MAX_DIMS {
+impl SpaceSlugs {
+    /// `None` when two dimensions share a short name (then a combo's values decide the order)
+    /// or two axes of a kind share a name: such a space's combos take [`push_combo_slug`].
+    pub fn new(cats: &Catalogs, space: &Space) -> Option<Self> {
+        let (dims, knobs): (Vec<_>, Vec<_>) =
+            space.axes.iter().enumerate().partition(|(_, a)| !a.knob);
+        let increasing =
+            |axes: &[(usize, &Axis)]| axes.windows(2).all(|w| w[0].1.name < w[1].1.name);
+        if !increasing(&dims) || !increasing(&knobs) {
             return None;
         }
-        let shorts: Vec<String> = dims.iter().map(|d| cats.kernels.short(d)).collect();
-        let mut order: Vec<usize> = (0..dims.len()).collect();
-        order.sort_by(|&a, &b| shorts[a].cmp(&shorts[b]));
-        let unique = order.windows(2).all(|w| shorts[w[0]] != shorts[w[1]]);
-        unique.then_some(Self {
-            dims,
-            shorts,
-            order,
-        })
+        let mut dims: Vec<(&str, usize, &Axis)> = (dims.into_iter())
+            .map(|(i, a)| (cats.kernels.short_name(&a.name), i, a))
+            .collect();
+        dims.sort_by(|a, b| a.0.cmp(b.0));
+        if dims.windows(2).any(|w| w[0].0 == w[1].0) {
+            return None;
+        }
+        let pieces = |key: &str, a: &Axis, skip_unset: bool| -> Vec<Option<String>> {
+            (a.values.iter())
+                .map(|v| (!(skip_unset && v == UNSET)).then(|| format!("{key}={v}")))
+                .collect()
+        };
+        let order = (dims.into_iter())
+            .map(|(short, i, a)| (i, pieces(short, a, true)))
+            .chain(
+                knobs
+                    .into_iter()
+                    .map(|(i, a)| (i, pieces(&a.name, a, false))),
+            )
+            .collect::<Vec<_>>();
+        let max_len = (order.iter())
+            .map(|(_, pieces)| {
+                pieces
+                    .iter()
+                    .flatten()
+                    .map(|p| p.len() + 1)
+                    .max()
+                    .unwrap_or(0)
+            })
+            .sum::<usize>()
+            .max("defaults".len());
+        Some(Self { order, max_len })
     }
 
-    /// Append `combo`'s slug to `out`.
-    pub fn push(&self, out: &mut String, cats: &Catalogs, combo: &Combo) {
-        let same_dims = combo.dims.len() == self.dims.len()
-            && combo.dims.keys().zip(&self.dims).all(|(a, b)| a == b);
-        if !same_dims {
-            return push_combo_slug(out, cats, combo);
+    /// The length of the longest slug of the space (what a name needs room for).
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Append the slug of the combo taking value `at[i]` on axis `i` to `out`.
+    pub fn push(&self, out: &mut String, at: &[usize]) {
+        let start = out.len();
+        for (axis, pieces) in &self.order {
+            if let Some(piece) = &pieces[at[*axis]] {
+                if out.len() > start {
+                    out.push(',');
+                }
+                out.push_str(piece);
+            }
         }
-        let mut values = [""; SLUG_MAX_DIMS];
-        for (slot, v) in values.iter_mut().zip(combo.dims.values()) {
-            *slot = v.as_str();
+        if out.len() == start {
+            out.push_str("defaults");
         }
-        let dims = (self.order.iter())
-            .filter(|&&i| values[i] != UNSET)
-            .map(|&i| (self.shorts[i].as_str(), values[i]));
-        let knobs = combo.knobs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        push_pairs(out, dims.chain(knobs));
     }
 }
 
@@ -124,45 +151,79 @@ fn spec_of_trial_parts<'a>(parts: &[&'a str]) -> Option<&'a str> {
 mod tests {
     use super::*;
 
-    fn combo(dims: &[(&str, &str)], knobs: &[(&str, &str)]) -> Combo {
-        let map = |p: &[(&str, &str)]| p.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
-        Combo {
-            dims: map(dims),
-            knobs: map(knobs),
+    fn axis(name: &str, values: &[&str], knob: bool) -> Axis {
+        Axis {
+            name: name.into(),
+            values: values.iter().map(|v| (*v).to_string()).collect(),
+            knob,
         }
     }
 
-    /// The per-target order names every combo as the per-combo sort does: unset values left
-    /// out, knobs after dimensions, `defaults` for nothing, and other dimensions by name.
+    /// The per-target pieces name every combo of a space as the per-combo sort does: unset
+    /// values left out, knobs after dimensions, `defaults` for nothing, dimensions the catalog
+    /// does not know by their own name; a space whose dimensions share a short name, or whose
+    /// axes repeat a name, has none.
     #[test]
-    fn the_slug_order_names_combos_as_the_sort_does() {
+    fn space_slugs_name_combos_as_the_sort_does() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let cats = Catalogs::load(&root).unwrap_or_else(|d| panic!("{d}"));
         let dims: Vec<&String> = cats.kernels.catalog.dimensions.keys().collect();
-        fn all<'a>(dims: &[&'a String], v: &'a str) -> Vec<(&'a str, &'a str)> {
-            dims.iter().map(|d| (d.as_str(), v)).collect()
-        }
-        let first = combo(&all(&dims, "x"), &[]);
-        let order = SlugOrder::new(&cats, &first).unwrap_or_else(|| panic!("short names repeat"));
-        let mut mixed = all(&dims, "v");
-        mixed[1].1 = UNSET;
-        mixed[4].1 = UNSET;
-        let cases = [
-            first.clone(),
-            combo(&all(&dims, UNSET), &[]),
-            combo(&all(&dims, UNSET), &[("block_size", "16"), ("a", "1")]),
-            combo(&mixed, &[("block_size", "32")]),
-            combo(&[("attention_backend", "flash")], &[]),
-            combo(&[("zz_extra", "1")], &[("k", "v")]),
+        let every = |values: &[&str]| -> Vec<Axis> {
+            dims.iter().map(|d| axis(d, values, false)).collect()
+        };
+        let mut mixed = every(&["v", UNSET]);
+        mixed.push(axis("a", &["1", "2"], true));
+        mixed.push(axis("block_size", &["16", "32"], true));
+        let spaces = [
+            Space {
+                axes: every(&["x"]),
+            },
+            Space {
+                axes: every(&[UNSET]),
+            },
+            Space { axes: mixed },
+            Space {
+                axes: vec![axis("attention_backend", &["flash", UNSET], false)],
+            },
+            Space {
+                axes: vec![
+                    axis("aa_extra", &["1"], false),
+                    axis("zz_extra", &["1", UNSET], false),
+                    axis("k", &["v"], true),
+                ],
+            },
+            Space { axes: vec![] },
         ];
-        for c in &cases {
-            let mut fast = String::from("prefix::");
-            order.push(&mut fast, &cats, c);
-            assert_eq!(fast, format!("prefix::{}", combo_slug(&cats, c)), "{c:?}");
+        let mut names = 0;
+        for space in &spaces {
+            let slugs =
+                SpaceSlugs::new(&cats, space).unwrap_or_else(|| panic!("no slugs for {space:?}"));
+            space.for_each(|_, at| {
+                let mut fast = String::from("prefix::");
+                slugs.push(&mut fast, at);
+                assert!(fast.len() - "prefix::".len() <= slugs.max_len(), "{fast}");
+                let combo = space.combo(at);
+                assert_eq!(
+                    fast,
+                    format!("prefix::{}", combo_slug(&cats, &combo)),
+                    "{combo:?}"
+                );
+                names += 1;
+            });
         }
-        assert_eq!(
-            combo_slug(&cats, &combo(&all(&dims, UNSET), &[])),
-            "defaults"
-        );
+        assert!(names > 128, "{names} names compared");
+        assert_eq!(combo_slug(&cats, &spaces[1].combo_at(0)), "defaults");
+        // `attn` is attention_backend's short name: the two would share it.
+        let shared = Space {
+            axes: vec![
+                axis("attention_backend", &["x"], false),
+                axis("attn", &["y"], false),
+            ],
+        };
+        assert!(SpaceSlugs::new(&cats, &shared).is_none());
+        let repeated = Space {
+            axes: vec![axis("k", &["1"], true), axis("k", &["2"], true)],
+        };
+        assert!(SpaceSlugs::new(&cats, &repeated).is_none());
     }
 }

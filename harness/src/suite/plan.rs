@@ -1,14 +1,14 @@
 //! Planning: specs → targets → the trials they generate (with why a trial is ignored here),
 //! filtered to one spec and one target on the `--exact` fast path.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use l1_engines::registry::engine as engine_info;
 use l1_engines::{DeviceKind, HardwareProfile, ModelProfile, Workload};
 
-use super::names::{SlugOrder, push_combo_slug};
+use super::names::{SpaceSlugs, push_combo_slug};
 use crate::detect::Detected;
 use crate::diag::{Diagnostic, display_path};
 use crate::expand::{self, ExpandedTarget, TargetId};
@@ -210,75 +210,99 @@ pub fn plan_in_run(
     };
     let ctx = render_context(&cats, &detected);
     let run = RunDir::new(&settings.target_dir, run_id);
-    let mut trials = Vec::new();
+    let env = PlanEnv {
+        ctx: &ctx,
+        cats: &cats,
+        detected: &detected,
+        settings,
+        run: &run,
+        only_target,
+        gates_override: gates_override.as_deref(),
+    };
+    let planned: Vec<(PathBuf, Result<Vec<PlannedTrial>, Diagnostic>)> = (files.into_iter())
+        .map(|file| {
+            let result = plan_spec(&file, &env);
+            (file, result)
+        })
+        .collect();
+    // The names are checked once every spec is planned, so they are looked up where they are,
+    // not copied: a name is made by one spec only, and once in it.
+    let verdicts: Vec<Option<Diagnostic>> = {
+        let total = (planned.iter())
+            .map(|(_, r)| r.as_ref().map_or(0, Vec::len))
+            .sum();
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(total);
+        (planned.iter().enumerate())
+            .map(|(k, (file, result))| {
+                let list = result.as_ref().ok()?;
+                check_names(list, k, file, &mut seen, &planned)
+            })
+            .collect()
+    };
+    let mut trials = Vec::with_capacity(
+        (planned.iter().zip(&verdicts))
+            .filter(|(_, v)| v.is_none())
+            .map(|((_, r), _)| r.as_ref().map_or(0, Vec::len))
+            .sum(),
+    );
     let mut errors = Vec::new();
-    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for file in files {
+    for ((file, result), verdict) in planned.into_iter().zip(verdicts) {
         let stem = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let invalid = format!("invalid::{}", stem.split('.').next().unwrap_or(&stem));
-        let env = PlanEnv {
-            ctx: &ctx,
-            cats: &cats,
-            detected: &detected,
-            settings,
-            run: &run,
-            only_target,
-            gates_override: gates_override.as_deref(),
-        };
-        match plan_spec(&file, &env) {
-            Ok(list) => {
-                if list.is_empty() {
-                    errors.push((
-                        invalid,
-                        Diagnostic::new(&file, "the spec expands to zero trials")
-                            .expected("at least one target with a legal combo"),
-                    ));
-                    continue;
-                }
-                if let Some(dup) = list
-                    .iter()
-                    .find_map(|t| seen.get(&t.name).map(|p| (t.name.clone(), p.clone())))
-                {
-                    errors.push((
-                        invalid,
-                        Diagnostic::new(
-                            &file,
-                            format!(
-                                "two trials have the same name `{}` (also made by {})",
-                                dup.0,
-                                display_path(&dup.1)
-                            ),
-                        )
-                        .expected("unique spec names and no repeated targets"),
-                    ));
-                    continue;
-                }
-                let mut local = BTreeSet::new();
-                if let Some(t) = list.iter().find(|t| !local.insert(t.name.clone())) {
-                    errors.push((
-                        invalid,
-                        Diagnostic::new(
-                            &file,
-                            format!("two trials have the same name `{}`", t.name),
-                        )
-                        .expected(
-                            "no repeated engines, models, hardware or workloads in `targets`",
-                        ),
-                    ));
-                    continue;
-                }
-                for t in &list {
-                    seen.insert(t.name.clone(), file.clone());
-                }
-                trials.extend(list);
-            }
-            Err(d) => errors.push((invalid, d)),
+        let invalid = || format!("invalid::{}", stem.split('.').next().unwrap_or(&stem));
+        match (result, verdict) {
+            (Err(d), _) | (Ok(_), Some(d)) => errors.push((invalid(), d)),
+            (Ok(list), None) => trials.extend(list),
         }
     }
     (trials, errors)
+}
+
+/// Why the trials `list` that the spec `planned[k]` (at `file`) made cannot run, if they
+/// cannot: none, a name another spec already made (one in `seen`), or a name made twice.
+/// Their names go into `seen` when they can.
+fn check_names<'a>(
+    list: &'a [PlannedTrial],
+    k: usize,
+    file: &Path,
+    seen: &mut HashMap<&'a str, usize>,
+    planned: &[(PathBuf, Result<Vec<PlannedTrial>, Diagnostic>)],
+) -> Option<Diagnostic> {
+    if list.is_empty() {
+        return Some(
+            Diagnostic::new(file, "the spec expands to zero trials")
+                .expected("at least one target with a legal combo"),
+        );
+    }
+    if let Some((name, other)) =
+        (list.iter()).find_map(|t| seen.get(t.name.as_str()).map(|&j| (&t.name, j)))
+    {
+        return Some(
+            Diagnostic::new(
+                file,
+                format!(
+                    "two trials have the same name `{name}` (also made by {})",
+                    display_path(&planned[other].0)
+                ),
+            )
+            .expected("unique spec names and no repeated targets"),
+        );
+    }
+    for (n, t) in list.iter().enumerate() {
+        if seen.insert(&t.name, k).is_some() {
+            // Made twice by this spec: none of its names stay.
+            for earlier in &list[..n] {
+                seen.remove(earlier.name.as_str());
+            }
+            return Some(
+                Diagnostic::new(file, format!("two trials have the same name `{}`", t.name))
+                    .expected("no repeated engines, models, hardware or workloads in `targets`"),
+            );
+        }
+    }
+    None
 }
 
 /// What planning one spec needs from the run.
@@ -305,16 +329,16 @@ fn plan_spec(file: &Path, env: &PlanEnv<'_>) -> Result<Vec<PlannedTrial>, Diagno
     let ls = spec::load(file, ctx)?;
     let ex = expand::expand_only(&ls, cats, only_target)?;
     let gates = match gates_override {
-        Some(methods) => override_gates(ls.spec.gates(), methods),
-        None => ls.spec.gates().to_vec(),
+        Some(methods) => override_gates(ex.typed.gates(), methods),
+        None => ex.typed.gates().to_vec(),
     };
-    let used = record::used_settings(&ls.spec, &gates, &ls.rendered.text);
+    let used = record::used_settings(&ex.typed, &gates, &ls.rendered.text);
     let sp = Arc::new(SpecPlan {
         name: ex.spec.clone(),
-        measure: ls.spec.measure.clone(),
+        measure: ex.typed.measure.clone(),
         gates,
         used,
-        tune: crate::tuning::TuneSpec::from_spec(&ls.spec).map(Arc::new),
+        tune: crate::tuning::TuneSpec::from_spec(&ex.typed).map(Arc::new),
         snapshot: cats.kernels.snapshot.clone(),
         path: file.to_path_buf(),
         source: ls.source.clone(),
@@ -360,14 +384,21 @@ fn plan_spec(file: &Path, env: &PlanEnv<'_>) -> Result<Vec<PlannedTrial>, Diagno
             });
             continue;
         }
-        let order = (plan.target.combos.first()).and_then(|c| SlugOrder::new(cats, c));
-        for (i, combo) in plan.target.combos.iter().enumerate() {
-            let mut name = String::with_capacity(prefix.len() + 2 + 96);
+        // Named from their value indices: listing builds no combo.
+        let space = &plan.target.space;
+        let slugs = SpaceSlugs::new(cats, space);
+        let mut at = vec![0; space.axes.len()];
+        let room = prefix.len() + 2 + slugs.as_ref().map_or(96, SpaceSlugs::max_len);
+        for (i, &ordinal) in plan.target.picked.iter().enumerate() {
+            let mut name = String::with_capacity(room);
             name.push_str(&prefix);
             name.push_str("::");
-            match &order {
-                Some(order) => order.push(&mut name, cats, combo),
-                None => push_combo_slug(&mut name, cats, combo),
+            match &slugs {
+                Some(slugs) => {
+                    space.decode(ordinal, &mut at);
+                    slugs.push(&mut name, &at);
+                }
+                None => push_combo_slug(&mut name, cats, &plan.target.combo(i)),
             }
             out.push(PlannedTrial {
                 name,
@@ -410,7 +441,82 @@ pub fn render_context(cats: &Catalogs, detected: &Detected) -> RenderContext {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
+
+    const SPEC: &str = "kind: sweep
+name: NAME
+targets:
+  engines: [sim@1.0]
+  models: [llama-3.1-8b]
+  hardware: [HARDWARE]
+  workloads: [chat-short]
+space:
+  mode: exhaustive
+  dims:
+    cuda_graph: all
+gates:
+  - { method: manual }
+";
+
+    /// A name made by two specs fails the later one (naming the earlier), a name made twice by
+    /// one spec fails it, and neither keeps the other specs' trials from being planned or
+    /// leaves its own names behind for a later spec to clash with.
+    #[test]
+    fn a_trial_name_is_made_once() {
+        let dir = std::env::temp_dir().join(format!("l1-plan-names-{}", std::process::id()));
+        let specs = dir.join("specs");
+        let write = |sub: &str, name: &str, hardware: &str| {
+            let text = SPEC.replace("NAME", name).replace("HARDWARE", hardware);
+            let at = specs.join(sub);
+            std::fs::create_dir_all(&at).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(at.join(format!("{name}.yaml")), text).unwrap_or_else(|e| panic!("{e}"));
+        };
+        // Planned in path order: x/one, x/two (h100 twice), y/one (x/one's names again), y/two
+        // (x/two's names, once each).
+        write("x", "one", "h100-sxm");
+        write("x", "two", "h100-sxm, h100-sxm");
+        write("y", "one", "h100-sxm");
+        write("y", "two", "h100-sxm");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let settings = Settings::new(&root, specs.clone(), dir.join("target"));
+        let (trials, errors) = plan(&settings, None);
+        let _ = std::fs::remove_dir_all(&dir);
+        let errors: Vec<(String, String)> =
+            (errors.into_iter()).map(|(n, d)| (n, d.message)).collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        let (local, other) = (&errors[0], &errors[1]);
+        assert_eq!(local.0, "invalid::two");
+        assert!(
+            local
+                .1
+                .starts_with("two trials have the same name `sim::two::")
+                && !local.1.contains("also made by"),
+            "{}",
+            local.1
+        );
+        assert_eq!(other.0, "invalid::one");
+        assert!(
+            other
+                .1
+                .starts_with("two trials have the same name `sim::one::")
+                && other.1.contains("(also made by")
+                && other.1.contains("x/one.yaml"),
+            "{}",
+            other.1
+        );
+        let specs_planned: BTreeSet<&str> =
+            trials.iter().map(|t| t.plan.spec.name.as_str()).collect();
+        assert_eq!(specs_planned, BTreeSet::from(["one", "two"]));
+        // x/one and y/two: three `cuda_graph` values, the baseline and the gate each.
+        assert_eq!(
+            trials.len(),
+            10,
+            "{:?}",
+            trials.iter().map(|t| &t.name).collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn l1_gates_overrides_spec_gates() {

@@ -63,6 +63,6 @@ pub fn session_status(
     crate::tuning::status_json(
         row,
         trials,
-        planned.as_ref().map(|t| t.plan.target.combos.as_slice()),
+        planned.as_ref().map(|t| t.plan.target.combos()),
     )
 }

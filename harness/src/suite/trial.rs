@@ -1,10 +1,12 @@
 //! One trial's run: the kill switch and availability checks, the store's run entry, the
-//! measurement from this run's records, the cache or the engine, and the trial's record.
+//! measurement from this run's records, the cache (under the store's measurement lock, shared
+//! with other runners) or the engine, and the trial's record.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
 use l1_engines::Combo;
+use l1_store::MeasurementLock;
 use libtest_mimic::{Failed, Trial};
 
 use super::error::TrialError;
@@ -192,7 +194,7 @@ impl PlannedTrial {
             return Err((format!("{}: {e}", self.name), false));
         }
         let (kind, result) = match &self.leaf {
-            Leaf::Combo(i) => ("combo", self.measured(&p.target.combos[*i])),
+            Leaf::Combo(i) => ("combo", self.measured(&p.target.combo(*i))),
             Leaf::Baseline => ("baseline", self.measured(&p.target.baseline)),
             Leaf::Gate => ("gate", self.gate()),
             Leaf::Tune => (
@@ -266,6 +268,11 @@ impl PlannedTrial {
         let dir = &p.settings_target_dir;
         let run_id = &p.run.run_id;
         crate::results::cache_mode()?;
+        // A bad lock timeout fails the trial, as a bad cache mode does (not only where it is used).
+        crate::settings::env()
+            .lock_timeout
+            .clone()
+            .map_err(crate::results::ResultsError::from)?;
         // Keyed by the store too: trials of one process may write into several stores (tests
         // with a target directory each), and each store needs its own run row.
         let store = crate::results::location(dir).display();
@@ -302,44 +309,97 @@ impl PlannedTrial {
 
     /// This run's record of `combo` from the cache, when caching reads and the store has a
     /// valid entry under its key. The sim is never cached: simulating costs less than a lookup.
+    ///
+    /// Under `L1_CACHE=readwrite` a miss takes the store's measurement lock of the cache key
+    /// ([`l1_store::lock`]), waiting while another runner measures the same key and then taking
+    /// its measurement from the cache; the lock comes back with the miss and is dropped once
+    /// this trial's measurement is stored. No lock under `read` (this runner's measurements are
+    /// not offered to the cache, so nobody could reuse them: holding the lock would only make
+    /// others wait), `write` (this runner never reads the cache, so another's measurement is of
+    /// no use to it) or `off`.
     pub(super) fn cached(
         &self,
         combo: &Combo,
         key: &str,
-    ) -> Result<Option<MeasurementRecord>, crate::results::ResultsError> {
+    ) -> Result<(Option<MeasurementRecord>, Option<MeasurementLock>), crate::results::ResultsError>
+    {
         let p = &self.plan;
-        if p.simulated() || !crate::results::cache_mode()?.reads() {
-            return Ok(None);
+        let mode = crate::results::cache_mode()?;
+        if p.simulated() || !mode.reads() {
+            return Ok((None, None));
         }
         // Without its parts (an engine that is not installed) there is no key: measure, and let
         // the launch report what is wrong.
         let Ok(parts) = p.parts() else {
-            return Ok(None);
+            return Ok((None, None));
         };
         let fp = parts.for_combo(combo);
         let not_before = record::now_unix() - l1_store::CACHE_TTL_S;
-        let Some(hit) = crate::results::with_store(&p.settings_target_dir, |s| {
-            s.cache_lookup(&fp.cache_key, not_before)
-        })?
-        else {
-            return Ok(None);
+        let dir = &p.settings_target_dir;
+        let lookup = || {
+            let Some(hit) =
+                crate::results::with_store(dir, |s| s.cache_lookup(&fp.cache_key, not_before))?
+            else {
+                return Ok(None);
+            };
+            let template = new_record(p, combo, key, &self.name, Vec::new(), None, None, 1);
+            crate::results::from_cache(&hit, &template).map(Some)
         };
-        let template = new_record(p, combo, key, &self.name, Vec::new(), None, None, 1);
-        crate::results::from_cache(&hit, &template).map(Some)
+        if !mode.writes() {
+            return lookup().map(|hit| (hit, None));
+        }
+        let location = crate::results::location(dir);
+        let req = l1_store::LockRequest {
+            location: &location,
+            cache_key: &fp.cache_key,
+            run_id: &p.run.run_id,
+            options: l1_store::LockOptions::new(crate::settings::env().lock_timeout.clone()?),
+        };
+        let claim = l1_store::lock::claim(
+            &req,
+            lookup,
+            |k, h, r, l| crate::results::with_store(dir, |s| s.try_lock_measurement(k, h, r, l)),
+            |k, h| crate::results::with_store(dir, |s| s.release_measurement_lock(k, h)),
+        )?;
+        match claim {
+            l1_store::Claim::Found {
+                mut value,
+                waited_for,
+            } => {
+                if let (Some((holder, run)), Some(note)) = (waited_for, value.notes.first_mut()) {
+                    note.push_str(&format!(
+                        "; waited for runner {holder} (run {run}) measuring it"
+                    ));
+                }
+                Ok((Some(value), None))
+            }
+            l1_store::Claim::Mine { lock, .. } => {
+                if let Some(dead) = lock.took_over() {
+                    eprintln!(
+                        "{}: took over the measurement lock of cache key {} from {dead}, whose lease ran out (L1_LOCK_TIMEOUT_S)",
+                        self.name, fp.cache_key
+                    );
+                }
+                Ok((None, Some(lock)))
+            }
+        }
     }
 
+    /// The cache's record of `combo`, else a new measurement; `held` receives the store's
+    /// measurement lock when this trial took one (see [`Self::cached`]).
     fn measure_or_reuse(
         &self,
         combo: &Combo,
         key: &str,
         stopper: Option<&Stopper>,
+        held: &mut Option<MeasurementLock>,
     ) -> MeasurementRecord {
         match self.cached(combo, key) {
-            Ok(Some(rec)) => {
+            Ok((Some(rec), _)) => {
                 crate::progress::cache_hit(&self.plan.run, key);
                 return rec;
             }
-            Ok(None) => {}
+            Ok((None, lock)) => *held = lock,
             Err(e) => eprintln!("{}: cache lookup failed, measuring instead: {e}", self.name),
         }
         measure(&self.plan, combo, key, &self.name, stopper, 0)
@@ -420,12 +480,16 @@ impl PlannedTrial {
             }
             _ => None,
         };
+        // The store's measurement lock, when this trial took one, is held until the measurement
+        // is stored: a runner waiting for it then finds it in the cache.
+        let mut held = None;
         let (rec, how) = self.plan.run.obtain(&key, || {
-            self.measure_or_reuse(combo, &key, stopper.as_ref())
+            self.measure_or_reuse(combo, &key, stopper.as_ref(), &mut held)
         })?;
         if how == Obtained::Measured {
             self.store_measurement(&rec)?;
         }
+        drop(held);
         Ok((rec, how))
     }
 
@@ -522,7 +586,7 @@ impl crate::tuning::Measurer for PlannedTrial {
                 .as_deref()
                 .expect("only a tune spec's target plans a `::tune` trial"),
             id: &p.target.id,
-            combos: &p.target.combos,
+            combos: p.target.combos(),
             baseline: &p.target.baseline,
             run: &p.run,
             store_dir: &p.settings_target_dir,

@@ -11,7 +11,7 @@ use crate::spec::{FidelityThresholds, Gate, GateMethod, LoadedSpec};
 
 /// Every problem of the gates is pushed to `errs`.
 pub(super) fn check(ls: &LoadedSpec, errs: &mut Vec<Diagnostic>) {
-    let Some(gates) = &ls.spec.gates else {
+    let Some(gates) = &ls.doc.gates else {
         return;
     };
     if gates.is_empty() {

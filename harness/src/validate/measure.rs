@@ -16,7 +16,7 @@ pub const MAX_WARMUP_REPS: u32 = 1_000;
 
 /// Every problem of `measure` is pushed to `errs`.
 pub(super) fn check(ls: &LoadedSpec, errs: &mut Vec<Diagnostic>) {
-    let m = &ls.spec.measure;
+    let m = &ls.doc.measure;
     let at_field = |message: String, field: &str| ls.diag_key(message, &at!["measure", field]);
     let out_of_range = |field: &str, value: String, expected: String| {
         at_field(format!("measure.{field} {value} is out of range"), field)

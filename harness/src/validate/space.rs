@@ -91,7 +91,9 @@ impl Checker<'_> {
         if let Some(x) = e.expected.as_mut() {
             x.push_str(&note);
         }
-        e.help = did_you_mean(value, &ok_vals).or_else(|| did_you_mean(value, all));
+        e.help = did_you_mean(value, &ok_vals)
+            .or_else(|| did_you_mean(value, all))
+            .or_else(|| yaml_boolean_help(value, &ok_vals));
         e
     }
 
@@ -115,7 +117,7 @@ impl Checker<'_> {
     /// `dims` and `pins` as one selection per dimension.
     pub fn selections(&self, errs: &mut Vec<Diagnostic>) -> BTreeMap<String, Selection> {
         let (ls, cat) = (self.ls, self.cat);
-        let space = &ls.spec.space;
+        let space = &ls.doc.space;
         let mut selections: BTreeMap<String, Selection> = BTreeMap::new();
         for (dim, sel) in &space.dims {
             let path = at!["space", "dims", dim];
@@ -200,7 +202,7 @@ impl Checker<'_> {
                 .iter()
                 .any(|(e, _)| cat.engine_values(e, dim).is_some())
             {
-                let in_dims = ls.spec.space.dims.contains_key(dim);
+                let in_dims = ls.doc.space.dims.contains_key(dim);
                 let path = at!["space", if in_dims { "dims" } else { "pins" }, dim];
                 errs.push(
                     ls.diag_key(
@@ -224,7 +226,7 @@ impl Checker<'_> {
     /// Knobs (engine-specific: checked only when every engine is known).
     pub fn knobs(&self, errs: &mut Vec<Diagnostic>) {
         let (ls, cat) = (self.ls, self.cat);
-        for (knob, sel) in &ls.spec.space.knobs {
+        for (knob, sel) in &ls.doc.space.knobs {
             let path = at!["space", "knobs", knob];
             let owners: Vec<&String> = self
                 .engines
@@ -274,7 +276,7 @@ impl Checker<'_> {
     /// The baseline combo's dimensions, each a known value of a known dimension.
     pub fn baseline(&self, errs: &mut Vec<Diagnostic>) -> BTreeMap<String, String> {
         let mut baseline_dims: BTreeMap<String, String> = BTreeMap::new();
-        let Baseline::Combo(map) = &self.ls.spec.baseline else {
+        let Baseline::Combo(map) = &self.ls.doc.baseline else {
             return baseline_dims;
         };
         for (dim, v) in map {
@@ -303,4 +305,18 @@ impl Checker<'_> {
         }
         baseline_dims
     }
+}
+
+/// YAML reads a bare `off`, `on`, `no` or `yes` as a boolean, so `cuda_graph: off` arrives as
+/// `false`: when the dimension accepts such a word, say to quote it.
+fn yaml_boolean_help(value: &str, accepted: &[String]) -> Option<String> {
+    let words: &[&str] = match value {
+        "false" => &["off", "no", "n"],
+        "true" => &["on", "yes", "y"],
+        _ => return None,
+    };
+    let word = words.iter().find(|w| accepted.iter().any(|a| a == *w))?;
+    Some(format!(
+        "YAML reads a bare `{word}` as the boolean `{value}`: quote it, \"{word}\""
+    ))
 }

@@ -15,7 +15,7 @@ pub(super) fn engines(
     errs: &mut Vec<Diagnostic>,
 ) -> (Vec<(String, String)>, bool) {
     let cat = &cats.kernels;
-    let spec = &ls.spec;
+    let spec = &ls.doc;
     let engine_names: Vec<&String> = cat.catalog.engines.keys().collect();
     let mut engines = Vec::new();
     let mut engines_ok = true;
@@ -93,7 +93,7 @@ type NameList<'a> = (&'a [Spanned<String>], Vec<&'a String>, &'a str, &'a str);
 
 /// Models, hardware profiles and workloads: each known, none of the lists empty.
 pub(super) fn names(ls: &LoadedSpec, cats: &Catalogs, errs: &mut Vec<Diagnostic>) {
-    let t = &ls.spec.targets;
+    let t = &ls.doc.targets;
     let lists: [NameList; 3] = [
         (&t.models, cats.models.keys().collect(), "model", "models"),
         (

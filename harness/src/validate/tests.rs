@@ -8,7 +8,7 @@ use super::validate;
 use crate::diag::Diagnostic;
 use crate::profiles::Catalogs;
 use crate::render::RenderContext;
-use crate::spec::{self, LoadedSpec};
+use crate::spec::{self, GateMethod, LoadedSpec, Mode, SpecKind};
 
 const TARGETS: &str = "targets:
   engines: [sim@1.0]
@@ -44,6 +44,49 @@ fn errors(ls: &LoadedSpec) -> Diagnostic {
 fn is_valid(ls: &LoadedSpec) -> bool {
     let cats = Catalogs::load(&root()).unwrap_or_else(|d| panic!("{d}"));
     validate(ls, &cats).is_ok()
+}
+
+fn typed(ls: &LoadedSpec) -> spec::Spec {
+    let cats = Catalogs::load(&root()).unwrap_or_else(|d| panic!("{d}"));
+    validate(ls, &cats).unwrap_or_else(|d| panic!("{d}")).spec
+}
+
+#[test]
+fn the_typed_spec_carries_only_its_kinds_settings() {
+    // A sweep: its mode and gates as written, else exhaustive and the default gates.
+    let quick = typed(&load(
+        "sweep",
+        "typed-quick",
+        "space:\n  mode: quick\ngates:\n  - { method: pareto }\n",
+    ));
+    let SpecKind::Sweep(s) = &quick.kind else {
+        panic!("a sweep typed as {:?}", quick.kind);
+    };
+    assert_eq!(s.mode, Mode::Quick);
+    assert_eq!(
+        s.gates.iter().map(|g| g.method).collect::<Vec<_>>(),
+        [GateMethod::Pareto]
+    );
+    assert!(quick.tune().is_none());
+    let plain = typed(&load("sweep", "typed-plain", ""));
+    assert_eq!(plain.mode(), Mode::Exhaustive);
+    assert_eq!(plain.gates(), spec::DEFAULT_GATES);
+    // A tune spec: its settings checked and defaulted; it searches every legal combo.
+    let tune = typed(&load(
+        "tune",
+        "typed-tune",
+        "objective: { metric: ttft_p95_ms, direction: minimize }\n\
+         constraints: [{ metric: output_tokens_per_s, at_least: 10 }]\n\
+         budget: { max_trials: 4 }\n",
+    ));
+    let t = tune.tune().unwrap_or_else(|| panic!("{:?}", tune.kind));
+    assert_eq!(t.objective.metric.value, "ttft_p95_ms");
+    assert_eq!(t.objective.direction, l1_tune::Direction::Minimize);
+    assert_eq!(t.budget.max_trials, Some(4));
+    assert_eq!(t.constraints.len(), 1);
+    assert_eq!(t.acquisition, l1_tune::Acquisition::ExpectedImprovement);
+    assert_eq!(t.gate.margin, None);
+    assert_eq!(tune.mode(), Mode::Exhaustive);
 }
 
 #[test]

@@ -1,24 +1,19 @@
-//! Checks of the tune fields: required and checked on `kind: tune` (objective, constraints,
-//! budget, gate margin, re-measurement, acquisition, seed spec), refused on sweeps. The first
-//! problem only.
+//! The spec's kind and its own settings: a sweep's `mode` and `gates`; a tune spec's fields
+//! (objective, constraints, budget, gate margin, re-measurement, acquisition, seed spec),
+//! required and checked on `kind: tune`, refused on sweeps. Makes the typed [`SpecKind`] of
+//! the document; the first problem only.
 
 use l1_engines::metrics::{metric, metric_names};
 use l1_tune::Budget;
 
 use super::at;
 use crate::diag::Diagnostic;
-use crate::spec::{LoadedSpec, Mode, SpecKind};
+use crate::spec::{DEFAULT_GATES, KindName, LoadedSpec, Mode, SpecKind, Sweep, Tune, TuneBudget};
 
-/// The first problem of the tune fields is pushed to `errs`.
-pub(super) fn check(ls: &LoadedSpec, errs: &mut Vec<Diagnostic>) {
-    if let Err(d) = tune(ls) {
-        errs.push(d);
-    }
-}
-
-fn tune(ls: &LoadedSpec) -> Result<(), Diagnostic> {
-    let spec = &ls.spec;
-    if spec.kind != SpecKind::Tune {
+/// The typed kind of the document, or its first problem.
+pub(super) fn kind(ls: &LoadedSpec) -> Result<SpecKind, Diagnostic> {
+    let spec = &ls.doc;
+    if spec.kind == KindName::Sweep {
         for (field, set) in [
             ("objective", spec.objective.is_some()),
             ("constraints", !spec.constraints.is_empty()),
@@ -38,7 +33,10 @@ fn tune(ls: &LoadedSpec) -> Result<(), Diagnostic> {
                     .expected("`kind: tune`, or remove the field (sweeps use `gates`)"));
             }
         }
-        return Ok(());
+        return Ok(SpecKind::Sweep(Sweep {
+            mode: spec.space.mode.unwrap_or_default(),
+            gates: spec.gates.clone().unwrap_or_else(|| DEFAULT_GATES.to_vec()),
+        }));
     }
     let kind = || at!["kind"];
     if spec.gates.is_some() {
@@ -113,7 +111,7 @@ fn tune(ls: &LoadedSpec) -> Result<(), Diagnostic> {
                 .expected("a finite threshold a measurement can meet"));
         }
     }
-    let b = spec.budget.clone().unwrap_or_default();
+    let b: TuneBudget = spec.budget.clone().unwrap_or_default();
     let budget = Budget {
         wall_clock_minutes: b.minutes,
         gpu_hours: b.gpu_hours,
@@ -173,5 +171,13 @@ fn tune(ls: &LoadedSpec) -> Result<(), Diagnostic> {
             .field("seed_from")
             .expected("the name of a sweep spec whose results are in the store"));
     }
-    Ok(())
+    Ok(SpecKind::Tune(Box::new(Tune {
+        objective: o.clone(),
+        constraints: spec.constraints.clone(),
+        budget: b,
+        seed_from: spec.seed_from.clone(),
+        gate: spec.gate.clone().unwrap_or_default(),
+        remeasure: spec.remeasure.clone(),
+        acquisition: spec.acquisition.unwrap_or_default(),
+    })))
 }

@@ -7,7 +7,7 @@ use crate::error::TuneError;
 use crate::gp::Ard;
 
 /// Whether larger or smaller is better.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Maximize,
@@ -85,7 +85,9 @@ pub struct TuneConfig {
 }
 
 /// The acquisition function: how the fitted model picks the next combo.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Acquisition {
     /// Expected improvement over the best posterior mean, among the combos not yet measured;
@@ -96,8 +98,8 @@ pub enum Acquisition {
     /// posterior mean among the measured combos if `x` is measured once, over every combo that
     /// has not failed, measured or not. One scale values a replicate of a measured combo and a
     /// first look at a new one, so replicates come when they pay, whenever they pay; there is
-    /// no reserved final phase ([`Remeasure`] is unused). Suited to flat, noisy tops (README,
-    /// *Measured efficiency*).
+    /// no reserved final phase ([`Remeasure`] is unused). Suited to flat, noisy tops (the book's
+    /// Benchmarks page, *Tuning efficiency*: `docs/src/benchmarks.md`).
     KnowledgeGradient,
 }
 
@@ -113,7 +115,7 @@ pub struct Remeasure {
 }
 
 /// Defaults of [`Remeasure`]: the top 2 share the last 20 % of the budget. On the benchmark
-/// landscapes (README, *Measured efficiency*; 100 seeds each) this was the best of the settings
+/// landscapes (`docs/src/benchmarks.md`, *Tuning efficiency*; 100 seeds each) this was the best of the settings
 /// tried (top 2–5, share 5–30 %): within 1 % of the optimum at 5 % of the space in 95/100/97/90 %
 /// of seeds, against 81/99/91/87 % without a final phase; a larger top spreads the replicates
 /// too thin.

@@ -17,12 +17,16 @@ pub enum CacheAction {
     Stats,
     /// Stop entries from answering lookups (they stay in the history). Give a filter or `--all`.
     Flush {
+        /// Only entries of this engine (`vllm`, `sim`, ...).
         #[arg(long)]
         engine: Option<String>,
+        /// Only entries of this model.
         #[arg(long)]
         model: Option<String>,
+        /// Only entries of this hardware profile.
         #[arg(long)]
         hardware: Option<String>,
+        /// Only entries measured for this spec.
         #[arg(long)]
         spec: Option<String>,
         /// Only entries measured before this time (same forms as `runs list --since`).

@@ -1,5 +1,6 @@
-//! `l1 catalog show | snapshot | snapshots | diff | engines`: the kernel catalog, its recorded
-//! snapshots (files and those the store recorded with results) and their differences.
+//! `l1 catalog show | snapshot | snapshots | diff | engines [ENGINE]`: the kernel catalog, its
+//! recorded snapshots (files and those the store recorded with results), their differences, and
+//! the book's generated engine tables.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ pub fn run(json: bool, root: &Path, action: &CatalogAction) -> Result<ExitCode> 
     match action {
         CatalogAction::Snapshots => return snapshots(json, root, &Settings::from_env(root)),
         CatalogAction::Diff { a, b } => return diff(json, root, &Settings::from_env(root), a, b),
-        CatalogAction::Show | CatalogAction::Snapshot | CatalogAction::Engines => {}
+        CatalogAction::Show | CatalogAction::Snapshot | CatalogAction::Engines { .. } => {}
     }
     let path = root.join("catalogs").join("kernels.yaml");
     let text = std::fs::read_to_string(&path)
@@ -31,10 +32,26 @@ pub fn run(json: bool, root: &Path, action: &CatalogAction) -> Result<ExitCode> 
         // Read no current catalog (above); repeated here so the match needs no panic.
         CatalogAction::Snapshots => snapshots(json, root, &Settings::from_env(root)),
         CatalogAction::Diff { a, b } => diff(json, root, &Settings::from_env(root), a, b),
-        CatalogAction::Engines => {
+        CatalogAction::Engines { engine: None } => {
             out!("{}", l1_harness::engine_table::render(&loaded));
             Ok(ExitCode::SUCCESS)
         }
+        CatalogAction::Engines {
+            engine: Some(engine),
+        } => match l1_harness::engine_table::render_engine(&loaded, engine) {
+            Some(md) => {
+                out!("{md}");
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                let known: Vec<&str> = loaded.catalog.engines.keys().map(String::as_str).collect();
+                eprintln!(
+                    "error: the catalog has no engine `{engine}` (engines: {})",
+                    known.join(", ")
+                );
+                Ok(ExitCode::from(1))
+            }
+        },
         CatalogAction::Show => {
             if json {
                 out!(

@@ -28,8 +28,8 @@ pub fn run(json: bool, root: &Path, path: &Path, combos: bool) -> Result<ExitCod
         let mut l = ls.clone();
         // A tune spec searches every legal combo whatever the mode (validation refuses a
         // written `mode: quick`), so only a sweep's mode is set.
-        if l.spec.kind == spec::SpecKind::Sweep {
-            l.spec.space.mode = Some(mode);
+        if l.doc.kind == spec::KindName::Sweep {
+            l.doc.space.mode = Some(mode);
         }
         let ex = match expand::expand(&l, &cats) {
             Ok(e) => e,
@@ -40,7 +40,7 @@ pub fn run(json: bool, root: &Path, path: &Path, combos: bool) -> Result<ExitCod
         };
         for t in &ex.targets {
             let mut rejected: BTreeMap<String, usize> = BTreeMap::new();
-            for r in &t.rejected {
+            for r in &t.rejected(&cats) {
                 for x in &r.rejections {
                     *rejected
                         .entry(format!("{} ({})", x.rule, x.reason))
@@ -55,7 +55,7 @@ pub fn run(json: bool, root: &Path, path: &Path, combos: bool) -> Result<ExitCod
                 workload: &cats.workloads[&t.id.workload],
             };
             let predicted: Vec<serde_json::Value> = t
-                .combos
+                .combos()
                 .iter()
                 .map(|c| {
                     let m = l1_engines::sim::truth(&sim_target, c).ok();
@@ -71,7 +71,7 @@ pub fn run(json: bool, root: &Path, path: &Path, combos: bool) -> Result<ExitCod
             out.push(serde_json::json!({
                 "mode": mode.to_string(),
                 "target": t.id.to_string(),
-                "selected": t.combos.len(),
+                "selected": t.combo_count(),
                 "legal": t.legal,
                 "rejected": rejected,
                 "combos": predicted,

@@ -1,8 +1,8 @@
-//! `l1 report`: summarize a run (default: the newest) and write its reports; ingest it into the
-//! store and record its status.
+//! `l1 report`: summarize a run (default: the newest) and write its reports (with `--markdown`,
+//! also the Markdown summary for CI); ingest it into the store and record its status.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
@@ -10,6 +10,7 @@ use l1_harness::harness;
 use l1_harness::record::{self, RunDir};
 use l1_harness::run_reader::relative;
 use l1_harness::settings::Settings;
+use l1_reports::reporter::Reporter as _;
 
 use crate::common::newest_run;
 
@@ -18,7 +19,20 @@ pub fn run(
     settings: &Settings,
     run: Option<&str>,
     junit: Option<&Path>,
+    markdown: Option<(&Path, Option<&str>)>,
 ) -> Result<ExitCode> {
+    // `--markdown -` takes stdout; the text summary then goes to stderr.
+    let md_stdout = markdown.is_some_and(|(p, _)| p == Path::new("-"));
+    if json && md_stdout {
+        bail!("`--json` and `--markdown -` would both write to stdout: give --markdown a file");
+    }
+    let say = |line: String| {
+        if md_stdout {
+            eprintln!("{line}");
+        } else {
+            out!("{line}");
+        }
+    };
     let runs_dir = settings.target_dir.join("l1").join("runs");
     let id = match run {
         Some(r) => r.to_string(),
@@ -93,9 +107,9 @@ pub fn run(
             eprintln!("unreadable record: {p}");
         }
     } else {
-        out!("{}", l1_reports::render_table(&summary).trim_end());
+        say(l1_reports::render_table(&summary).trim_end().to_string());
         for p in &extra {
-            out!("  unreadable record: {p}");
+            say(format!("  unreadable record: {p}"));
         }
     }
     let report_error = match &written {
@@ -109,7 +123,7 @@ pub fn run(
                     .into_iter()
                     .zip([&w.html, &w.json, &w.metrics]);
                 for (what, p) in junit.chain(rest) {
-                    out!("  {what}: {}", p.display());
+                    say(format!("  {what}: {}", p.display()));
                 }
             }
             false
@@ -119,6 +133,38 @@ pub fn run(
             true
         }
     };
+    // The Markdown summary, from the same report model.
+    let markdown_error = match (&written, markdown) {
+        (Ok((report, w)), Some((path, url))) => {
+            let base = if md_stdout { Path::new(".") } else { path };
+            let md = l1_reports::reporter::Markdown {
+                report_link: Some(url.map_or_else(|| relative_link(&w.html, base), str::to_string)),
+                ..Default::default()
+            };
+            if md_stdout {
+                out!("{}", md.render(report).trim_end());
+                false
+            } else {
+                match md.write(report, path) {
+                    Ok(m) => {
+                        if !json {
+                            say(format!("  {}: {}", m.what, m.path.display()));
+                        }
+                        false
+                    }
+                    Err(e) => {
+                        eprintln!("l1: failed to write the Markdown summary: {e}");
+                        true
+                    }
+                }
+            }
+        }
+        (Err(_), Some(_)) => {
+            eprintln!("l1: the Markdown summary was not written (no report model)");
+            true
+        }
+        _ => false,
+    };
     if let Some(e) = &store_error {
         eprintln!("l1: results store: {e}");
     }
@@ -126,6 +172,30 @@ pub fn run(
     Ok(ExitCode::from(l1_harness::accounting::exit_code(
         acc.verdict(),
         !summary.unreadable.is_empty() || !extra.is_empty(),
-        store_error.is_some() || report_error,
+        store_error.is_some() || report_error || markdown_error,
     )))
+}
+
+/// The link from the Markdown summary at `from` (a file; `.` for the current directory) to the
+/// HTML report `html`: a relative path with `/` separators, else `html` as given.
+fn relative_link(html: &Path, from: &Path) -> String {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let html = abs(html);
+    let from = abs(from);
+    let base: PathBuf = if from.is_dir() {
+        from
+    } else {
+        from.parent().map_or(from.clone(), Path::to_path_buf)
+    };
+    let (h, b): (Vec<Component>, Vec<Component>) =
+        (html.components().collect(), base.components().collect());
+    let common = h.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return html.display().to_string();
+    }
+    let ups = std::iter::repeat_n("..".to_string(), b.len() - common);
+    let rest = h[common..]
+        .iter()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned());
+    ups.chain(rest).collect::<Vec<_>>().join("/")
 }

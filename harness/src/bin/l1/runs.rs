@@ -21,8 +21,8 @@ pub enum RunsAction {
         /// Only runs with trials of this engine.
         #[arg(long)]
         engine: Option<String>,
-        /// unfinished (no verdict: in progress, interrupted or never reported), passed, failed or
-        /// cancelled.
+        /// Only runs with this status: unfinished (no verdict: in progress, interrupted or never
+        /// reported), passed, failed or cancelled.
         #[arg(long)]
         status: Option<String>,
         /// Only runs started since: `7d`, `12h`, `30m`, a date `2026-12-01` or Unix seconds.
@@ -34,21 +34,33 @@ pub enum RunsAction {
         /// Include soft-deleted runs.
         #[arg(long)]
         deleted: bool,
+        /// At most this many runs.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Skip this many runs first (the next page: `--offset` plus `--limit`).
         #[arg(long, default_value_t = 0)]
         offset: usize,
     },
     /// One run: status, counts, gate verdicts, and per-combo metrics from the stored reps.
-    Show { id: String },
+    Show {
+        /// The run id (as `l1 runs list` shows it).
+        id: String,
+    },
     /// Ask a running harness to stop: trials that have not started fail with the reason; what
     /// was measured is kept.
-    Cancel { id: String },
+    Cancel {
+        /// The run id.
+        id: String,
+    },
     /// Soft-delete a run: hidden from listings and from the cache, kept in the database.
-    Delete { id: String },
+    Delete {
+        /// The run id.
+        id: String,
+    },
     /// Follow a run's progress events (`target/l1/runs/<id>/events.jsonl`) as they happen: the
     /// events so far, then new ones, until the run finishes.
     Follow {
+        /// The run id.
         id: String,
         /// Stop after this many seconds without a new event.
         #[arg(long, value_name = "SECONDS")]

@@ -13,7 +13,10 @@ use crate::common::{newest_run, open};
 #[derive(Subcommand)]
 pub enum StoreAction {
     /// Put a run directory's records into the store (default: the newest run). Idempotent.
-    Ingest { run: Option<String> },
+    Ingest {
+        /// The run id (default: the newest run under `target/l1/runs/`).
+        run: Option<String>,
+    },
     /// Where the store is, its schema version, and whether every stored measurement is whole.
     Check,
 }

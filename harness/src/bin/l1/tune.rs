@@ -16,11 +16,20 @@ pub enum TuneAction {
     List,
     /// A session's objective and acquisition, progress, budget burn and best point so far (with
     /// its 95 % interval).
-    Status { id: String },
+    Status {
+        /// The session id (as `l1 tune list` shows it).
+        id: String,
+    },
     /// Continue a session in this process: runs its remaining trials, then its gate.
-    Resume { id: String },
+    Resume {
+        /// The session id.
+        id: String,
+    },
     /// Mark a session cancelled: a running session stops after its current trial and persists.
-    Cancel { id: String },
+    Cancel {
+        /// The session id.
+        id: String,
+    },
 }
 
 fn session(store: &mut Store, id: &str) -> Result<TuneSessionRow> {

@@ -45,10 +45,8 @@ pub fn run(json: bool, root: &Path, specs: &[PathBuf]) -> Result<ExitCode> {
         }
     }
     for f in &files {
-        let res = spec::load(f, &ctx).and_then(|ls| {
-            let tune = l1_harness::tuning::TuneSpec::from_spec(&ls.spec).is_some();
-            expand::expand(&ls, &cats).map(|ex| (tune, ex))
-        });
+        let res = spec::load(f, &ctx)
+            .and_then(|ls| expand::expand(&ls, &cats).map(|ex| (ex.typed.tune().is_some(), ex)));
         match res {
             Ok((tune, ex)) => {
                 // As the harness generates them: a sweep target is one test per combo
@@ -56,7 +54,7 @@ pub fn run(json: bool, root: &Path, specs: &[PathBuf]) -> Result<ExitCode> {
                 let n: usize = ex
                     .targets
                     .iter()
-                    .map(|t| if tune { 1 } else { t.combos.len() + 2 })
+                    .map(|t| if tune { 1 } else { t.combo_count() + 2 })
                     .sum();
                 report.push(serde_json::json!({"spec": f, "valid": true, "trials": n}));
                 if !json {
