@@ -423,20 +423,7 @@ impl TargetParts {
     /// The full fingerprints of one combo, with the cache key.
     pub fn for_combo(&self, combo: &l1_engines::Combo) -> Fingerprints {
         let combo_hash = short_hash(&combo.canonical(), 12);
-        let cache_key = short_hash(
-            &format!(
-                "v{}|{}|{}|{}|{}|{}|{}|{}",
-                self.catalog_version,
-                self.engine,
-                self.engine_version,
-                self.model_hash,
-                self.hardware_fingerprint,
-                self.workload_fingerprint,
-                combo_hash,
-                self.plan_hash
-            ),
-            32,
-        );
+        let cache_key = self.cache_key(&combo_hash);
         Fingerprints {
             cache_key,
             catalog_version: self.catalog_version,
@@ -449,6 +436,25 @@ impl TargetParts {
             combo_hash,
             plan_hash: self.plan_hash.clone(),
         }
+    }
+
+    /// The cache key of the combo whose hash is `combo_hash` (a stored measurement's
+    /// `combo_hash`), under these target-wide parts.
+    pub fn cache_key(&self, combo_hash: &str) -> String {
+        short_hash(
+            &format!(
+                "v{}|{}|{}|{}|{}|{}|{}|{}",
+                self.catalog_version,
+                self.engine,
+                self.engine_version,
+                self.model_hash,
+                self.hardware_fingerprint,
+                self.workload_fingerprint,
+                combo_hash,
+                self.plan_hash
+            ),
+            32,
+        )
     }
 }
 

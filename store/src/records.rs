@@ -60,6 +60,35 @@ impl Store {
         })
     }
 
+    /// Successful measurements of one target (by engine, model, hardware and workload names) in
+    /// runs labelled `label` other than `exclude_run`, newest run first: what a `pareto` gate
+    /// `against: stored` reads (the caller keeps the newest run whose cache keys match its own).
+    pub fn labelled_target_measurements(
+        &mut self,
+        label: &str,
+        exclude_run: &str,
+        target: [&str; 4],
+    ) -> Result<Vec<MeasurementRow>, StoreError> {
+        let [engine, model, hardware, workload] = target;
+        let sql = format!(
+            "SELECT {MEASUREMENT_COLUMNS} FROM measurements m JOIN runs r ON r.run_id = m.run_id WHERE r.label = ?1 AND m.run_id <> ?2 AND m.engine = ?3 AND m.model = ?4 AND m.hardware = ?5 AND m.workload = ?6 AND m.error IS NULL AND r.deleted_unix_s IS NULL ORDER BY r.started_unix_s DESC, r.run_id, m.started_unix_s DESC, m.key"
+        );
+        self.db.tx(|tx| {
+            let rows = tx.query(
+                &sql,
+                &[
+                    label.into(),
+                    exclude_run.into(),
+                    engine.into(),
+                    model.into(),
+                    hardware.into(),
+                    workload.into(),
+                ],
+            )?;
+            rows.iter().map(|r| measurement_from_row(tx, r)).collect()
+        })
+    }
+
     /// Every measurement of a run (with reps), by key.
     pub fn measurements(&mut self, run_id: &str) -> Result<Vec<MeasurementRow>, StoreError> {
         let sql = format!(

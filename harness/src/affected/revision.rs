@@ -156,15 +156,8 @@ fn context(cats: &Catalogs, fixed: &FixedContext) -> RenderContext {
         cpu_cores: 1,
     };
     RenderContext {
-        hardware: detected.context(),
-        catalog: cats
-            .kernels
-            .catalog
-            .dimensions
-            .iter()
-            .map(|(k, d)| (k.clone(), d.values.clone()))
-            .collect(),
         env: fixed.env.clone(),
+        ..crate::suite::render_context(cats, &detected)
     }
 }
 

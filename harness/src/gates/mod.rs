@@ -16,6 +16,7 @@
 
 mod drift;
 mod fidelity;
+pub mod frontier;
 mod manual;
 mod pareto;
 mod ranked;
@@ -24,6 +25,8 @@ mod select;
 mod text;
 mod topk;
 
+#[cfg(test)]
+mod frontier_tests;
 #[cfg(test)]
 mod pareto_tests;
 #[cfg(test)]

@@ -196,7 +196,8 @@ pub struct Gate {
     /// How many top combos must win (topk5; default 5).
     #[serde(default)]
     pub k: Option<u32>,
-    /// Largest allowed relative regression (regression; default 0.05).
+    /// Largest allowed relative regression (regression, and pareto against stored results:
+    /// how far a combo may fall short of a stored frontier point and still cover it; default 0.05).
     #[serde(default)]
     pub epsilon: Option<f64>,
     /// Per-metric ε overriding `epsilon` (regression), e.g. `{ ttft_p95_ms: 0.10 }`.
@@ -228,16 +229,18 @@ pub struct Gate {
     /// Fidelity: fail combos whose engine returns no logprobs instead of comparing tokens only.
     #[serde(default)]
     pub require_logprobs: Option<bool>,
-    /// Regression: what each combo is compared with: `baseline` (this run's baseline combo, the
-    /// default) or `stored` (the same combo's newest measurement in the results store from a run
-    /// labelled `label`, with the same cache key: same engine version, model, hardware,
-    /// workload and plan).
+    /// Regression and pareto: what is compared with: `baseline` (this run's baseline combo, the
+    /// default) or `stored` (regression: the same combo's newest measurement in the results store
+    /// from a run labelled `label`, with the same cache key: same engine version, model, hardware,
+    /// workload and plan; pareto: the frontier of the newest such run, point by point against the
+    /// combos measured now).
     #[serde(default)]
     pub against: Option<String>,
-    /// Regression against stored results: the run label to compare with (default `main`).
+    /// Against stored results: the run label to compare with (default `main`).
     #[serde(default)]
     pub label: Option<String>,
-    /// Regression: `fail_on_regression` (default) or `non_inferiority` (see [`RegressionForm`]).
+    /// Regression, and pareto against stored results: `fail_on_regression` (default) or
+    /// `non_inferiority` (see [`RegressionForm`]).
     #[serde(default)]
     pub form: Option<RegressionForm>,
     /// Largest minimum detectable effect (relative, 80 % power) at which the winner's comparison

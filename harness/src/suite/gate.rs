@@ -1,5 +1,6 @@
 //! The `gate` trial: every combo against the baseline under the spec's gates, with the noise
-//! floor from the spec or this machine's calibration, and `regression` against stored results.
+//! floor from the spec or this machine's calibration, and `regression` and `pareto` against
+//! stored results.
 
 use std::collections::BTreeMap;
 
@@ -122,6 +123,80 @@ impl PlannedTrial {
         })
     }
 
+    /// A `pareto` gate `against: stored`: the frontier of the newest run labelled `label`
+    /// (default `main`) that measured this target under the same cache-key parts, point by point
+    /// against the combos measured now (`gates::frontier`). Fails, saying so, when no such run
+    /// is stored: a pull request has nothing to be judged against.
+    fn stored_pareto(
+        &self,
+        g: &Gate,
+        ctx: &GateContext,
+        now: &[Arm],
+    ) -> Result<gates::GateVerdict, TrialError> {
+        let p = &self.plan;
+        let label = g.label.clone().unwrap_or_else(|| "main".into());
+        let parts = p.parts().map_err(|source| TrialError::NoCacheKey {
+            trial: self.name.clone(),
+            source,
+        })?;
+        let id = &p.target.id;
+        let rows = crate::results::with_store(&p.settings_target_dir, |s| {
+            s.labelled_target_measurements(
+                &label,
+                &p.run.run_id,
+                [&id.engine, &id.model, &id.hardware, &id.workload],
+            )
+        })?;
+        // Same cache key: the stored row's combo under this run's target-wide parts.
+        let same_key = |r: &l1_store::MeasurementRow| {
+            r.parts
+                .as_ref()
+                .is_some_and(|k| k.cache_key == parts.cache_key(&r.combo_hash))
+        };
+        let run = rows.iter().find(|r| same_key(r)).map(|r| r.run_id.clone());
+        let Some(run) = run else {
+            return Ok(gates::GateVerdict {
+                method: GateMethod::Pareto.to_string(),
+                passed: false,
+                message: format!(
+                    "pareto against stored `{label}` results FAILED: no run labelled `{label}` has measured this target with this engine version, model, hardware, workload and plan, so there is no frontier to compare with (set L1_RUN_LABEL={label} on the runs that serve as the reference, e.g. every run of the main branch)"
+                ),
+                winner: None,
+                p_best: None,
+                rows: Vec::new(),
+                established_winner: None,
+                inconclusive: None,
+            });
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let stored: Vec<Arm> = rows
+            .iter()
+            .filter(|r| r.run_id == run && same_key(r) && seen.insert(r.combo_hash.clone()))
+            .map(|r| {
+                let rec = serde_json::from_str::<MeasurementRecord>(&r.record).ok();
+                Arm {
+                    launches: rec
+                        .as_ref()
+                        .map_or(p.spec.measure.launches as usize, |m| m.launches as usize)
+                        .max(1),
+                    label: rec
+                        .as_ref()
+                        .map_or_else(|| r.combo.clone(), |m| combo_slug(&p.cats, &m.combo)),
+                    reps: r.reps.clone(),
+                }
+            })
+            .collect();
+        let loss = gates::frontier::frontier_loss(g, ctx, &stored, now).map_err(|source| {
+            TrialError::StoredGate {
+                trial: self.name.clone(),
+                slug: "the stored frontier".into(),
+                label: label.clone(),
+                source,
+            }
+        })?;
+        Ok(loss.verdict(g, &format!("`{label}` results (run {run})"), stored.len()))
+    }
+
     pub(super) fn gate(&self) -> Result<Outcome, TrialError> {
         let p = &self.plan;
         // Whatever this trial has to measure itself (a partitioned run put the combo trials
@@ -216,7 +291,7 @@ impl PlannedTrial {
         let probed: Vec<(String, &MeasurementRecord)> =
             probed.iter().map(|(l, r)| (l.clone(), r)).collect();
         let fidelity = crate::fidelity::report_for(&p.spec.gates, &base, &probed);
-        // `regression` gates `against: stored` compare with the results store, not the baseline.
+        // Gates `against: stored` (`regression`, `pareto`) compare with the results store.
         let (stored, here): (Vec<Gate>, Vec<Gate>) = p
             .spec
             .gates
@@ -234,7 +309,16 @@ impl PlannedTrial {
             )?
         };
         for g in &stored {
-            verdicts.push(self.stored_regression(g, &ctx)?);
+            if g.method == GateMethod::Pareto {
+                // The combos measured now, the baseline among them.
+                let mut now = arms.clone();
+                if !now.iter().any(|a| a.label == baseline.label) {
+                    now.push(baseline.clone());
+                }
+                verdicts.push(self.stored_pareto(g, &ctx, &now)?);
+            } else {
+                verdicts.push(self.stored_regression(g, &ctx)?);
+            }
         }
         // Where the known launch-to-launch component came from (gates print its value).
         let launch_cv_source = if p.spec.measure.launch_cv.is_some() {

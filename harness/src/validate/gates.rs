@@ -88,7 +88,10 @@ fn gate(ls: &LoadedSpec, i: usize, g: &Gate, errs: &mut Vec<Diagnostic>) {
             );
         }
     }
-    if (g.epsilon.is_some() || g.metrics.is_some() || g.epsilons.is_some())
+    // `pareto` against stored results takes `epsilon` (and `form`): how far a combo may fall
+    // short of a stored frontier point and still cover it.
+    let stored_pareto = g.method == GateMethod::Pareto && g.against.as_deref() == Some("stored");
+    if (g.metrics.is_some() || g.epsilons.is_some() || (g.epsilon.is_some() && !stored_pareto))
         && g.method != GateMethod::Regression
     {
         errs.push(bad_at(
@@ -123,11 +126,11 @@ fn gate(ls: &LoadedSpec, i: usize, g: &Gate, errs: &mut Vec<Diagnostic>) {
     }
     match g.against.as_deref() {
         None | Some("baseline") => {}
-        Some("stored") if g.method == GateMethod::Regression => {}
+        Some("stored") if matches!(g.method, GateMethod::Regression | GateMethod::Pareto) => {}
         Some("stored") => {
             errs.push(bad(
                 "against",
-                "does not take `against: stored` (only regression compares with stored results)",
+                "does not take `against: stored` (only regression and pareto compare with stored results)",
             ));
         }
         Some(other) => {
@@ -145,10 +148,13 @@ fn gate(ls: &LoadedSpec, i: usize, g: &Gate, errs: &mut Vec<Diagnostic>) {
     if g.label.is_some() && g.against.as_deref() != Some("stored") {
         errs.push(bad("label", "takes `label` only with `against: stored`"));
     }
-    if g.form.is_some() && g.method != GateMethod::Regression {
+    if g.form.is_some() && g.method != GateMethod::Regression && !stored_pareto {
         errs.push(
-            bad("form", "does not take `form` (only regression does)")
-                .choices(["fail_on_regression", "non_inferiority"]),
+            bad(
+                "form",
+                "does not take `form` (only regression and pareto `against: stored` do)",
+            )
+            .choices(["fail_on_regression", "non_inferiority"]),
         );
     }
     if g.max_mde.is_some_and(|x| !(x > 0.0 && x <= 10.0)) {
