@@ -15,7 +15,8 @@ use crate::diag::Diagnostic;
 /// What a spec template sees.
 #[derive(Clone, Debug, Default)]
 pub struct RenderContext {
-    /// The detected hardware: `name` (a profile name or `cpu`), `device`, `gpus`.
+    /// The detected hardware (`Detected::context`): `gpus` (device names), `profiles` (hardware
+    /// profiles present), `has_gpu`, `cpu_model`, `cpu_cores`.
     pub hardware: BTreeMap<String, Value>,
     /// Catalog dimensions and their values.
     pub catalog: BTreeMap<String, Vec<String>>,
