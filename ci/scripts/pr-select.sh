@@ -6,7 +6,8 @@
 #
 # Writes OUT_DIR/affected.json (`l1 affected --json`), OUT_DIR/filterset (for
 # `cargo nextest run -E "$(cat OUT_DIR/filterset)"`), OUT_DIR/selection.md (what runs, why, and
-# what the budget left out, for the pull-request comment) and prints `trials=N` and
+# what the budget left out, for the pull-request comment), OUT_DIR/budget.json (the budget's
+# decision, which the other outputs are made from) and prints `trials=N` and
 # `left_out=N` (GITHUB_OUTPUT / dotenv lines).
 #
 # `l1 affected` has no budget option, so the cap is here: when the selection has more than
@@ -21,28 +22,29 @@ case "$max" in '' | *[!0-9]*) echo "MAX_TRIALS must be a whole number, got '$max
 mkdir -p "$out"
 "$l1" affected --base "$base" --head HEAD --json > "$out/affected.json"
 
-jq -r --argjson max "$max" '
-  def esc: gsub("(?<c>[.+*?()|\\[\\]{}^$\\\\/])"; "\\\(.c)");
-  def count: [.targets[].trials | length] | add // 0;
-  def sel($t): if $t.whole then "test(/^\($t.target | esc)::/)"
-               else [$t.trials | keys[] | "test(/^\(esc)$/)"] | join(" | ") end;
-  if count <= $max then .nextest_filterset
-  else
-    (reduce .targets[] as $t ({n: 0, keep: []};
-       ($t.trials | length) as $k
-       | if .n + $k <= $max then .n += $k | .keep += [sel($t)] else . end))
-    | if (.keep | length) == 0 then "none()" else .keep | join(" | ") end
-  end' "$out/affected.json" > "$out/filterset"
-
-jq -r --argjson max "$max" '
-  def count: [.targets[].trials | length] | add // 0;
+# The budget decision, made once: whole targets in `l1 affected`'s order while they fit.
+jq --argjson max "$max" '
   (reduce .targets[] as $t ({n: 0, keep: [], drop: []};
      ($t.trials | length) as $k
-     | if .n + $k <= $max then .n += $k | .keep += [$t] else .drop += [$t] end)) as $s
+     | if .n + $k <= $max then .n += $k | .keep += [$t] else .drop += [$t] end))
+  + {total: ([.targets[].trials | length] | add // 0), max: $max}' \
+  "$out/affected.json" > "$out/budget.json"
+
+jq -r --slurpfile b "$out/budget.json" '
+  def esc: gsub("(?<c>[.+*?()|\\[\\]{}^$\\\\/])"; "\\\(.c)");
+  def sel($t): if $t.whole then "test(/^\($t.target | esc)::/)"
+               else [$t.trials | keys[] | "test(/^\(esc)$/)"] | join(" | ") end;
+  $b[0] as $s
+  | if ($s.drop | length) == 0 then .nextest_filterset
+    elif ($s.keep | length) == 0 then "none()"
+    else [$s.keep[] as $t | sel($t)] | join(" | ") end' "$out/affected.json" > "$out/filterset"
+
+jq -r --slurpfile b "$out/budget.json" '
+  $b[0] as $s
   | "### What this pull request runs\n",
-    "`l1 affected` (\(.base[0:12])..\(.head[0:12])): \(count) trial(s) in \(.targets | length) target(s)"
+    "`l1 affected` (\(.base[0:12])..\(.head[0:12])): \($s.total) trial(s) in \(.targets | length) target(s)"
       + (if .everything then ", everything (a change l1 cannot classify)" else "" end)
-      + "; budget \($max) trial(s).\n",
+      + "; budget \($s.max) trial(s).\n",
     ($s.keep[] | "- `\(.target)`: \(.trials | length) trial(s) (\([.reasons[].kind] | unique | join(", ")))"),
     (if ($s.drop | length) > 0 then
        "\n**Left out by the budget** (\([$s.drop[].trials | length] | add) trial(s), not run; raise `L1_PR_MAX_TRIALS` or run them by hand):\n",
@@ -51,8 +53,4 @@ jq -r --argjson max "$max" '
     (if (.removed | length) > 0 then "\nRemoved by this change (not run): \(.removed | length) target(s)." else empty end)
 ' "$out/affected.json" > "$out/selection.md"
 
-jq -r --argjson max "$max" '
-  (reduce .targets[] as $t ({n: 0, drop: 0};
-     ($t.trials | length) as $k
-     | if .n + $k <= $max then .n += $k else .drop += $k end))
-  | "trials=\(.n)", "left_out=\(.drop)"' "$out/affected.json"
+jq -r '"trials=\(.n)", "left_out=\([.drop[].trials | length] | add // 0)"' "$out/budget.json"
