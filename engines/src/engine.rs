@@ -62,7 +62,8 @@ pub trait Engine: Sync {
     fn supported_versions(&self) -> Option<&'static [VersionRange]>;
 
     /// Its translation table (dimension values to flags, environment and config keys), where
-    /// its translation is data: the README's engine table and `l1 catalog engines` render it.
+    /// its translation is data: the book's engine tables (`docs/src/engines/`) and
+    /// `l1 catalog engines` render it.
     fn translation(&self) -> Option<&'static crate::translate::Table> {
         None
     }

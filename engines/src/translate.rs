@@ -6,7 +6,7 @@
 //! the workload, knobs) and what couples two dimensions in the *spelling* (vLLM's eager mode).
 //! Which combinations are *legal* is the catalog's business (`catalogs/kernels.yaml`, rules),
 //! never a translator's: a row exists when the engine has a spelling for the value at that
-//! version on that host. The accepted values an error lists, the README's engine table and the
+//! version on that host. The accepted values an error lists, the book's engine tables and the
 //! translation all read the same rows, so they cannot disagree.
 
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
 //! The generated kernel-configuration suite: one test per legal combo of every target of every
 //! spec under `specs/` (or `L1_SPECS`), plus a baseline and a gate test per target.
-//! See the README ("Test names") for the name grammar.
+//! See the book (docs/src/test-names.md) for the name grammar.
 
 use std::path::Path;
 use std::process::ExitCode;

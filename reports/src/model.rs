@@ -142,7 +142,7 @@ pub struct ComparisonRow {
 }
 
 /// Counts over the run: the runner's (`cargo test`'s `N passed; M failed; K ignored; F filtered
-/// out`; nextest's skipped = ignored + filtered out), see the README's "Accounting".
+/// out`; nextest's skipped = ignored + filtered out), see the book's docs/src/reference/accounting.md.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     /// Trial records read (combo, baseline, gate, tune and `invalid::` trials).

@@ -168,7 +168,8 @@ pub fn run(
     if let Some(e) = &store_error {
         eprintln!("l1: results store: {e}");
     }
-    // One table for every command that judges a run (README, "Exit codes").
+    // One table for every command that judges a run (the book's
+    // docs/src/reference/accounting.md, "Exit codes").
     Ok(ExitCode::from(l1_harness::accounting::exit_code(
         acc.verdict(),
         !summary.unreadable.is_empty() || !extra.is_empty(),
