@@ -15,12 +15,25 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 pub use self::gate::{
-    DEFAULT_GATES, FidelityThresholds, Gate, GateMethod, RegressionForm, UnknownGateMethod,
+    AGAINST, AGAINST_STORED, DEFAULT_GATES, FidelityThresholds, GATE_FIELDS, Gate, GateMethod,
+    RegressionForm, Takes, UnknownGateMethod,
 };
 use crate::diag::Diagnostic;
 use crate::render::{self, RenderContext, Rendered};
 use crate::selection::{Scalar, Selection};
 use crate::yaml::{self, Locations, Step};
+
+/// The top-level fields only tune specs take (a sweep's own field is `gates`): refused on
+/// sweeps by validation, stated by the JSON Schema.
+pub const TUNE_FIELDS: [&str; 7] = [
+    "objective",
+    "constraints",
+    "budget",
+    "seed_from",
+    "gate",
+    "remeasure",
+    "acquisition",
+];
 
 /// What a spec asks for.
 // The document's `kind:`; the typed spec's [`SpecKind`] carries the settings of that kind.

@@ -2,9 +2,10 @@
 //! the committed copy is what the spec types generate; every bundled spec validates against it
 //! (templates after rendering) and carries the editor header; and the bad-spec corpus splits
 //! exactly into the files whose error is one of shape (a wrong type, an unknown field, a
-//! missing field, an unknown enum value: the schema rejects them) and the files whose error is
-//! one of meaning (legality, catalog names, ranges: the schema accepts them, `l1 validate`
-//! does not).
+//! missing field, an unknown enum value, a field where it does not belong: the schema rejects
+//! them) and the files whose error is one of meaning (legality, catalog names, ranges: the
+//! schema accepts them, `l1 validate` does not). Where a field belongs, the schema and
+//! `l1 validate` agree on every gate method, `against` and field, and on both kinds.
 //!
 //! The schema is checked with an independent validator, check-jsonschema (PyPI, installed by
 //! `scripts/setup-doc-tools.sh` into `~/.cache/l1/pyvenv-docs`, or found on `PATH`); without it
@@ -35,6 +36,18 @@ const SHAPE_ERRORS: &[(&str, &str)] = &[
     ("near-miss-gate-method.yaml", "$.gates[0].method"),
     ("regression-unknown-form.yaml", "$.gates[0].form"),
     ("unknown-kind.yaml", "$.kind"),
+    ("pareto-against-unknown.yaml", "$.gates[0].against"),
+    ("fidelity-unknown-class.yaml", "$.gates[0].per_dtype"),
+    // A field where it does not belong: another kind's field, a gate field its method does not
+    // take (`GATE_FIELDS`), `against: stored` on a method that does not compare with stored
+    // results.
+    ("tune-gates-field.yaml", "$.gates"),
+    ("gate-wrong-field.yaml", "$.gates[0].margin"),
+    ("gate-field-in-second-gate.yaml", "$.gates[1].margin"),
+    ("fidelity-field-on-topk5.yaml", "$.gates[0].min_exact_match"),
+    ("regression-form-on-topk5.yaml", "$.gates[0].form"),
+    ("pareto-epsilon-without-stored.yaml", "$.gates[0].epsilon"),
+    ("against-stored-on-topk5.yaml", "$.gates[0].against"),
     // An unknown field.
     ("fidelity-unknown-threshold.yaml", "$.gates[0]"),
     ("gate-unknown-field.yaml", "$.gates[0]"),
@@ -347,4 +360,155 @@ fn plain_bundled_specs_start_with_the_editor_header() {
         checked += 1;
     }
     assert!(checked >= 10, "only {checked} plain specs under specs/");
+}
+
+/// A value `l1 validate` accepts for each method-specific gate field (on a gate that takes it).
+fn sample(field: &str) -> &'static str {
+    match field {
+        "margin" => "0.05",
+        "k" => "3",
+        "latency_metric" => "e2e_p95_ms",
+        "metrics" => "[ttft_p95_ms]",
+        "epsilons" => "{ ttft_p95_ms: 0.1 }",
+        "epsilon" => "0.05",
+        "form" => "non_inferiority",
+        "label" => "main",
+        "max_mde" => "0.2",
+        "min_exact_match" | "min_matched_prefix" => "0.5",
+        "max_logprob_delta" | "max_topk_divergence" => "0.1",
+        "per_dtype" => "{ bf16: { min_exact_match: 0.5 } }",
+        "require_logprobs" => "false",
+        other => panic!("no sample value for gate field `{other}`: add one"),
+    }
+}
+
+/// The tune fields' sample values (valid in a tune spec).
+fn tune_sample(field: &str) -> &'static str {
+    match field {
+        "objective" => "{ metric: output_tokens_per_s, direction: maximize }",
+        "constraints" => "[{ metric: ttft_p95_ms, at_most: 500 }]",
+        "budget" => "{ max_trials: 4 }",
+        "seed_from" => "sim-llama-8b-h100",
+        "gate" => "{ margin: 0.03 }",
+        "remeasure" => "{ top: 2 }",
+        "acquisition" => "expected_improvement",
+        other => panic!("no sample value for tune field `{other}`: add one"),
+    }
+}
+
+#[test]
+fn the_schema_and_l1_validate_agree_on_where_every_field_belongs() {
+    use l1_harness::spec::{GATE_FIELDS, GateMethod, TUNE_FIELDS};
+    let Some(tool) = tool_or_skip() else {
+        return;
+    };
+    let cats = Catalogs::load(&root()).unwrap_or_else(|d| panic!("{d}"));
+    let scratch = l1_testkit::fresh_dir("schema-placement");
+    let _cleanup = l1_testkit::RemoveOnDrop(scratch.clone());
+    let targets = "targets:\n  engines: [sim@1.0]\n  models: [llama-3.1-8b]\n  hardware: [h100-sxm]\n  workloads: [chat-short]\n";
+    let tune_base = "objective: { metric: output_tokens_per_s, direction: maximize }\nbudget: { max_trials: 4 }\n";
+    // (file, what it writes): every gate method × `against` (none, baseline, stored) × one
+    // method-specific field (or none); then the kinds' own fields in the other kind.
+    let mut cases: Vec<(String, String)> = Vec::new();
+    for m in GateMethod::ALL {
+        for against in [None, Some("baseline"), Some("stored")] {
+            let fields = std::iter::once(None).chain(GATE_FIELDS.iter().map(|(f, _)| Some(*f)));
+            for field in fields {
+                let mut gate = format!("method: {m}");
+                if let Some(a) = against {
+                    gate.push_str(&format!(", against: {a}"));
+                }
+                if let Some(f) = field {
+                    gate.push_str(&format!(", {f}: {}", sample(f)));
+                }
+                let name = format!(
+                    "g-{m}-{}-{}",
+                    against.unwrap_or("none"),
+                    field.unwrap_or("none").replace('_', "-")
+                );
+                cases.push((name, format!("kind: sweep\ngates:\n  - {{ {gate} }}\n")));
+            }
+        }
+    }
+    for f in TUNE_FIELDS {
+        cases.push((
+            format!("k-sweep-{}", f.replace('_', "-")),
+            format!("kind: sweep\n{f}: {}\n", tune_sample(f)),
+        ));
+        let base: String = tune_base
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{f}:")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        cases.push((
+            format!("k-tune-{}", f.replace('_', "-")),
+            format!("kind: tune\n{base}{f}: {}\n", tune_sample(f)),
+        ));
+    }
+    for (name, body) in [
+        ("k-tune-gates", "gates:\n  - { method: topk5 }\n"),
+        ("k-tune-quick", "space: { mode: quick }\n"),
+        ("k-tune-plain", ""),
+        ("k-sweep-quick", "space: { mode: quick }\n"),
+    ] {
+        let kind = if name.starts_with("k-sweep") {
+            "kind: sweep\n".to_string()
+        } else {
+            format!("kind: tune\n{tune_base}")
+        };
+        cases.push((name.to_string(), format!("{kind}{body}")));
+    }
+    let mut files = Vec::new();
+    let mut validator: BTreeMap<String, Result<(), String>> = BTreeMap::new();
+    for (name, body) in &cases {
+        // `name` follows `kind` (the document's order does not matter to either checker).
+        let (kind, rest) = body.split_once('\n').unwrap();
+        let file = scratch.join(format!("{name}.yaml"));
+        std::fs::write(&file, format!("{kind}\nname: {name}\n{targets}{rest}")).unwrap();
+        let verdict = spec::load(&file, &RenderContext::default())
+            .map_err(|d| d.to_string())
+            .and_then(|ls| {
+                l1_harness::validate::validate(&ls, &cats)
+                    .map(|_| ())
+                    .map_err(|d| d.to_string())
+            });
+        validator.insert(format!("{name}.yaml"), verdict);
+        files.push(file);
+    }
+    let v = check(&tool, &files);
+    assert!(v.unparsed.is_empty(), "{}", v.output);
+    let mut disagree = Vec::new();
+    let (mut both_reject, mut both_accept) = (0, 0);
+    for (file, verdict) in &validator {
+        let schema_rejects = v.rejected.contains_key(file);
+        match (verdict, schema_rejects) {
+            (Ok(()), false) => both_accept += 1,
+            (Err(_), true) => both_reject += 1,
+            (Ok(()), true) => disagree.push(format!(
+                "{file}: l1 validate accepts it, the schema rejects it at {:?}",
+                v.rejected[file]
+            )),
+            (Err(e), false) => {
+                disagree.push(format!(
+                    "{file}: the schema accepts it, l1 validate says {e}"
+                ));
+            }
+        }
+    }
+    assert!(
+        disagree.is_empty(),
+        "{} of {} cases disagree:\n{}",
+        disagree.len(),
+        validator.len(),
+        disagree.join("\n")
+    );
+    // Both outcomes are exercised, many times over.
+    assert!(
+        both_accept >= 40 && both_reject >= 100,
+        "{both_accept} accepted, {both_reject} rejected"
+    );
+    eprintln!(
+        "{} placement cases: {both_accept} accepted by both, {both_reject} rejected by both",
+        validator.len()
+    );
 }

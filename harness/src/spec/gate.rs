@@ -294,6 +294,67 @@ impl Gate {
     }
 }
 
+/// Which gates take a method-specific field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Takes {
+    /// Gates of these methods.
+    Methods(&'static [GateMethod]),
+    /// Gates of these methods, and `pareto` gates with `against: stored`.
+    MethodsOrStoredPareto(&'static [GateMethod]),
+    /// Gates with `against: stored`.
+    AgainstStored,
+}
+
+impl Takes {
+    /// Whether a gate of `method`, comparing with `against`, takes the field.
+    pub fn allows(self, method: GateMethod, against: Option<&str>) -> bool {
+        let stored = against == Some("stored");
+        match self {
+            Self::Methods(ms) => ms.contains(&method),
+            Self::MethodsOrStoredPareto(ms) => {
+                ms.contains(&method) || (method == GateMethod::Pareto && stored)
+            }
+            Self::AgainstStored => stored,
+        }
+    }
+}
+
+/// Where each method-specific gate field applies: the rules `l1 validate` enforces
+/// (`validate::gates`, with a message per field) and the JSON Schema states
+/// ([`schema`](super::schema)); `harness/tests/schema.rs` checks that both agree with this table
+/// on every method and field. Fields not listed (`method`, `metric`, `alpha`, `against`) apply
+/// to every gate; `against: stored` only to [`AGAINST_STORED`].
+pub const GATE_FIELDS: &[(&str, Takes)] = {
+    use GateMethod::{Fidelity, Manual, Pareto, Regression, Topk5};
+    const FIDELITY: Takes = Takes::Methods(&[Fidelity, Manual]);
+    &[
+        ("margin", Takes::Methods(&[Topk5])),
+        ("k", Takes::Methods(&[Topk5])),
+        ("latency_metric", Takes::Methods(&[Pareto])),
+        ("metrics", Takes::Methods(&[Regression])),
+        ("epsilons", Takes::Methods(&[Regression])),
+        ("epsilon", Takes::MethodsOrStoredPareto(&[Regression])),
+        ("form", Takes::MethodsOrStoredPareto(&[Regression])),
+        ("label", Takes::AgainstStored),
+        (
+            "max_mde",
+            Takes::Methods(&[Topk5, Pareto, Regression, Manual]),
+        ),
+        ("min_exact_match", FIDELITY),
+        ("min_matched_prefix", FIDELITY),
+        ("max_logprob_delta", FIDELITY),
+        ("max_topk_divergence", FIDELITY),
+        ("per_dtype", FIDELITY),
+        ("require_logprobs", FIDELITY),
+    ]
+};
+
+/// The values of `against`.
+pub const AGAINST: [&str; 2] = ["baseline", "stored"];
+
+/// The methods that compare with stored results (`against: stored`).
+pub const AGAINST_STORED: &[GateMethod] = &[GateMethod::Regression, GateMethod::Pareto];
+
 /// The gates of a sweep that lists none.
 pub const DEFAULT_GATES: &[Gate] = &[Gate::new(GateMethod::Topk5)];
 

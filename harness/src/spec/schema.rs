@@ -1,15 +1,20 @@
 //! The JSON Schema of spec files, derived from the document types ([`SpecDocument`] and what it
 //! holds; descriptions from their doc comments). `l1 schema` prints it and
 //! `docs/src/specs/spec.schema.json` is the committed copy; a test fails when that copy is
-//! stale. It checks the shape (types, field names, required fields, enum values); legality and
-//! catalog names are `l1 validate`'s.
+//! stale. It checks the shape (types, field names, required fields, enum values) and where a
+//! field may be written: tune fields only in `kind: tune`, `gates` only in sweeps, each gate
+//! field only on the methods that take it ([`GATE_FIELDS`]); legality, ranges and catalog names
+//! are `l1 validate`'s.
 
 use std::borrow::Cow;
 
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
-use super::{GateMethod, SpecDocument};
+use serde_json::{Value, json};
+
+use super::{AGAINST, AGAINST_STORED, GATE_FIELDS, GateMethod, SpecDocument, TUNE_FIELDS, Takes};
+use crate::model::PRECISION_NAMES;
 use crate::selection::{Scalar, Selection};
 
 /// Where the committed copy lives, from the repository root.
@@ -27,7 +32,85 @@ pub fn schema() -> serde_json::Value {
     schema.insert("title".into(), "l1 spec file".into());
     let mut value = schema.to_value();
     plain_descriptions(&mut value);
+    placement_rules(&mut value);
     value
+}
+
+/// `field` absent (or null) where the condition holds.
+fn absent(fields: &[&str]) -> Value {
+    let props: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|f| ((*f).to_string(), json!({ "type": "null" })))
+        .collect();
+    json!({ "properties": props })
+}
+
+/// `method` is one of `methods`.
+fn method_in(methods: &[GateMethod]) -> Value {
+    let names: Vec<&str> = methods.iter().map(|m| m.name()).collect();
+    json!({ "properties": { "method": { "enum": names } }, "required": ["method"] })
+}
+
+/// The gate compares with stored results.
+fn against_stored() -> Value {
+    json!({ "properties": { "against": { "const": "stored" } }, "required": ["against"] })
+}
+
+/// Where fields may be written, which serde's flat document types do not say: the tune fields
+/// only in tune specs and `gates` only in sweeps (a tune spec never `mode: quick`), each gate
+/// field only on the gates [`GATE_FIELDS`] lets take it, `against` one of [`AGAINST`] and
+/// `stored` only on [`AGAINST_STORED`], and `per_dtype` keyed by precision class.
+fn placement_rules(schema: &mut Value) {
+    let mut kinds = vec![
+        json!({
+            "if": { "properties": { "kind": { "const": "sweep" } }, "required": ["kind"] },
+            "then": {
+                "properties": TUNE_FIELDS.iter().map(|f| {
+                    // `constraints: []` is what an absent list reads as.
+                    let none = if *f == "constraints" { json!({ "maxItems": 0 }) } else { json!({ "type": "null" }) };
+                    ((*f).to_string(), none)
+                }).collect::<serde_json::Map<_, _>>(),
+            },
+        }),
+        json!({
+            "if": { "properties": { "kind": { "const": "tune" } }, "required": ["kind"] },
+            "then": {
+                "properties": {
+                    "gates": { "type": "null" },
+                    "space": { "properties": { "mode": { "not": { "const": "quick" } } } },
+                },
+            },
+        }),
+    ];
+    if let Some(all) = schema.get_mut("allOf").and_then(Value::as_array_mut) {
+        all.append(&mut kinds);
+    } else {
+        schema["allOf"] = Value::Array(kinds);
+    }
+    let Some(gate) = schema.pointer_mut("/definitions/Gate") else {
+        return;
+    };
+    let mut rules = Vec::new();
+    for (field, takes) in GATE_FIELDS {
+        let allowed = match takes {
+            Takes::Methods(ms) => method_in(ms),
+            Takes::MethodsOrStoredPareto(ms) => json!({ "anyOf": [
+                method_in(ms),
+                { "allOf": [method_in(&[GateMethod::Pareto]), against_stored()] },
+            ] }),
+            Takes::AgainstStored => against_stored(),
+        };
+        rules.push(json!({ "if": { "not": allowed }, "then": absent(&[field]) }));
+    }
+    rules.push(json!({
+        "if": { "not": method_in(AGAINST_STORED) },
+        "then": { "properties": { "against": { "not": { "const": "stored" } } } },
+    }));
+    gate["allOf"] = Value::Array(rules);
+    let mut against: Vec<Value> = AGAINST.iter().map(|a| json!(a)).collect();
+    against.push(Value::Null);
+    gate["properties"]["against"]["enum"] = Value::Array(against);
+    gate["properties"]["per_dtype"]["propertyNames"] = json!({ "enum": PRECISION_NAMES });
 }
 
 /// Descriptions come from doc comments: their rustdoc links (``[`Remeasure`]``) read as code

@@ -8,21 +8,25 @@ use l1_tune::Budget;
 
 use super::at;
 use crate::diag::Diagnostic;
-use crate::spec::{DEFAULT_GATES, KindName, LoadedSpec, Mode, SpecKind, Sweep, Tune, TuneBudget};
+use crate::spec::{
+    DEFAULT_GATES, KindName, LoadedSpec, Mode, SpecKind, Sweep, TUNE_FIELDS, Tune, TuneBudget,
+};
 
 /// The typed kind of the document, or its first problem.
 pub(super) fn kind(ls: &LoadedSpec) -> Result<SpecKind, Diagnostic> {
     let spec = &ls.doc;
     if spec.kind == KindName::Sweep {
-        for (field, set) in [
-            ("objective", spec.objective.is_some()),
-            ("constraints", !spec.constraints.is_empty()),
-            ("budget", spec.budget.is_some()),
-            ("seed_from", spec.seed_from.is_some()),
-            ("gate", spec.gate.is_some()),
-            ("remeasure", spec.remeasure.is_some()),
-            ("acquisition", spec.acquisition.is_some()),
-        ] {
+        // In the order of `TUNE_FIELDS`.
+        let set = [
+            spec.objective.is_some(),
+            !spec.constraints.is_empty(),
+            spec.budget.is_some(),
+            spec.seed_from.is_some(),
+            spec.gate.is_some(),
+            spec.remeasure.is_some(),
+            spec.acquisition.is_some(),
+        ];
+        for (field, set) in TUNE_FIELDS.into_iter().zip(set) {
             if set {
                 return Err(ls
                     .diag_key(
