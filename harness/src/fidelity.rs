@@ -480,6 +480,7 @@ pub fn verdict(report: &Report) -> GateVerdict {
         rows: report.combos.values().map(Row::fidelity).collect(),
         established_winner: None,
         inconclusive: None,
+        checks: Vec::new(),
     }
 }
 

@@ -177,6 +177,7 @@ mod tests {
                 .then(|| winner.map(str::to_string))
                 .flatten(),
             inconclusive: None,
+            checks: Vec::new(),
         }
     }
 

@@ -288,6 +288,7 @@ pub fn build_from(run: &RunDir, acc: &crate::accounting::Accounting, src: &Sourc
                             message: v.message.clone(),
                             winner: v.winner.clone(),
                             p_best: v.p_best.filter(|p| p.is_finite()),
+                            checks: v.checks.clone(),
                         })
                         .collect()
                 })
@@ -316,6 +317,7 @@ pub fn build_from(run: &RunDir, acc: &crate::accounting::Accounting, src: &Sourc
                 message: g.message.clone(),
                 winner: None,
                 p_best: None,
+                checks: Vec::new(),
             });
         }
     }

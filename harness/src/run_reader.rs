@@ -81,6 +81,7 @@ fn entry(
                 message: g.message.clone(),
                 winner: g.winner.clone(),
                 p_best: g.p_best,
+                checks: g.checks.clone(),
             })
             .collect(),
         comparisons: comparisons(&r.gates),

@@ -89,6 +89,7 @@ fn fixture(root: &std::path::Path) -> RunDir {
         p_best: Some(0.5),
         established_winner: None,
         inconclusive: None,
+        checks: Vec::new(),
         rows: vec![Row {
             combo: "attn=flash".into(),
             metric: "output_tokens_per_s".into(),
@@ -147,6 +148,7 @@ fn fixture(root: &std::path::Path) -> RunDir {
         p_best: None,
         established_winner: None,
         inconclusive: None,
+        checks: Vec::new(),
         rows: [("attn=flash", true), ("kv=q4_0", false)]
             .into_iter()
             .map(|(c, ok)| Row {

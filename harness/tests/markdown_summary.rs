@@ -268,6 +268,33 @@ fn the_markdown_summary_agrees_with_libtest_and_results_json() {
     }
     assert_eq!(reg_rows[0][5], "5.0 %");
     assert_eq!(reg_rows[1][5], "10.0 %");
+    // The gate recorded those numbers as structured checks (what the summary reads); the
+    // message states the same numbers, rounded, and the old reader of messages agrees.
+    let recorded: Vec<l1_reports::model::RegressionCheck> =
+        serde_json::from_value(regress["gates"][0]["checks"].clone()).unwrap();
+    let parsed =
+        l1_reports::markdown::regression::checks(message, regress["gates"][0]["winner"].as_str());
+    assert_eq!(recorded.len(), 2, "{regress:#}");
+    assert_eq!(parsed.len(), recorded.len(), "{message}");
+    for ((c, p), r) in recorded.iter().zip(&parsed).zip(&reg_rows) {
+        assert_eq!(
+            (&c.metric, c.failing, c.finding),
+            (&p.metric, p.failing, p.finding)
+        );
+        assert_eq!(r[2].trim_matches('`'), c.metric);
+        let near = |a: f64, b: f64| (a - b).abs() <= 0.05 + 1e-9;
+        assert!(near(c.change_pct, p.change_pct), "{c:?} vs {p:?}");
+        assert!(
+            near(c.interval_pct[0], p.interval_pct[0])
+                && near(c.interval_pct[1], p.interval_pct[1]),
+            "{c:?} vs {p:?}"
+        );
+        assert!(
+            near(c.epsilon_pct, p.epsilon_pct) && (c.p - p.p).abs() <= 5e-4,
+            "{c:?} vs {p:?}"
+        );
+        assert_eq!(c.combo, p.combo);
+    }
 
     // What did not run: the ignored vllm trials by reason, the filtered-out spec.
     let not_run = md

@@ -3,7 +3,9 @@
 //! (verdict, gates, winner and its change vs the baseline, the `regression` gates' worst
 //! metric), the regressions, the other failures, what did not run and why, and a link to the
 //! HTML report. Everything comes from the report model ([`RunReport`]), as in the other formats;
-//! the `regression` gates' per-metric numbers are read from their messages ([`regression`]).
+//! the `regression` gates' per-metric numbers are their recorded checks
+//! ([`GateReport::checks`]; for runs recorded before gates wrote them, read from their messages
+//! by [`regression`]).
 //!
 //! It stays under [`Markdown::max_bytes`] (default [`DEFAULT_MAX_BYTES`], below GitHub's
 //! 65,536-character limit on comments; step summaries allow 1 MiB): rows that do not fit are
@@ -14,7 +16,7 @@ pub mod regression;
 
 use std::fmt::Write as _;
 
-use crate::model::{RunReport, TargetReport};
+use crate::model::{GateReport, RunReport, TargetReport};
 use crate::verdict::{VerdictLine, signed};
 use regression::RegressionCheck;
 
@@ -73,12 +75,22 @@ pub fn target_verdict(t: &TargetReport) -> &'static str {
     }
 }
 
-/// The checks of every `regression` gate of a target, as their messages state them.
+/// The checks of every `regression` gate of a target: the gate's recorded checks, or for a run
+/// recorded before gates wrote them, what its message states.
 pub fn regression_checks(t: &TargetReport) -> Vec<RegressionCheck> {
     (t.gates.iter())
         .filter(|g| g.method == "regression")
-        .flat_map(|g| regression::checks(&g.message, g.winner.as_deref()))
+        .flat_map(gate_checks)
         .collect()
+}
+
+/// One `regression` gate's checks (see [`regression_checks`]).
+fn gate_checks(g: &GateReport) -> Vec<RegressionCheck> {
+    if g.checks.is_empty() {
+        regression::checks(&g.message, g.winner.as_deref())
+    } else {
+        g.checks.clone()
+    }
 }
 
 /// The check a target's row shows: the worst failing one, else the worst of all.
@@ -180,10 +192,7 @@ fn sections(r: &RunReport) -> Vec<Section> {
             regressions.push(regression_row(t, c));
         }
         for g in t.gates.iter().filter(|g| !g.passed) {
-            let explained = g.method == "regression"
-                && regression::checks(&g.message, g.winner.as_deref())
-                    .iter()
-                    .any(|c| c.failing);
+            let explained = g.method == "regression" && gate_checks(g).iter().any(|c| c.failing);
             if !explained {
                 // The message's own `<method> failed: ` is said once.
                 let own = format!("{} failed", g.method);

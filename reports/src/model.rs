@@ -279,6 +279,64 @@ pub struct GateReport {
     pub winner: Option<String>,
     /// Probability that the winner is the true best within the noise floor.
     pub p_best: Option<f64>,
+    /// A `regression` gate's per-metric checks with its numbers (empty for other gates, and
+    /// for runs recorded before gates wrote them: then the message is the only source).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<RegressionCheck>,
+}
+
+/// What a failing check means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finding {
+    /// `fail_on_regression`: evidence that the metric is worse than its ε allows.
+    Regressed,
+    /// `non_inferiority`: no evidence that the metric is within ε (not evidence of a regression).
+    NotShownWithin,
+}
+
+impl Finding {
+    pub fn words(self) -> &'static str {
+        match self {
+            Finding::Regressed => "regressed",
+            Finding::NotShownWithin => "not shown within ε",
+        }
+    }
+}
+
+/// One metric's check of a `regression` gate (the winner against the baseline, or a combo
+/// against its stored measurement), with the gate's numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegressionCheck {
+    /// The combo compared (the gate's winner, or the stored comparison's combo).
+    pub combo: Option<String>,
+    /// What it was compared with: `None` the baseline, `Some(id)` the stored run `id`.
+    pub against_run: Option<String>,
+    pub metric: String,
+    /// Direction-aware change in % (negative is worse).
+    pub change_pct: f64,
+    /// The gate's interval of `change_pct`.
+    pub interval_pct: [f64; 2],
+    /// The allowed regression in %.
+    pub epsilon_pct: f64,
+    /// The gate's one-sided p (Holm-adjusted under `fail_on_regression`).
+    pub p: f64,
+    /// True when this check failed the gate.
+    pub failing: bool,
+    /// What the check asks (and, when failing, what it found).
+    pub finding: Finding,
+}
+
+impl RegressionCheck {
+    /// The direction-aware ratio against the reference (1 = equal, below 1 worse).
+    pub fn ratio(&self) -> f64 {
+        1.0 + self.change_pct / 100.0
+    }
+
+    /// The interval of [`Self::ratio`].
+    pub fn ratio_interval(&self) -> [f64; 2] {
+        self.interval_pct.map(|x| 1.0 + x / 100.0)
+    }
 }
 
 /// One combo (or the baseline) of a target.

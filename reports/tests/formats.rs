@@ -195,6 +195,7 @@ fn fixed_report() -> RunReport {
                 message: "topk5 failed: <b>2 of 3</b> do not clear \"the margin\"".into(),
                 winner: Some("attn=flash_attn_v3,kv=paged".into()),
                 p_best: Some(0.93),
+                checks: Vec::new(),
             },
             GateReport {
                 method: "pareto".into(),
@@ -202,6 +203,7 @@ fn fixed_report() -> RunReport {
                 message: "pareto passed".into(),
                 winner: None,
                 p_best: None,
+                checks: Vec::new(),
             },
         ],
         combos: vec![base, fast, cached, hostile, failed],

@@ -194,6 +194,7 @@ fn listed_report() -> l1_reports::model::RunReport {
         message: "topk5 failed: not within 5 %\ndetails".into(),
         winner: Some("attn=flash".into()),
         p_best: Some(0.5),
+        checks: Vec::new(),
     }];
     gate.comparisons = vec![ComparisonRow {
         combo: "attn=flash".into(),

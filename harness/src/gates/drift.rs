@@ -61,5 +61,6 @@ fn drift(ctx: &GateContext, baseline: &Arm, metric_name: &str) -> Result<GateVer
         rows: Vec::new(),
         established_winner: None,
         inconclusive: None,
+        checks: Vec::new(),
     })
 }

@@ -267,6 +267,7 @@ impl FrontierLoss {
             rows: Vec::new(),
             established_winner: None,
             inconclusive: None,
+            checks: Vec::new(),
         }
     }
 }

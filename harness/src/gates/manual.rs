@@ -24,6 +24,7 @@ impl RankedMethod for Manual {
             rows: Vec::new(),
             established_winner: None,
             inconclusive: r.undecided,
+            checks: Vec::new(),
         })
     }
 

@@ -35,6 +35,7 @@ mod selection_tests;
 pub use crate::model::{Arm, GateVerdict, Inconclusive, Row};
 use crate::spec::{Gate, GateMethod};
 use crate::stats::{self, Comparison, StatsError};
+pub use l1_reports::model::RegressionCheck;
 
 /// Why a gate could not be evaluated (a gate that ran and failed is a verdict, not an error).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

@@ -136,6 +136,7 @@ impl RankedMethod for Pareto {
             rows,
             established_winner: None,
             inconclusive: undecided.clone(),
+            checks: Vec::new(),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! than its ε, in either form (fail on evidence of regression, or pass on evidence of none).
 
 use l1_engines::metrics::metric;
+use l1_reports::model::{Finding, RegressionCheck};
 
 use super::ranked::{RankedMethod, Ranking};
 use super::text::{describe_design, improvement, inconclusive, pct};
@@ -141,11 +142,27 @@ fn regression(
     };
     let mut lines = Vec::new();
     let mut bad = Vec::new();
+    let mut checks = Vec::new();
     for ((name, eps, imp, ci, _, plan), a) in tested.iter().zip(&adj) {
-        let (question, fails) = match form {
-            RegressionForm::FailOnRegression => ("worse than", *a < one_sided),
-            RegressionForm::NonInferiority => ("shown better than", *a >= one_sided),
+        let (question, fails, finding) = match form {
+            RegressionForm::FailOnRegression => ("worse than", *a < one_sided, Finding::Regressed),
+            RegressionForm::NonInferiority => (
+                "shown better than",
+                *a >= one_sided,
+                Finding::NotShownWithin,
+            ),
         };
+        checks.push(RegressionCheck {
+            combo: Some(winner.to_string()),
+            against_run: None,
+            metric: name.clone(),
+            change_pct: (imp - 1.0) * 100.0,
+            interval_pct: [(ci.0 - 1.0) * 100.0, (ci.1 - 1.0) * 100.0],
+            epsilon_pct: eps * 100.0,
+            p: *a,
+            failing: fails,
+            finding,
+        });
         let line = format!(
             "{name}: {} [{}, {}], {question} -{:.1} %? one-sided p={a:.3} ({plan})",
             pct(*imp),
@@ -187,5 +204,6 @@ fn regression(
         rows: Vec::new(),
         established_winner: None,
         inconclusive: undecided,
+        checks,
     })
 }

@@ -142,6 +142,7 @@ fn topk5(
             rows: Vec::new(),
             established_winner: (claimed && undecided.is_none()).then_some(winner),
             inconclusive: undecided,
+            checks: Vec::new(),
         },
         adj,
     )

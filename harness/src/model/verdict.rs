@@ -124,6 +124,10 @@ pub struct GateVerdict {
     /// exceeds the gate's `max_mde`; says which reps or launches would decide it.
     #[serde(default)]
     pub inconclusive: Option<Inconclusive>,
+    /// A `regression` gate's per-metric checks, with the numbers its message states (empty
+    /// for every other gate, and in records written before gates wrote them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<l1_reports::model::RegressionCheck>,
 }
 
 impl GateVerdict {
@@ -138,6 +142,7 @@ impl GateVerdict {
             rows: Vec::new(),
             established_winner: None,
             inconclusive: None,
+            checks: Vec::new(),
         }
     }
 }

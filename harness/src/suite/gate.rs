@@ -43,6 +43,7 @@ impl PlannedTrial {
         };
         let (mut compared, mut missing, mut failed) = (Vec::new(), Vec::new(), Vec::new());
         let mut rows = Vec::new();
+        let mut checks = Vec::new();
         for combo in combos {
             let (rec, _) = self.obtain(combo)?;
             let slug = combo_slug(&p.cats, combo);
@@ -87,6 +88,11 @@ impl PlannedTrial {
                 failed.push(format!("{slug} vs run {}: {detail}", stored.run_id));
             }
             rows.extend(v.rows);
+            checks.extend(v.checks.into_iter().map(|c| gates::RegressionCheck {
+                combo: Some(slug.clone()),
+                against_run: Some(stored.run_id.clone()),
+                ..c
+            }));
         }
         let passed = failed.is_empty();
         // Under non-inferiority a failed combo is one not shown to be within ε, which is not
@@ -120,6 +126,7 @@ impl PlannedTrial {
             rows,
             established_winner: None,
             inconclusive: None,
+            checks,
         })
     }
 
@@ -166,6 +173,7 @@ impl PlannedTrial {
                 rows: Vec::new(),
                 established_winner: None,
                 inconclusive: None,
+                checks: Vec::new(),
             });
         };
         let mut seen = std::collections::BTreeSet::new();

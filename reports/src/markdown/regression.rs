@@ -1,7 +1,8 @@
-//! The `regression` gate's numbers as its verdict message states them: per metric the
+//! The `regression` gate's numbers read back from its verdict message: per metric the
 //! direction-aware change against the baseline (or a combo's stored measurement), its interval,
-//! the ε and the one-sided p, and whether the check failed. The report model keeps a gate's
-//! verdict as its message; this reads the numbers the gate wrote there (it computes nothing).
+//! the ε and the one-sided p, and whether the check failed. Gates record these numbers as
+//! structured checks ([`GateReport::checks`](crate::model::GateReport::checks)); this parser
+//! serves the runs recorded before they did (it computes nothing).
 //!
 //! The forms read (written by `l1_harness`'s `gates/regression.rs` and, for `against: stored`,
 //! `suite/gate.rs`), one check each:
@@ -14,57 +15,7 @@
 //! Checks after `regressed: ` or `not shown within ε: ` on their line are the failing ones;
 //! a stored comparison's line starts with `<combo> vs run <id>: `.
 
-/// What a failing check means.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Finding {
-    /// `fail_on_regression`: evidence that the metric is worse than its ε allows.
-    Regressed,
-    /// `non_inferiority`: no evidence that the metric is within ε (not evidence of a regression).
-    NotShownWithin,
-}
-
-impl Finding {
-    pub fn words(self) -> &'static str {
-        match self {
-            Finding::Regressed => "regressed",
-            Finding::NotShownWithin => "not shown within ε",
-        }
-    }
-}
-
-/// One metric's check of a `regression` gate, with the gate's numbers.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RegressionCheck {
-    /// The combo compared (the gate's winner, or the stored comparison's combo).
-    pub combo: Option<String>,
-    /// What it was compared with: `None` the baseline, `Some(id)` the stored run `id`.
-    pub against_run: Option<String>,
-    pub metric: String,
-    /// Direction-aware change in % (negative is worse), as the gate printed it (one decimal).
-    pub change_pct: f64,
-    /// The gate's interval of `change_pct`.
-    pub interval_pct: [f64; 2],
-    /// The allowed regression in %.
-    pub epsilon_pct: f64,
-    /// The gate's one-sided p (Holm-adjusted under `fail_on_regression`).
-    pub p: f64,
-    /// True when this check failed the gate.
-    pub failing: bool,
-    /// What the check asks (and, when failing, what it found).
-    pub finding: Finding,
-}
-
-impl RegressionCheck {
-    /// The direction-aware ratio against the reference (1 = equal, below 1 worse).
-    pub fn ratio(&self) -> f64 {
-        1.0 + self.change_pct / 100.0
-    }
-
-    /// The interval of [`Self::ratio`].
-    pub fn ratio_interval(&self) -> [f64; 2] {
-        self.interval_pct.map(|x| 1.0 + x / 100.0)
-    }
-}
+pub use crate::model::{Finding, RegressionCheck};
 
 const P_MARK: &str = "%? one-sided p=";
 const QUESTIONS: [(&str, Finding); 2] = [

@@ -54,6 +54,7 @@ fn gate(method: &str, passed: bool, message: &str, winner: Option<&str>) -> Gate
         message: message.into(),
         winner: winner.map(Into::into),
         p_best: None,
+        checks: Vec::new(),
     }
 }
 
@@ -441,4 +442,59 @@ fn markdownlint_accepts_the_summaries() {
         std::fs::write(&path, m).unwrap();
         crate::checks::require_or_skip("markdownlint-cli2", crate::checks::markdownlint(&path));
     }
+}
+
+#[test]
+fn recorded_checks_are_used_and_a_message_without_numbers_still_gets_its_row() {
+    // A gate that recorded its checks: the row shows them even when the message states none
+    // (the parser is the fallback for runs recorded before gates wrote checks).
+    let mut g = gate(
+        "regression",
+        false,
+        "regression failed: see the HTML report",
+        Some("attn=x"),
+    );
+    g.checks = vec![RegressionCheck {
+        combo: Some("attn=x".into()),
+        against_run: Some("main-7".into()),
+        metric: "e2e_p95_ms".into(),
+        change_pct: -12.345,
+        interval_pct: [-15.01, -9.6],
+        epsilon_pct: 5.0,
+        p: 0.0004,
+        failing: true,
+        finding: Finding::NotShownWithin,
+    }];
+    let mut t = target("pr::sim@1.0::m::h100-sxm::chat", Some(false));
+    t.gates = vec![g];
+    let m = md(&report(vec![t], totals("failed", 2, 1)));
+    let reg = table(&m, "| Target | Combo");
+    assert_eq!(reg.len(), 3, "{m}");
+    assert_eq!(
+        reg[2],
+        "| `pr::sim@1.0::m::h100-sxm::chat` | `attn=x` vs run `main-7` | `e2e_p95_ms` | 0.877 [0.850, 0.904] | -12.3 % [-15.0, -9.6] | 5.0 % | 0.000 | not shown within ε |"
+    );
+    // Explained by its checks, so not repeated under "Other failed gates".
+    assert!(!m.contains("**regression** failed"), "{m}");
+    // A recorded check wins over the message's numbers.
+    let mut both = gate("regression", false, REGRESSED, Some("attn=flash_attn_v3"));
+    both.checks = vec![RegressionCheck {
+        combo: Some("attn=flash_attn_v3".into()),
+        against_run: None,
+        metric: "ttft_p95_ms".into(),
+        change_pct: -30.0,
+        interval_pct: [-33.0, -27.0],
+        epsilon_pct: 10.0,
+        p: 0.001,
+        failing: true,
+        finding: Finding::Regressed,
+    }];
+    let mut t = target("pr::sim@1.0::m::h100-sxm::chat", Some(false));
+    t.gates = vec![both];
+    let m = md(&report(vec![t], totals("failed", 2, 1)));
+    assert!(
+        m.contains("0.700 [0.670, 0.730] | -30.0 % [-33.0, -27.0]"),
+        "{m}"
+    );
+    assert!(!m.contains("-18.8"), "{m}");
 }
