@@ -67,9 +67,6 @@ pub struct LaunchTarget<'a> {
     pub startup_timeout: Option<std::time::Duration>,
 }
 
-/// The name the harness and the engine modules still use for [`LaunchTarget`].
-pub type RealTarget<'a> = LaunchTarget<'a>;
-
 impl LaunchTarget<'_> {
     /// The model file or directory with extension `ext` (`gguf`, `onnx`, `hf`).
     pub fn model_file(&self, ext: &str) -> Result<PathBuf, ModelMissing> {

@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::launch::RealTarget;
+use crate::launch::LaunchTarget;
 use crate::server::{ServerEngine, ServerRecipe};
 use crate::translate::{Emitted, Row, Table, TranslateError, unsupported};
 use crate::{Arrival, combo::UNSET};
@@ -93,7 +93,7 @@ impl ServerEngine for LlamaCpp {
 
     fn translate(
         &self,
-        target: &RealTarget<'_>,
+        target: &LaunchTarget<'_>,
         program: PathBuf,
         port: u16,
     ) -> Result<ServerRecipe, TranslateError> {
@@ -181,7 +181,7 @@ mod tests {
     use crate::Combo;
     use crate::testing::{Scratch, combo, installed};
 
-    fn with_target<R>(combo: &Combo, f: impl FnOnce(&RealTarget<'_>) -> R) -> R {
+    fn with_target<R>(combo: &Combo, f: impl FnOnce(&LaunchTarget<'_>) -> R) -> R {
         let mut s = Scratch::cpu("llamacpp", "2026.10").with_model_file(".gguf");
         s.workload.arrival = crate::Arrival::Concurrency(3);
         f(&s.target(combo))

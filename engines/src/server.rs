@@ -17,7 +17,7 @@ use crate::engine::{Deployment, Engine, EngineKind, version_matches};
 use crate::error::{EngineError, LaunchError, LookedIn, PromptError, RepError};
 use crate::install::{find_engine_binary, find_on_path};
 use crate::launch::{
-    Launch, RealTarget, load_of, rep_metrics, rep_requests, runtime, slo_of, timeout_of, warm_up,
+    Launch, LaunchTarget, load_of, rep_metrics, rep_requests, runtime, slo_of, timeout_of, warm_up,
 };
 use crate::process::{EngineProcess, LaunchCommand, ProcessError};
 use crate::{Metrics, Workload};
@@ -99,7 +99,7 @@ pub trait ServerEngine: Sync {
     /// The command line and endpoints for `combo` at `version`.
     fn translate(
         &self,
-        target: &RealTarget<'_>,
+        target: &LaunchTarget<'_>,
         program: PathBuf,
         port: u16,
     ) -> Result<ServerRecipe, crate::translate::TranslateError>;
@@ -122,7 +122,10 @@ pub struct ServerLaunch {
 
 impl ServerLaunch {
     /// Start `engine` for `target`, wait until it serves, and send the warm-up requests.
-    pub fn start(engine: &dyn ServerEngine, target: &RealTarget<'_>) -> Result<Self, LaunchError> {
+    pub fn start(
+        engine: &dyn ServerEngine,
+        target: &LaunchTarget<'_>,
+    ) -> Result<Self, LaunchError> {
         let program = engine.program(target.engines_dir)?;
         let (log, workdir) = target.log_and_workdir();
         let rt = runtime()?;
@@ -411,7 +414,7 @@ impl Engine for Server {
     }
 
     /// The installed version must match the target's (see [`version_matches`]).
-    fn start(&self, target: &RealTarget<'_>) -> Result<Box<dyn Launch>, LaunchError> {
+    fn start(&self, target: &LaunchTarget<'_>) -> Result<Box<dyn Launch>, LaunchError> {
         let program = self.module.program(target.engines_dir)?;
         let installed = self.module.detect_version(&program)?;
         if !version_matches(target.version, &installed) {
@@ -428,7 +431,7 @@ impl Engine for Server {
     }
 
     /// The translated command line; a program that is not installed here is written by name.
-    fn deployment(&self, target: &RealTarget<'_>, port: u16) -> Result<Deployment, LaunchError> {
+    fn deployment(&self, target: &LaunchTarget<'_>, port: u16) -> Result<Deployment, LaunchError> {
         let (program, found) = match self.module.program(target.engines_dir) {
             Ok(p) => (p, true),
             Err(_) => (PathBuf::from(self.name()), false),

@@ -55,7 +55,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::launch::RealTarget;
+use crate::launch::LaunchTarget;
 use crate::server::{ServerEngine, ServerRecipe};
 use crate::translate::check_supported;
 use crate::translate::{Emitted, Row, Table, TranslateError, check_knobs};
@@ -250,7 +250,7 @@ impl ServerEngine for Sglang {
 
     fn translate(
         &self,
-        target: &RealTarget<'_>,
+        target: &LaunchTarget<'_>,
         program: PathBuf,
         port: u16,
     ) -> Result<ServerRecipe, TranslateError> {

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::launch::RealTarget;
+use crate::launch::LaunchTarget;
 use crate::translate::check_supported;
 use crate::version::VersionRange;
 use crate::{Combo, HardwareProfile, ModelProfile, Workload};
@@ -65,7 +65,7 @@ pub fn combo(dims: &[(&str, &str)], knobs: &[(&str, &str)]) -> Combo {
     }
 }
 
-/// Everything a [`RealTarget`] borrows, owned: build one, adjust its fields, then call
+/// Everything a [`LaunchTarget`] borrows, owned: build one, adjust its fields, then call
 /// [`Scratch::target`].
 pub struct Scratch {
     pub dir: PathBuf,
@@ -143,8 +143,8 @@ impl Scratch {
     }
 
     /// The target for `combo`.
-    pub fn target<'a>(&'a self, combo: &'a Combo) -> RealTarget<'a> {
-        RealTarget {
+    pub fn target<'a>(&'a self, combo: &'a Combo) -> LaunchTarget<'a> {
+        LaunchTarget {
             engines_dir: &self.dir,
             model_name: &self.model_name,
             model: &self.model,

@@ -68,7 +68,7 @@ use std::time::Duration;
 use l1_loadgen::HttpApi;
 
 use crate::combo::UNSET;
-use crate::launch::RealTarget;
+use crate::launch::LaunchTarget;
 use crate::process::LaunchCommand;
 use crate::server::{ServerEngine, ServerRecipe};
 use crate::translate::check_supported;
@@ -542,7 +542,7 @@ pub fn launch_script(build: &LaunchCommand, engine_dir: &Path, serve: &LaunchCom
 
 /// `--max_seq_len`: longest prompt + longest answer + 16, rounded up to 32, at most the model's
 /// context.
-fn max_seq_len(target: &RealTarget<'_>) -> u32 {
+fn max_seq_len(target: &LaunchTarget<'_>) -> u32 {
     let w = target.workload;
     let need = (w.input_tokens.max() + w.output_tokens.max() + 16).div_ceil(32) * 32;
     need.min(target.model.max_context.max(32))
@@ -602,7 +602,7 @@ impl ServerEngine for TrtLlm {
 
     fn translate(
         &self,
-        target: &RealTarget<'_>,
+        target: &LaunchTarget<'_>,
         program: PathBuf,
         port: u16,
     ) -> Result<ServerRecipe, TranslateError> {

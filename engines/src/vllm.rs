@@ -66,7 +66,7 @@ use std::time::Duration;
 
 use crate::DeviceKind;
 use crate::combo::UNSET;
-use crate::launch::RealTarget;
+use crate::launch::LaunchTarget;
 use crate::server::{ServerEngine, ServerRecipe};
 use crate::translate::{Emitted, Row, Table, TranslateError, unsupported};
 
@@ -285,7 +285,7 @@ impl ServerEngine for Vllm {
 
     fn translate(
         &self,
-        target: &RealTarget<'_>,
+        target: &LaunchTarget<'_>,
         program: PathBuf,
         port: u16,
     ) -> Result<ServerRecipe, TranslateError> {

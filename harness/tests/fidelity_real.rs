@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use common::root;
 use l1_engines::Combo;
-use l1_engines::launch::RealTarget;
+use l1_engines::launch::LaunchTarget;
 use l1_engines::probe::{LogprobSupport, ProbeRun};
 use l1_harness::fidelity::{self, ComboFidelity};
 use l1_harness::profiles::Catalogs;
@@ -56,7 +56,7 @@ fn probe(engine: &str, version: &str, combo: &Combo, tag: &str) -> ProbeRun {
     let run_dir = std::env::temp_dir().join(format!("l1-fidelity-tests-{}", std::process::id()));
     let state = target_dir.join("l1");
     let engines_dir = l1_engines::launch::engines_dir();
-    let t = RealTarget {
+    let t = LaunchTarget {
         engines_dir: &engines_dir,
         model_name: "tiny-llama",
         model: &cats.models["tiny-llama"],

@@ -55,7 +55,7 @@ use std::time::Duration;
 
 use l1_loadgen::HttpApi;
 
-use crate::launch::RealTarget;
+use crate::launch::LaunchTarget;
 use crate::process::LaunchCommand;
 use crate::server::{ServerEngine, ServerRecipe};
 use crate::translate::{Emitted, Row, Table, TranslateError, unsupported};
@@ -141,7 +141,7 @@ impl ServerEngine for Triton {
 
     fn translate(
         &self,
-        target: &RealTarget<'_>,
+        target: &LaunchTarget<'_>,
         program: PathBuf,
         port: u16,
     ) -> Result<ServerRecipe, TranslateError> {
@@ -273,7 +273,7 @@ fn server_version_row(text: &str) -> Option<String> {
 /// (TensorRT plans, ONNX models) run one forward pass per request: serving an LLM on them needs
 /// a decoding (BLS) model that l1 does not generate, so they are not launched.
 fn gpu_recipe(
-    target: &RealTarget<'_>,
+    target: &LaunchTarget<'_>,
     program: PathBuf,
     port: u16,
 ) -> Result<ServerRecipe, TranslateError> {
@@ -396,7 +396,7 @@ mod tests {
     use crate::Combo;
     use crate::testing::{Scratch, combo};
 
-    fn with_target<R>(model: &str, combo: &Combo, f: impl FnOnce(&RealTarget<'_>) -> R) -> R {
+    fn with_target<R>(model: &str, combo: &Combo, f: impl FnOnce(&LaunchTarget<'_>) -> R) -> R {
         let mut s = Scratch::cpu("triton", "2.51");
         s.model_name = model.into();
         s.model.layers = 1;

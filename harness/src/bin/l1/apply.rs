@@ -233,7 +233,7 @@ fn launch_artifact(
         .get(&id.workload)
         .with_context(|| format!("workload `{}` is not in the catalog", id.workload))?;
     let run_dir = std::env::temp_dir();
-    let target = l1_engines::launch::RealTarget {
+    let target = l1_engines::launch::LaunchTarget {
         engines_dir: &settings.engines_dir,
         model_name: &id.model,
         model,
