@@ -17,7 +17,9 @@ The re-implementation shares no code with the harness. It rebuilds, from their d
   (cv x trimmed mean)^2 x [sum m_i^2 / n^2 - (n - sum m_i^2 / n) / (n (n - 1))] for launch sizes
   m_i (issue 20, point 1), with the degrees of freedom from the reps alone;
 - the gates' one-sided tests on the log ratio (delta method), every claim at half the two-sided
-  level: topk5 (threshold 1 + max(margin, floor), Holm across all the candidates, the top k by
+  level: the frontier comparison (`pareto` against stored results, both forms: Holm over the two
+  axes, the largest p over the combos and Holm across main's points; or the larger p over the
+  axes, Bonferroni over the combos and every point), with each rep's latency truth x slowdown; topk5 (threshold 1 + max(margin, floor), Holm across all the candidates, the top k by
   point estimate must each clear it), both forms of the regression gate (fail on evidence of a
   regression beyond eps; pass only on evidence of none), and the group-sequential design: the
   stopper (win / loss / futility / precision on the two-sided interval at each look) and
@@ -61,6 +63,13 @@ METRIC_TRUTH = 1000.0  # throughput truth: the tests are scale-invariant
 
 def arm(rng, shape, reps, launches, noise, floor, launch_cv, scale):
     """Throughput reps, shape + (reps,): reps spread over `launches` launches (rep i on i mod L)."""
+    return METRIC_TRUTH * scale / slowdowns(rng, shape, reps, launches, noise, floor, launch_cv)
+
+
+def slowdowns(rng, shape, reps, launches, noise, floor, launch_cv):
+    """Each rep's slowdown factor (launch x rep x outlier), shape + (reps,). A closed-loop rep's
+    throughput is truth / slowdown and its latency truth x slowdown (every iteration time is
+    multiplied by it)."""
     lf = np.exp(rng.normal(0.0, launch_cv, size=shape + (launches,))) if launch_cv > 0 else np.ones(shape + (launches,))
     per_rep_launch = lf[..., np.arange(reps) % launches]
     if noise == "lognormal":
@@ -70,7 +79,7 @@ def arm(rng, shape, reps, launches, noise, floor, launch_cv, scale):
     slow = per_rep_launch * rf
     if noise == "contaminated":
         slow = slow * np.where(rng.random(size=shape + (reps,)) < 0.10, 1.15, 1.0)
-    return METRIC_TRUTH * scale / slow
+    return slow
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,9 +285,62 @@ def simulate(cell, n, floor, cv_assumed, cv_true, rng, opts):
                 passed[sel] = c.one_sided_p(threshold) < one_sided(level)
         counts["topk5_passes"] = int(passed.sum())
         counts["_mean_reps"] = float(used.mean())
+    elif d["kind"] == "frontier":
+        fail, passes = frontier(d, cell["effect"], n, noise, floor, cv_assumed, cv_true, rng, one_sided(ALPHA))
+        counts["fail_on_regression_fails"] = int(fail.sum())
+        counts["non_inferiority_passes"] = int(passes.sum())
     else:
         raise SystemExit(f"unknown design kind {d['kind']!r}")
     return counts
+
+
+FRONTIER_STEP = 0.15  # main's point j: throughput and latency both 1 - 0.15 j times point 0's
+LATENCY_TRUTH = 100.0
+
+
+def frontier(d, effect, n, noise, floor, cv_assumed, cv_true, rng, lvl):
+    """The `pareto` gate against stored results, both forms, over n comparisons: (fails under
+    fail_on_regression, passes under non_inferiority), boolean arrays of n.
+
+    Main's P points and the P combos measured now (combo k covers point k; the effect multiplies
+    the improvement ratio of the shifted covers on the shifted axes: throughput x (1 + effect),
+    latency / (1 + effect)). Per (point, combo) and axis: the one-sided Yuen test of
+    log(ratio) = log(1 - eps) with the launch term. fail_on_regression: pair p = 2 min over the
+    axes of p(worse beyond eps); point p = max over the combos; Holm across the points; the gate
+    fails when some adjusted p < lvl. non_inferiority: pair p = max over the axes of p(within
+    eps); point p = P x min over the combos (Bonferroni); the gate passes when every point's p < lvl."""
+    P, reps, L = d["points"], d["reps"], d["launches"]
+    eps = max(d["epsilon"], floor)
+    on_t, on_l = {"throughput": (True, False), "latency": (False, True), "both": (True, True)}[d["axes"]]
+    s = 1.0 - FRONTIER_STEP * np.arange(P)
+    hit = np.ones(P, dtype=bool) if d["shifted"] == "all" else (np.arange(P) == 0)
+    t_scale = s * np.where(hit & on_t, 1.0 + effect, 1.0)
+    l_scale = s / np.where(hit & on_l, 1.0 + effect, 1.0)
+    # Draws in the order the harness makes them: main's P arms, then the P arms measured now.
+    ms = slowdowns(rng, (n, P), reps, L, noise, floor, cv_true)
+    cs = slowdowns(rng, (n, P), reps, L, noise, floor, cv_true)
+    main_t, main_l = METRIC_TRUTH * s[None, :, None] / ms, LATENCY_TRUTH * s[None, :, None] * ms
+    now_t = METRIC_TRUTH * t_scale[None, :, None] / cs
+    now_l = LATENCY_TRUTH * l_scale[None, :, None] * cs
+    # Main's frontier (trimmed means; throughput up, latency down) must hold every point.
+    mt, ml = yuen_parts(main_t)[0], yuen_parts(main_l)[0]
+    dominated = ((mt[:, None, :] >= mt[:, :, None]) & (ml[:, None, :] <= ml[:, :, None])
+                 & ((mt[:, None, :] > mt[:, :, None]) | (ml[:, None, :] < ml[:, :, None]))).any(axis=-1)
+    if dominated.any():
+        raise SystemExit("check-accuracy: a frontier cell's main run lost a point of its frontier")
+    # (n, point j, combo k): the combos on axis 2, the points on axis 1.
+    ct = Comparison(now_t[:, None, :, :], main_t[:, :, None, :], cv_assumed, L, L)
+    cl = Comparison(now_l[:, None, :, :], main_l[:, :, None, :], cv_assumed, L, L)
+    zt = (np.log(ct.ratio) - math.log(1 - eps)) / ct.se_log
+    zl = (np.log(1.0 / cl.ratio) - math.log(1 - eps)) / cl.se_log
+    nan1 = lambda p: np.where(np.isnan(p), 1.0, p)
+    worse = np.minimum(2 * np.minimum(nan1(stats.t.sf(-zt, ct.df)), nan1(stats.t.sf(-zl, cl.df))), 1.0)
+    point_p = worse.max(axis=-1)  # intersection-union over the combos
+    fails = (holm(point_p) < lvl).any(axis=-1)
+    within = np.maximum(nan1(stats.t.sf(zt, ct.df)), nan1(stats.t.sf(zl, cl.df)))
+    covered = np.minimum(within.min(axis=-1) * P, 1.0) < lvl
+    passes = covered.all(axis=-1)
+    return fails, passes
 
 
 # ---------------------------------------------------------------------------------------------

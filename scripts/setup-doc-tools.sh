@@ -25,8 +25,8 @@ fi
 need_pkgs=()
 command -v linkchecker >/dev/null || need_pkgs+=(linkchecker)
 command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
-# jq and zstd: the CI templates' commands (ci/scripts/pr-select.sh, `tar --zstd`), which
-# harness/tests/ci_templates.rs runs.
+# zstd: the CI templates' `tar --zstd`, which harness/tests/ci_templates.rs runs; jq: for
+# reading `l1 affected --json` and the other JSON outputs by hand.
 command -v jq >/dev/null || need_pkgs+=(jq)
 command -v zstd >/dev/null || need_pkgs+=(zstd)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -10,6 +10,7 @@
 //! which depends on nothing else in the crate; every module may use it, so modules import each
 //! other without cycles (`tests/architecture.rs` checks both).
 
+pub mod ab;
 pub mod accounting;
 pub mod accuracy;
 pub mod affected;

@@ -15,6 +15,7 @@
 //! | `L1_CACHE` | `off`, `read`, `write` or `readwrite`: the measurement cache | `readwrite` |
 //! | `L1_STORE` | the results store: a SQLite path or a `postgres://` URL | `<target>/l1/store.sqlite` |
 //! | `L1_LOCK_TIMEOUT_S` | the measurement lock's lease in seconds: how long a runner that died holding a cache key's lock keeps the others waiting (`l1_store::lock`) | `60` |
+//! | `L1_MEASURE_SEED` | a number replacing every spec's `measure.seed` (`l1 ab` gives each round its own seed, the same to both sides of a round) | the specs' seeds |
 //! | `L1_RUN_LABEL` | the run's label in the store (`main`: the reference of `regression against: stored`) | none |
 //! | `L1_RUN_ID` | the run id that ties processes into one run | `NEXTEST_RUN_ID`, else generated per process |
 //! | `L1_PROGRESS` | `1`/`true` or `0`/`false`: the stderr progress line | on when stderr is a terminal outside nextest |
@@ -129,6 +130,8 @@ pub struct Env {
     pub store: Option<String>,
     /// `L1_LOCK_TIMEOUT_S`: the measurement lock's lease (default 60 s).
     pub lock_timeout: Result<Duration, BadSetting>,
+    /// `L1_MEASURE_SEED`: replaces every spec's `measure.seed` (`None` when unset or blank).
+    pub measure_seed: Result<Option<u64>, BadSetting>,
     /// `L1_RUN_LABEL`, when not blank.
     pub run_label: Option<String>,
     /// `L1_RUN_ID`, else `NEXTEST_RUN_ID`, reduced to `[A-Za-z0-9_-]`, when that leaves anything.
@@ -174,6 +177,9 @@ impl Env {
                 .map_or(Ok(l1_store::lock::DEFAULT_LOCK_TIMEOUT), |v| {
                     parse_lock_timeout(&v)
                 }),
+            measure_seed: not_blank(var("L1_MEASURE_SEED"))
+                .map(|v| parse_measure_seed(&v))
+                .transpose(),
             run_label: var("L1_RUN_LABEL").filter(|l| !l.trim().is_empty()),
             run_id: ["L1_RUN_ID", "NEXTEST_RUN_ID"].iter().find_map(|k| {
                 let v: String = var(k)?
@@ -296,6 +302,16 @@ pub fn parse_lock_timeout(text: &str) -> Result<Duration, BadSetting> {
         })
 }
 
+/// Parse an `L1_MEASURE_SEED` value: an unsigned 64-bit number.
+pub fn parse_measure_seed(text: &str) -> Result<u64, BadSetting> {
+    text.trim().parse::<u64>().map_err(|_| BadSetting {
+        var: "L1_MEASURE_SEED",
+        value: text.trim().to_string(),
+        what: "a measurement seed",
+        expected: "an unsigned 64-bit integer, such as 42",
+    })
+}
+
 /// Parse an `L1_GATES` value: gate method names ([`GateMethod`]'s one parser), comma-separated.
 pub fn parse_gates(text: &str) -> Result<Vec<GateMethod>, Diagnostic> {
     let mut out = Vec::new();
@@ -383,6 +399,22 @@ mod tests {
             let e = parse_lock_timeout(bad).unwrap_err().to_string();
             assert!(
                 e.contains("L1_LOCK_TIMEOUT_S=") && e.contains("positive number of seconds"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn measure_seeds_parse() {
+        assert_eq!(parse_measure_seed(" 42 ").unwrap(), 42);
+        assert_eq!(
+            parse_measure_seed("18446744073709551615").unwrap(),
+            u64::MAX
+        );
+        for bad in ["-1", "x", "1.5", "18446744073709551616"] {
+            let e = parse_measure_seed(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("L1_MEASURE_SEED=") && e.contains("unsigned"),
                 "{bad}: {e}"
             );
         }

@@ -1,399 +1,24 @@
 //! `l1 affected` on a fixture git repository: for each kind of change, its selection equals the
 //! ground truth got by brute force, independently of `l1 affected`'s own expansion: the
 //! `kernels` target's `--list` at both revisions (the names), and each trial's content read
-//! from the raw YAML files of that revision (its spec's `measure` and judging settings, its
-//! model, hardware and workload entries, its engine's translator source, its baseline combo
-//! computed from the catalog's defaults), compared name by name. Recall and precision must both
-//! be 100 %, removed trials must match, and every affected target must carry the right reason.
+//! from the raw files of that revision (its spec's `measure` and judging settings, its model,
+//! hardware and workload entries, the dataset and probe prompts its workload reads, its
+//! engine's translator source, its baseline combo computed from the catalog's defaults),
+//! compared name by name. Recall and precision must both be 100 %, removed trials must match,
+//! and every affected target must carry the right reason. Each case is also checked under a
+//! budget (`--max-trials`). The fixture and the ground truth are in `affected/fixture.rs`.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
 
 mod common;
+#[path = "affected/fixture.rs"]
+mod fixture;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::collections::BTreeSet;
+use std::path::Path;
 
-use serde_json::{Value, json};
-
-/// The `kernels` test binary, built (or found up to date) by cargo.
-fn kernels_binary() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(common::root())
-        .args([
-            "test",
-            "--no-run",
-            "--message-format=json-render-diagnostics",
-            "-p",
-            "l1-harness",
-            "--test",
-            "kernels",
-            "--profile",
-        ])
-        .arg(common::cargo_profile());
-    common::clear_runner_env(&mut cmd);
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "building the kernels target: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "kernels")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo names the kernels executable")
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=l1 test",
-            "-c",
-            "user.email=l1@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn commit(dir: &Path, message: &str) -> String {
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "--allow-empty", "-m", message]);
-    git(dir, &["rev-parse", "HEAD"])
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
-fn edit(path: &Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(
-        text.contains(from),
-        "{} does not contain {from:?}",
-        path.display()
-    );
-    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
-}
-
-/// Edit `catalogs/kernels.yaml`, bump its version and record the snapshot (as the catalog's
-/// rules require of any change).
-fn edit_catalog(dir: &Path, from: &str, to: &str) {
-    let path = dir.join("catalogs/kernels.yaml");
-    edit(&path, from, to);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("version: "))
-        .unwrap()
-        .to_string();
-    let n: u32 = line["version: ".len()..].trim().parse().unwrap();
-    std::fs::write(
-        &path,
-        text.replacen(&line, &format!("version: {}", n + 1), 1),
-    )
-    .unwrap();
-    let (code, out, err) = l1(dir, &["catalog", "snapshot"]);
-    assert_eq!(code, 0, "l1 catalog snapshot: {out}{err}");
-}
-
-fn l1(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_l1"));
-    cmd.arg("--root")
-        .arg(dir)
-        .args(args)
-        .env("L1_DETECTED_HARDWARE", "cpu")
-        .env_remove("L1_ROOT")
-        .env_remove("L1_SPECS");
-    common::clear_runner_env(&mut cmd);
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// What `cargo nextest list -E FILTERSET` lists of the fixture's `kernels` trials.
-fn nextest_list(fx: &Fixture, filterset: &str) -> BTreeSet<String> {
-    let d = fx.path();
-    let mut cmd = Command::new(env!("CARGO"));
-    common::isolate(&mut cmd, &fx.results.0, "affected-nextest");
-    let out = cmd
-        .current_dir(common::root())
-        .args(["nextest", "list", "-p", "l1-harness", "--test", "kernels"])
-        .args([
-            "--cargo-profile",
-            common::cargo_profile(),
-            "--color",
-            "never",
-        ])
-        .args(["-E", filterset])
-        .env("L1_ROOT", d)
-        .env("L1_SPECS", d.join("specs"))
-        .env("L1_DETECTED_HARDWARE", "cpu")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cargo nextest list -E '{filterset}': {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().split_once(' ').map(|(_, n)| n.trim().to_string()))
-        .filter(|n| n.contains("::"))
-        .collect()
-}
-
-fn yaml(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap();
-    serde_saphyr::from_str::<Value>(&text).unwrap()
-}
-
-/// One revision as the ground truth sees it: the names the `kernels` target lists, and each
-/// trial's content from the raw files.
-struct Truth {
-    contents: BTreeMap<String, String>,
-}
-
-impl Truth {
-    fn of(dir: &Path, kernels: &Path, results: &Path) -> Self {
-        let mut cmd = Command::new(kernels);
-        common::isolate(&mut cmd, results, "affected-truth");
-        let out = cmd
-            .arg("--list")
-            .env("L1_ROOT", dir)
-            .env("L1_SPECS", dir.join("specs"))
-            .env("L1_DETECTED_HARDWARE", "cpu")
-            .output()
-            .unwrap();
-        let listing = String::from_utf8_lossy(&out.stdout);
-        let names: BTreeSet<String> = listing
-            .lines()
-            .filter_map(|l| l.strip_suffix(": test"))
-            .map(str::to_string)
-            .collect();
-        assert!(
-            !names.is_empty(),
-            "the fixture lists trials: {listing}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut specs = BTreeMap::new();
-        let mut stack = vec![dir.join("specs")];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "yaml") {
-                    let text = std::fs::read_to_string(&p).unwrap();
-                    if let Ok(doc) = serde_saphyr::from_str::<Value>(&text) {
-                        specs.insert(doc["name"].as_str().unwrap_or("").to_string(), doc);
-                    }
-                }
-            }
-        }
-        let cat = |f: &str| yaml(&dir.join("catalogs").join(f));
-        let (kernels_cat, models, hardware, workloads) = (
-            cat("kernels.yaml"),
-            cat("models.yaml"),
-            cat("hardware.yaml"),
-            cat("workloads.yaml"),
-        );
-        let mut contents = BTreeMap::new();
-        // Combo and baseline trials first: a gate's content is made of theirs.
-        let mut gates = Vec::new();
-        for name in &names {
-            // A spec that does not load is one failing trial; its content is its name.
-            if name.starts_with("invalid::") {
-                contents.insert(name.clone(), name.clone());
-                continue;
-            }
-            let parts: Vec<&str> = name.split("::").collect();
-            assert_eq!(parts.len(), 7, "{name}");
-            let (spec, target, leaf) = (&specs[parts[1]], parts[2], parts[6]);
-            let (engine, _) = target.split_once('@').unwrap();
-            if leaf == "gate" {
-                gates.push(name.clone());
-                continue;
-            }
-            let source = std::fs::read_to_string(dir.join(format!("engines/src/{engine}.rs")))
-                .unwrap_or_default();
-            let mut c = json!({
-                "name": name,
-                "measure": spec["measure"],
-                "model": models["models"][parts[3]],
-                "hardware": hardware["hardware"][parts[4]],
-                "workload": workloads["workloads"][parts[5]],
-                "translator": source,
-            });
-            if leaf == "baseline" {
-                c["baseline"] = baseline(&kernels_cat, engine, spec);
-            }
-            contents.insert(name.clone(), c.to_string());
-        }
-        for name in gates {
-            let prefix = name.strip_suffix("gate").unwrap();
-            let parts: Vec<&str> = name.split("::").collect();
-            let mut settings = specs[parts[1]].clone();
-            for k in ["name", "description", "targets", "space"] {
-                settings.as_object_mut().unwrap().remove(k);
-            }
-            let members: Vec<&String> = contents
-                .iter()
-                .filter(|(n, _)| n.starts_with(prefix))
-                .map(|(_, c)| c)
-                .collect();
-            let c = json!({ "name": name, "settings": settings, "members": members });
-            contents.insert(name, c.to_string());
-        }
-        Self { contents }
-    }
-}
-
-/// The baseline combo from the raw catalog: the engine's defaults for the dimensions it
-/// exposes (overridden by the spec's `baseline: { combo }`), `unset` for the rest, and the
-/// defaults of the knobs the spec's space names.
-fn baseline(kernels: &Value, engine: &str, spec: &Value) -> Value {
-    let entry = &kernels["engines"][engine];
-    let named = &spec["baseline"]["combo"];
-    let mut dims = serde_json::Map::new();
-    for dim in kernels["dimensions"].as_object().unwrap().keys() {
-        let v = if entry["exposes"].get(dim).is_some() {
-            named
-                .get(dim)
-                .cloned()
-                .unwrap_or_else(|| entry["defaults"][dim].clone())
-        } else {
-            json!("unset")
-        };
-        dims.insert(dim.clone(), v);
-    }
-    let mut knobs = serde_json::Map::new();
-    if let Some(k) = spec["space"]["knobs"].as_object() {
-        for knob in k.keys() {
-            if let Some(d) = entry["knobs"].get(knob) {
-                knobs.insert(knob.clone(), d["default"].clone());
-            }
-        }
-    }
-    json!({ "dims": dims, "knobs": knobs })
-}
-
-struct Fixture {
-    dir: common::RemoveOnDrop,
-    results: common::RemoveOnDrop,
-    kernels: PathBuf,
-}
-
-impl Fixture {
-    fn path(&self) -> &Path {
-        &self.dir.0
-    }
-
-    fn new() -> Self {
-        let dir = common::RemoveOnDrop(l1_testkit::fresh_dir("affected-fixture"));
-        let root = common::root();
-        let d = dir.0.as_path();
-        copy_dir(&root.join("catalogs"), &d.join("catalogs"));
-        std::fs::create_dir_all(d.join("specs/sim")).unwrap();
-        std::fs::create_dir_all(d.join("specs/cpu")).unwrap();
-        std::fs::write(d.join("specs/sim/fx-llama.yaml"), FX_LLAMA).unwrap();
-        let mistral = std::fs::read_to_string(root.join("specs/sim/sim-mistral-l40s-gates.yaml"))
-            .unwrap()
-            .replace("name: sim-mistral-l40s-gates", "name: fx-mistral");
-        std::fs::write(d.join("specs/sim/fx-mistral.yaml"), mistral).unwrap();
-        let vllm = std::fs::read_to_string(root.join("specs/cpu/vllm-tiny-cpu.yaml"))
-            .unwrap()
-            .replace("name: vllm-tiny-cpu", "name: fx-vllm-cpu");
-        std::fs::write(d.join("specs/cpu/fx-vllm-cpu.yaml"), vllm).unwrap();
-        for (path, text) in [
-            ("engines/src/vllm.rs", "//! vLLM's translator (fixture)\n"),
-            ("engines/src/sim.rs", "//! The sim engine (fixture)\n"),
-            ("harness/src/lib.rs", "//! The harness (fixture)\n"),
-            ("docs/src/guide.md", "# Guide\n"),
-            ("README.md", "# Fixture\n"),
-        ] {
-            let p = d.join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        git(d, &["init", "-q"]);
-        commit(d, "base");
-        Self {
-            dir,
-            results: common::results_dir("affected"),
-            kernels: kernels_binary(),
-        }
-    }
-
-    /// The names the `kernels` target lists for `args` on the fixture's working tree.
-    fn list(&self, args: &[&str]) -> BTreeSet<String> {
-        let d = self.path();
-        let mut cmd = Command::new(&self.kernels);
-        common::isolate(&mut cmd, &self.results.0, "affected-list");
-        let out = cmd
-            .args(args)
-            .env("L1_ROOT", d)
-            .env("L1_SPECS", d.join("specs"))
-            .env("L1_DETECTED_HARDWARE", "cpu")
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.strip_suffix(": test"))
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn truth(&self) -> Truth {
-        Truth::of(self.path(), &self.kernels, &self.results.0)
-    }
-}
-
-const FX_LLAMA: &str = "\
-kind: sweep
-name: fx-llama
-targets:
-  engines: [sim@1.0]
-  models: [llama-3.1-8b]
-  hardware: [h100-sxm]
-  workloads: [chat-short, batch-offline]
-space:
-  mode: exhaustive
-  dims:
-    attention_backend: all
-    activation_dtype: [bf16, fp8_e4m3]
-measure: { reps: 7, trim: 0.10 }
-gates:
-  - { method: topk5, metric: output_tokens_per_s, margin: 0.03 }
-";
+use fixture::{FX_LLAMA, Fixture, commit, copy_dir, edit, edit_catalog, git, l1, nextest_list};
+use serde_json::Value;
 
 /// What a case expects besides the selection: the reason every affected (and removed) target
 /// carries, as `(kind, field, value)` (`field` empty: any).
@@ -518,7 +143,58 @@ fn check(fx: &Fixture, label: &str, change: impl FnOnce(&Path), expect: Expect) 
     assert_eq!(code, 0, "{err}");
     let names: BTreeSet<String> = names.lines().map(str::to_string).collect();
     assert_eq!(names, selected, "{label}: --format names");
+    // A budget of the first target's trials keeps whole targets, in order, while they fit,
+    // and its filterset names exactly the trials it keeps.
+    let targets = got["targets"].as_array().unwrap();
+    let budgeted = if targets.is_empty() {
+        None
+    } else {
+        let max = targets[0]["trials"].as_object().unwrap().len();
+        let (code, out, err) = l1(
+            d,
+            &[
+                "--json",
+                "affected",
+                "--base",
+                &base,
+                "--head",
+                &head,
+                "--max-trials",
+                &max.to_string(),
+            ],
+        );
+        assert_eq!(code, 0, "{label}: {err}");
+        let b: Value = serde_json::from_str(&out).unwrap();
+        let (mut room, mut kept, mut left_out) = (max, BTreeSet::new(), 0);
+        for t in targets {
+            let trials = t["trials"].as_object().unwrap();
+            if trials.len() <= room {
+                room -= trials.len();
+                kept.extend(trials.keys().cloned());
+            } else {
+                left_out += trials.len();
+            }
+        }
+        let run: BTreeSet<String> = b["run_trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(run, kept, "{label}: the trials a budget of {max} keeps");
+        assert_eq!(b["budget"]["kept_trials"], kept.len(), "{label}");
+        assert_eq!(b["budget"]["left_out_trials"], left_out, "{label}");
+        assert_eq!(b["trials"], got["trials"], "{label}: the selection itself");
+        Some((b["nextest_filterset"].as_str().unwrap().to_string(), kept))
+    };
     if expect.runners {
+        if let Some((filterset, kept)) = &budgeted {
+            assert_eq!(
+                &nextest_list(fx, filterset),
+                kept,
+                "{label}: `cargo nextest list -E '{filterset}'` lists what the budget kept"
+            );
+        }
         assert_eq!(
             nextest_list(fx, filterset),
             selected,
@@ -725,6 +401,115 @@ fn affected_equals_the_brute_force_truth_for_each_kind_of_change() {
             );
         },
         yes(("workload_profile_changed", "workload", "chat-short")),
+    );
+    check(
+        &fx,
+        "dataset file changed",
+        |d| {
+            edit(
+                &d.join("catalogs/datasets/cpu-prompts.jsonl"),
+                "reduces memory fragmentation",
+                "avoids memory fragmentation",
+            );
+        },
+        Expect {
+            runners: true,
+            ..yes(("workload_profile_changed", "workload", "cpu-dataset"))
+        },
+    );
+    check(
+        &fx,
+        "probe set added to a workload",
+        |d| {
+            std::fs::write(
+                d.join("catalogs/probes/fx.jsonl"),
+                "{\"prompt\": \"One\"}\n{\"prompt\": \"Two\"}\n",
+            )
+            .unwrap();
+            edit(
+                &d.join("catalogs/workloads.yaml"),
+                "    requests: 256\n    warmup_requests: 8\n",
+                "    requests: 256\n    warmup_requests: 8\n    probes: { path: catalogs/probes/fx.jsonl }\n",
+            );
+        },
+        yes(("workload_profile_changed", "workload", "batch-offline")),
+    );
+    check(
+        &fx,
+        "probe file changed",
+        |d| edit(&d.join("catalogs/probes/fx.jsonl"), "Two", "Three"),
+        Expect {
+            runners: true,
+            ..yes(("workload_profile_changed", "workload", "batch-offline"))
+        },
+    );
+    check(
+        &fx,
+        "default probe prompts changed",
+        |d| {
+            edit(
+                &d.join("catalogs/probes/default.jsonl"),
+                "The capital of France is",
+                "The capital of Italy is",
+            );
+        },
+        yes(("workload_profile_changed", "", "")),
+    );
+    check(
+        &fx,
+        "spec moved, content same",
+        |d| {
+            std::fs::rename(
+                d.join("specs/sim/fx-dataset.yaml"),
+                d.join("specs/cpu/fx-dataset.yaml"),
+            )
+            .unwrap();
+        },
+        Expect {
+            reason: ("", "", ""),
+            selects: false,
+            removes: false,
+            runners: false,
+        },
+    );
+    check(
+        &fx,
+        "spec moved and edited",
+        |d| {
+            std::fs::rename(
+                d.join("specs/cpu/fx-dataset.yaml"),
+                d.join("specs/sim/fx-dataset.yaml"),
+            )
+            .unwrap();
+            edit(&d.join("specs/sim/fx-dataset.yaml"), "reps: 5", "reps: 6");
+        },
+        Expect {
+            runners: true,
+            ..yes(("spec_renamed", "to", "specs/sim/fx-dataset.yaml"))
+        },
+    );
+    check(
+        &fx,
+        "spec renamed",
+        |d| {
+            // A spec's name is its file's name: renaming the file renames its trials.
+            std::fs::rename(
+                d.join("specs/sim/fx-dataset.yaml"),
+                d.join("specs/sim/fx-data.yaml"),
+            )
+            .unwrap();
+            edit(
+                &d.join("specs/sim/fx-data.yaml"),
+                "name: fx-dataset",
+                "name: fx-data",
+            );
+        },
+        Expect {
+            reason: ("spec_renamed", "from", "specs/sim/fx-dataset.yaml"),
+            selects: true,
+            removes: true,
+            runners: true,
+        },
     );
     check(
         &fx,

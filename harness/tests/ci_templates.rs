@@ -7,7 +7,7 @@
 //!    come from `scripts/setup-doc-tools.sh` (venv `~/.cache/l1/pyvenv-docs`) or `PATH`;
 //!    without them the tests skip, except under `L1_REQUIRE_ENGINES=1`;
 //! 2. every `l1 …` and `cargo nextest run|archive …` command in ALL templates (GPU ones
-//!    included, and the scripts they call) parses against the current CLIs: run with `--help`
+//!    included) parses against the current CLIs: run with `--help`
 //!    appended, clap rejects an unknown subcommand or flag before it prints the help;
 //! 3. the CPU-only GitHub workflows run: [`Runner`] executes their jobs in `needs` order (each
 //!    matrix entry, each step's `run:` script with bash as GitHub does) from the repository
@@ -16,16 +16,22 @@
 //!    stubbed is listed in [`STUBBED_STEPS`] and [`Runner::uses`]: steps that need the network
 //!    or GitHub (the engine install, the PR comment, artifact storage and Pages, emulated by
 //!    copying files). The nightly's metrics go to a real Pushgateway on loopback when one is
-//!    installed. The GitLab files are checked by 1 and 2 only: GitLab's artifact paths are
-//!    relative to the project directory, which here would be the repository's own tree.
+//!    installed;
+//! 4. the CPU-only GitLab pipelines run: [`GitLab`] executes `cpu.gitlab-ci.yml`'s nightly
+//!    (a schedule) and two merge-request pipelines on the same kind of fixture, each job in its
+//!    own project directory, with artifacts and dotenv reports passed along `needs:`. What is
+//!    stubbed is listed in [`STUBBED_GITLAB_LINES`]: the engine install and the MR note.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report.
 
 mod common;
+#[path = "ci_templates/gitlab.rs"]
+mod gitlab;
 #[path = "ci_templates/runner.rs"]
 mod runner;
 
 use common::root;
+use gitlab::GitLab;
 use runner::Runner;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -39,8 +45,6 @@ const GITHUB: &[&str] = &[
     "ci/github/cpu-pull-request.yml",
 ];
 const GITLAB: &[&str] = &["ci/gitlab/.gitlab-ci.yml", "ci/gitlab/cpu.gitlab-ci.yml"];
-/// Scripts the templates call; their `l1` commands are checked like the templates' own.
-const SCRIPTS: &[&str] = &["ci/scripts/pr-select.sh"];
 
 /// Run steps (by `id`) that the runner does not execute, and why. Every one must exist in the
 /// CPU workflows, so this list cannot go stale.
@@ -52,6 +56,19 @@ const STUBBED_STEPS: &[(&str, &str)] = &[
     (
         "comment",
         "posts the verdict on the pull request through GitHub's API (the test checks the body file it would post)",
+    ),
+];
+
+/// GitLab `script:` lines (by how they start) that the GitLab runner does not execute, and why.
+/// Every one must exist in `ci/gitlab/cpu.gitlab-ci.yml`, so this list cannot go stale.
+const STUBBED_GITLAB_LINES: &[(&str, &str)] = &[
+    (
+        "scripts/setup-engines.sh",
+        "installs the CPU engines from the network; the fixture specs use the sim engine",
+    ),
+    (
+        "curl ",
+        "posts the verdict as an MR note through GitLab's API (the test reads the body it would post)",
     ),
 ];
 
@@ -178,12 +195,9 @@ fn gitlab_files_validate_against_the_gitlab_ci_schema() {
 // 2. Every l1 and nextest command line parses
 
 /// The shell script lines of a template: GitHub `run:` blocks, GitLab `script:` items (with the
-/// `.`-templates' and `before_script`/`after_script` too), or a whole script file.
+/// `.`-templates' and `before_script`/`after_script` too).
 fn scripts_of(path: &str) -> Vec<String> {
     let raw = std::fs::read_to_string(root().join(path)).unwrap();
-    if path.ends_with(".sh") {
-        return vec![raw];
-    }
     let doc: Value = serde_saphyr::from_str(&raw).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut out = Vec::new();
     if path.starts_with("ci/github/") {
@@ -207,8 +221,8 @@ fn scripts_of(path: &str) -> Vec<String> {
 }
 
 /// One shell word with its variables and command substitutions replaced by values that parse:
-/// `$(…)` is a filterset, `$PARTITION` a partition, the node index and total numbers, any other
-/// variable `x`.
+/// `$(…)` is a filterset, `$PARTITION` a partition, the node index, total and budget numbers,
+/// any other variable `x`.
 fn word(w: &str) -> String {
     let mut out = String::new();
     let mut chars = w.chars().peekable();
@@ -251,6 +265,7 @@ fn word(w: &str) -> String {
                     "PARTITION" => "hash:1/2",
                     "CI_NODE_INDEX" => "1",
                     "CI_NODE_TOTAL" => "2",
+                    "MAX_TRIALS" | "L1_PR_MAX_TRIALS" => "200",
                     "l1" => "l1",
                     _ => "x",
                 });
@@ -368,7 +383,7 @@ fn every_l1_and_nextest_command_in_the_templates_parses() {
     );
 
     let mut checked: BTreeMap<String, usize> = BTreeMap::new();
-    for file in GITHUB.iter().chain(GITLAB).chain(SCRIPTS) {
+    for file in GITHUB.iter().chain(GITLAB) {
         for script in scripts_of(file) {
             for cmd in commands(&script) {
                 let (what, ok, out) = if let Some(args) = l1_args(&cmd) {
@@ -700,4 +715,141 @@ fn cpu_workflows_run_nightly_then_a_pull_request() {
         runner.comments[0]
     );
     common::assert_isolated(&["cpu-nightly-4242-1", "cpu-pr-7-4242-1", "cpu-pr-8-4242-1"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. The CPU-only GitLab pipelines run
+
+#[test]
+fn cpu_gitlab_pipelines_run_nightly_then_merge_requests() {
+    const FILE: &str = "ci/gitlab/cpu.gitlab-ci.yml";
+    let scratch = common::RemoveOnDrop(l1_testkit::fresh_dir("ci-gitlab-run"));
+    let dir = scratch.0.as_path();
+    let fixture = dir.join("repo");
+    std::fs::create_dir_all(&fixture).unwrap();
+    let base = fixture_repo(&fixture);
+    let store = dir.join("store.sqlite");
+    let yaml = std::fs::read_to_string(root().join(FILE)).unwrap();
+    for (line, _) in STUBBED_GITLAB_LINES {
+        assert!(
+            yaml.contains(&format!("- {line}")) || yaml.contains(&format!("- '{line}")),
+            "the stubbed line `{line}…` is in no script of {FILE}"
+        );
+    }
+    let summary = |gl: &GitLab, job: &str, run: &str| -> Value {
+        let p = gl.dirs[job]
+            .join("target/l1/runs")
+            .join(run)
+            .join("summary.json");
+        serde_json::from_str(
+            &std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+        )
+        .unwrap()
+    };
+
+    // The nightly (a pipeline schedule): build, two partitions, the report of the whole run
+    // from the shared store, the Pages site.
+    let mut nightly = GitLab::new(dir, "schedule", "5151", &store);
+    nightly.run_pipeline(FILE, &fixture);
+    assert!(nightly.failed.is_empty(), "{:?}", nightly.failed);
+    assert!(
+        !nightly.dirs.contains_key("select-mr") && nightly.dirs.contains_key("measure-nightly-2"),
+        "the nightly ran the nightly's jobs: {:?}",
+        nightly.dirs.keys()
+    );
+    let report = summary(&nightly, "report-nightly", "l1-cpu-5151");
+    assert_eq!(
+        (
+            &report["status"],
+            &report["trials_passed"],
+            &report["trials_failed"]
+        ),
+        (&Value::from("passed"), &Value::from(12), &Value::from(0)),
+        "{report:#}"
+    );
+    let partition_trials: Vec<usize> = (1..=2)
+        .map(|k| {
+            let trials = nightly.dirs[&format!("measure-nightly-{k}")]
+                .join("target/l1/runs/l1-cpu-5151/trials");
+            std::fs::read_dir(&trials).map_or(0, Iterator::count)
+        })
+        .collect();
+    assert!(
+        partition_trials.iter().all(|&n| n < 12) && partition_trials.iter().sum::<usize>() == 12,
+        "trial records per partition: {partition_trials:?}"
+    );
+    assert!(nightly.dirs["pages"].join("public/index.html").is_file());
+
+    // A merge request changing both specs (12 trials) under a budget of 6: one target runs,
+    // the other is named as left out; the verdict passes and is posted.
+    let mr = |base: &str, pipeline: &str, iid: &str| {
+        let mut gl = GitLab::new(dir, "merge_request_event", pipeline, &store);
+        for (k, v) in [
+            ("CI_MERGE_REQUEST_DIFF_BASE_SHA", base),
+            ("CI_MERGE_REQUEST_IID", iid),
+            ("L1_PR_MAX_TRIALS", "6"),
+        ] {
+            gl.variables.insert(k.into(), v.into());
+        }
+        gl.run_pipeline(FILE, &fixture);
+        gl
+    };
+    let gl = mr(&base, "5152", "3");
+    assert!(gl.failed.is_empty(), "{:?}", gl.failed);
+    assert!(
+        !gl.dirs.contains_key("report-nightly"),
+        "{:?}",
+        gl.dirs.keys()
+    );
+    let env = std::fs::read_to_string(gl.dirs["select-mr"].join("select.env")).unwrap();
+    assert_eq!(env, "trials=6\nleft_out=6\n");
+    let verdict = summary(&gl, "verdict-mr", "l1-cpu-5152");
+    assert_eq!(
+        (&verdict["status"], &verdict["trials_passed"]),
+        (&Value::from("passed"), &Value::from(6)),
+        "{verdict:#}"
+    );
+    assert_eq!(gl.notes.len(), 1, "one MR note");
+    let left_out = gl.notes[0]
+        .split("Left out by the budget")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{}", gl.notes[0]));
+    assert!(
+        gl.notes[0].contains("ci-sim-batch")
+            && left_out.contains("ci-sim-chat")
+            && left_out.contains("6 trial(s)"),
+        "{}",
+        gl.notes[0]
+    );
+
+    // A merge request adding a combo whose engine crashes: the measure jobs and the verdict
+    // job fail, and the verdict is still posted.
+    let head = git(&fixture, &["rev-parse", "HEAD"]);
+    std::fs::write(
+        fixture.join("specs/ci-sim-fault.yaml"),
+        "kind: sweep\nname: ci-sim-fault\ntargets:\n  engines: [sim@1.0]\n  models: [llama-3.1-8b]\n  hardware: [h100-sxm]\n  workloads: [chat-short]\nspace:\n  pins: { attention_backend: flash_attn_v3 }\n  knobs: { fault: [crash] }\nmeasure: { reps: 3, seed: 5 }\ngates:\n  - { method: manual }\n",
+    )
+    .unwrap();
+    git(&fixture, &["add", "-A"]);
+    git(&fixture, &["commit", "--quiet", "-m", "a crashing combo"]);
+    let gl = mr(&head, "5153", "4");
+    assert!(
+        gl.failed.iter().any(|f| f.starts_with("measure-mr"))
+            && gl.failed.contains(&"verdict-mr".to_string())
+            && gl
+                .failed
+                .iter()
+                .all(|f| f.starts_with("measure-mr") || f == "verdict-mr"),
+        "the measure jobs and the verdict job fail: {:?}",
+        gl.failed
+    );
+    let verdict = summary(&gl, "verdict-mr", "l1-cpu-5153");
+    assert_eq!(verdict["status"], "failed", "{verdict:#}");
+    assert_eq!(
+        gl.notes.len(),
+        1,
+        "the verdict is posted when the gate fails"
+    );
+    assert!(gl.notes[0].contains("ci-sim-fault"), "{}", gl.notes[0]);
+    common::assert_isolated(&["l1-cpu-5151", "l1-cpu-5152", "l1-cpu-5153"]);
 }

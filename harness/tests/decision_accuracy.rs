@@ -224,6 +224,73 @@ fn regression_gate_forms_hold_their_error_rates() {
     assert_power(&ten, "fail_on_regression_fails", 0.80);
 }
 
+/// The frontier comparison (`pareto` `against: stored`, `gates::frontier::frontier_loss`) at the
+/// pull-request recipe's 7 reps in one launch per arm, each form at its boundary (a cover whose
+/// true shortfall is exactly ε = 5 %): one point on one axis, four points all at ε on both axes
+/// (the fail-on-regression form's Holm across the points), and one of four points at ε (the
+/// non-inferiority form's binding case: the other points covered).
+#[test]
+fn frontier_comparison_holds_its_error_rates_at_the_boundary() {
+    let one = run("frontier-1pt-tps-7x1@-5", 4000);
+    assert_holds(&one, "fail_on_regression_fails", 0.025);
+    assert_holds(&one, "non_inferiority_passes", 0.025);
+    let all = run("frontier-4pt-all-both-7x1@-5", 2000);
+    assert_holds(&all, "fail_on_regression_fails", 0.025);
+    assert_holds(&all, "non_inferiority_passes", 0.025);
+    let first = run("frontier-4pt-one-tps-7x1@-5", 2000);
+    assert_holds(&first, "fail_on_regression_fails", 0.025);
+    assert_holds(&first, "non_inferiority_passes", 0.025);
+}
+
+/// The frontier comparison's per-axis test is the `regression` gate's: with one point and one
+/// combo, the non-inferiority form at ε is the regression gate's non-inferiority test on that
+/// axis (the latency axis, truly unchanged, is shown within ε whenever throughput is, since one
+/// slowdown multiplies both), so their rates agree within their intervals. The
+/// fail-on-regression form doubles the smaller of the two axes' p (Holm), so at ε on one axis
+/// it claims a loss at about α/4, half the regression gate's α/2.
+#[test]
+fn frontier_per_axis_test_is_the_regression_gates() {
+    let frontier = run("frontier-1pt-tps-7x1@-5", 4000);
+    let regression = run("regression-7x1@-5", 4000);
+    let (f, r) = (
+        rate(&frontier, "non_inferiority_passes"),
+        rate(&regression, "non_inferiority_passes"),
+    );
+    assert!(
+        f.ci95.0 <= r.ci95.1 && r.ci95.0 <= f.ci95.1,
+        "non-inferiority at ε: frontier {:.2} % [{:.2}, {:.2}] vs regression {:.2} % [{:.2}, {:.2}]",
+        f.rate * 100.0,
+        f.ci95.0 * 100.0,
+        f.ci95.1 * 100.0,
+        r.rate * 100.0,
+        r.ci95.0 * 100.0,
+        r.ci95.1 * 100.0
+    );
+    let f = rate(&frontier, "fail_on_regression_fails");
+    let quarter = accuracy::ALPHA / 4.0;
+    assert!(
+        f.ci95.0 <= quarter && quarter <= f.ci95.1,
+        "fail-on-regression at ε on one axis: {:.2} % [{:.2}, {:.2}], expected about α/4",
+        f.rate * 100.0,
+        f.ci95.0 * 100.0,
+        f.ci95.1 * 100.0
+    );
+}
+
+/// The frontier comparison's power: a cover 10 % short (2ε) of main's single point is called
+/// lost, and so is main's fastest point of four when its cover is 15 % short; a change that
+/// moves nothing is shown to cover one point.
+#[test]
+fn frontier_comparison_finds_clear_losses() {
+    let ten = run("frontier-1pt-tps-7x1@-10", 1000);
+    assert_power(&ten, "fail_on_regression_fails", 0.70);
+    let fifteen = run("frontier-4pt-one-tps-7x1@-15", 500);
+    assert_power(&fifteen, "fail_on_regression_fails", 0.97);
+    let none = run("frontier-1pt-both-7x1@+0", 1000);
+    assert_power(&none, "non_inferiority_passes", 0.75);
+    assert_holds(&none, "fail_on_regression_fails", 0.025);
+}
+
 /// The group-sequential design judged by the gate at the per-look level the gates use: its size
 /// at the gate's boundary holds α, the fixed design is its one-look case (level α), and it uses
 /// fewer candidate reps than the fixed design of the same maximum.
@@ -300,6 +367,26 @@ fn bad_cells_are_typed_errors_with_their_messages() {
         e.to_string(),
         format!("{}: launch_cv_factor must be ≥ 0", good.id)
     );
+
+    let frontier = cells()
+        .into_iter()
+        .find(|c| c.id == "frontier-1pt-both-7x1@+0")
+        .unwrap();
+    for points in [0, accuracy::MAX_FRONTIER_POINTS + 1] {
+        let mut bad = frontier.clone();
+        if let accuracy::Design::Frontier { points: p, .. } = &mut bad.design {
+            *p = points;
+        }
+        let e = accuracy::run_cell(m, h, w, &bad, 10, 42, 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: a frontier cell needs 1 to {} points, not {points}",
+                frontier.id,
+                accuracy::MAX_FRONTIER_POINTS
+            )
+        );
+    }
 
     let unknown = Cell {
         noise: "no-such-noise",

@@ -7,7 +7,9 @@
 //!   --extract-to <own dir> --partition hash:k/3`, each with its own target directory, as three
 //!   runners would) into one store under one `L1_RUN_ID`; `l1 report` for the run from a fourth
 //!   directory; its trials, gate verdicts, winners and stored measurements equal those of a
-//!   single-process run of the same spec into a fresh store.
+//!   single-process run of the same spec into a fresh store, and no measurement is taken twice:
+//!   every measurement key is taken by one runner (a gate takes what another partition stored,
+//!   or waits for what it is measuring; `suite::shared`), as many as one process takes.
 //! - The measurement lock: runners that need the same cache keys at once measure each key once,
 //!   counted from the store's measurement rows (a measurement taken has no `cache_from_run`),
 //!   and one runner SIGKILLed while holding a key's lock delays the others only until its lease
@@ -26,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::kernels_binary;
 use l1_store::{Location, Store};
 
 /// Every child gets this long before it counts as hung.
@@ -314,19 +317,14 @@ fn three_partitions_sharing_one_postgres_store_agree_with_one_process() {
         })
         .collect();
     let mut ran = 0;
-    let mut simulated = 0;
+    // Per measurement key, the runners that took it themselves.
+    let mut taken: BTreeMap<String, usize> = BTreeMap::new();
     for (k, (what, child)) in runners.into_iter().enumerate() {
         let out = finish(child, &what);
-        // What this runner simulated itself (the sim is never cached): informational.
-        let measurements = dir.join(format!(
-            "runner-{}/results/l1/runs/{run_id}/measurements",
-            k + 1
-        ));
-        simulated += std::fs::read_dir(&measurements).map_or(0, |d| {
-            d.flatten()
-                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                .count()
-        });
+        let run_dir = dir.join(format!("runner-{}/results/l1/runs/{run_id}", k + 1));
+        for key in taken_by(&run_dir) {
+            *taken.entry(key).or_default() += 1;
+        }
         let t = text(&out);
         assert!(out.status.success(), "{what}: {t}");
         // nextest's summary: `N tests run: N passed`.
@@ -378,10 +376,37 @@ fn three_partitions_sharing_one_postgres_store_agree_with_one_process() {
         "the stored measurements"
     );
     assert_eq!(many.trials, one.trials, "the trials, verdicts and winners");
+
+    // No measurement taken twice: counted from the store, one original measurement (no
+    // `cache_from_run`) per distinct cache key of the run; counted from the runners, every key
+    // taken by exactly one of them (a gate whose combos another partition measured, or was
+    // measuring, takes their records from the store instead of simulating them again), as in
+    // the single process.
+    let mut s = Store::open(&Location::Postgres(shared.clone())).unwrap();
+    let row = &s
+        .query(
+            "SELECT COUNT(*), COUNT(DISTINCT cache_key) FROM measurements WHERE run_id = ?1 AND cache_from_run IS NULL",
+            &[run_id.into()],
+        )
+        .unwrap()[0];
+    let (originals, distinct) = (row.int(0).unwrap() as usize, row.int(1).unwrap() as usize);
+    assert_eq!((originals, distinct), (many.measurements.len(), originals));
+    let measured: usize = taken.values().sum();
     eprintln!(
-        "fleet partitions: {ran} trials over 3 partitions, {} measurement keys stored, {simulated} measurements simulated across the runners",
-        many.measurements.len()
+        "fleet partitions: {ran} trials over 3 partitions, {distinct} distinct cache keys, {measured} measurements taken across the runners"
     );
+    assert_eq!(
+        taken.keys().collect::<BTreeSet<_>>(),
+        many.measurements.keys().collect::<BTreeSet<_>>(),
+        "every stored measurement was taken by a runner"
+    );
+    assert_eq!(
+        measured, distinct,
+        "measurements taken equal the distinct cache keys: {taken:?}"
+    );
+    let single_taken = taken_by(&single.join("target/l1/runs/fleet-single"));
+    assert_eq!(single_taken.len(), measured, "as many as one process takes");
+    assert!(s.measurement_locks().unwrap().is_empty());
 
     // `l1 report` for each run, from a directory that holds neither: both from the store alike.
     let (code_many, out_many) = report(&shared, run_id, &dir.join("reporter-many"));
@@ -411,6 +436,35 @@ fn three_partitions_sharing_one_postgres_store_agree_with_one_process() {
     assert_eq!(winners(&rm), winners(&ro), "the report's winners");
 }
 
+/// The measurement keys a runner took itself: the records in its run directory that one of its
+/// own trials measured (`measured_by`). A record another runner of the run measured, which this
+/// one took from the store, names that runner's trial.
+fn taken_by(run_dir: &Path) -> Vec<String> {
+    let own: BTreeSet<String> = json_records(run_dir, "trials")
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!own.is_empty(), "{}: no trial records", run_dir.display());
+    json_records(run_dir, "measurements")
+        .iter()
+        .filter(|m| own.contains(m["measured_by"].as_str().unwrap()))
+        .map(|m| m["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The JSON records under `<run_dir>/<sub>` (none when it does not exist).
+fn json_records(run_dir: &Path, sub: &str) -> Vec<serde_json::Value> {
+    let Ok(entries) = std::fs::read_dir(run_dir.join(sub)) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap())
+        .collect()
+}
+
 /// Every `winner` string anywhere in a report.
 fn collect_winners(v: &serde_json::Value, out: &mut BTreeSet<String>) {
     match v {
@@ -427,6 +481,157 @@ fn collect_winners(v: &serde_json::Value, out: &mut BTreeSet<String>) {
         serde_json::Value::Array(a) => a.iter().for_each(|x| collect_winners(x, out)),
         _ => {}
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two runners of one run, one after the other, sharing a store (SQLite, no server needed):
+// whichever measures a key first, the other takes its record from the store, faults included.
+
+const FAULT_SPEC: &str = "kind: sweep
+name: fleet-faults
+targets:
+  engines: [sim@1.0]
+  models: [llama-3.1-8b]
+  hardware: [h100-sxm]
+  workloads: [interactive-single]
+space:
+  dims:
+    cuda_graph: [\"off\", per-shape]
+  knobs:
+    fault: [none, crash, errors]
+measure: { reps: 7, launches: 3, warmup_reps: 1 }
+gates:
+  - { method: manual }
+";
+
+/// One runner: the `kernels` binary with libtest `args`, results under `<dir>/<name>`, run
+/// `run_id`, the store `store` (`None`: the target directory's own), `L1_LOCK_TIMEOUT_S=lease`.
+/// Its run directory and its output.
+fn kernels_runner(
+    bin: &Path,
+    dir: &Path,
+    name: &str,
+    run_id: &str,
+    store: Option<&Path>,
+    lease: &str,
+    args: &[&str],
+) -> (PathBuf, String) {
+    let results = dir.join(name);
+    let mut cmd = Command::new(bin);
+    common::isolate(&mut cmd, &results, run_id);
+    cmd.args(args)
+        .args(["--test-threads", "2"])
+        .env("L1_SPECS", dir.join("specs"))
+        .env("L1_ROOT", common::root())
+        .env("L1_LOCK_TIMEOUT_S", lease);
+    if let Some(store) = store {
+        cmd.env("L1_STORE", store);
+    }
+    let out = cmd.output().unwrap();
+    // Trials of faulty combos fail (exit 101); anything else is not a test run.
+    assert!(
+        matches!(out.status.code(), Some(0 | 101)) && text(&out).contains("test result:"),
+        "{name}: {}",
+        text(&out)
+    );
+    (results.join("l1/runs").join(run_id), text(&out))
+}
+
+/// A run directory's measurements: key → (reps, error, launches) as JSON.
+fn measurement_records(run_dir: &Path) -> BTreeMap<String, serde_json::Value> {
+    json_records(run_dir, "measurements")
+        .into_iter()
+        .map(|m| {
+            let r = serde_json::json!([m["reps"], m["error"], m["launches"]]);
+            (m["key"].as_str().unwrap().to_string(), r)
+        })
+        .collect()
+}
+
+/// A run directory's trials: name → passed.
+fn trial_outcomes(run_dir: &Path) -> BTreeMap<String, bool> {
+    json_records(run_dir, "trials")
+        .into_iter()
+        .map(|t| (t["name"].as_str().unwrap().into(), t["passed"] == true))
+        .collect()
+}
+
+#[test]
+fn a_run_split_over_two_runners_takes_each_measurement_once_whichever_runs_first() {
+    let scratch = common::RemoveOnDrop(l1_testkit::fresh_dir("fleet-split"));
+    let dir = scratch.0.as_path();
+    std::fs::create_dir_all(dir.join("specs")).unwrap();
+    std::fs::write(dir.join("specs/fleet-faults.yaml"), FAULT_SPEC).unwrap();
+    let bin = kernels_binary();
+
+    // One process runs everything: the reference.
+    let (single, _) = kernels_runner(&bin, dir, "single", "fleet-split-single", None, "60", &[]);
+    let reference = measurement_records(&single);
+    let outcomes = trial_outcomes(&single);
+    assert_eq!(reference.len(), 6, "6 combos, the baseline among them");
+    assert!(
+        reference
+            .values()
+            .any(|r| r[1].as_str().is_some_and(|e| e.contains("crashed"))),
+        "{reference:?}"
+    );
+
+    // Two runners of one run, each with its own target directory, one store: the combo trials
+    // on one, the gate on the other, in both orders.
+    let (combos, gate): (&[&str], &[&str]) = (&["--skip", "::gate"], &["::gate"]);
+    for (order, one, two) in [("combos-first", combos, gate), ("gate-first", gate, combos)] {
+        let run_id = format!("fleet-split-{order}");
+        let store = dir.join(format!("{order}.sqlite"));
+        let runner = |name: &str, args: &[&str]| {
+            kernels_runner(&bin, dir, name, &run_id, Some(&store), "60", args).0
+        };
+        let a = runner(&format!("{order}-a"), one);
+        let b = runner(&format!("{order}-b"), two);
+        let taken = (taken_by(&a).len(), taken_by(&b).len());
+        eprintln!("fleet split ({order}): {taken:?} measurements taken by the two runners");
+        assert_eq!(
+            taken,
+            (reference.len(), 0),
+            "{order}: the second takes none"
+        );
+        // Each runner's records, the ones it took from the store included, are the single
+        // process's; so are the trials' outcomes (the crashed combo fails on either runner).
+        for run_dir in [&a, &b] {
+            assert_eq!(measurement_records(run_dir), reference, "{order}");
+        }
+        let mut both = trial_outcomes(&a);
+        both.extend(trial_outcomes(&b));
+        assert_eq!(both, outcomes, "{order}: the trials' outcomes");
+        let mut s = Store::open(&Location::Sqlite(store)).unwrap();
+        assert!(s.measurement_locks().unwrap().is_empty(), "{order}");
+        assert_eq!(s.measurements(&run_id).unwrap().len(), reference.len());
+    }
+
+    // A runner of the run died while measuring a key (its lock of the run's key stays, never
+    // renewed): the runner that needs the key waits one lease, takes the lock over and measures
+    // it; nothing else changes.
+    let run_id = "fleet-split-dead";
+    let store = dir.join("dead.sqlite");
+    let key = reference.keys().next().unwrap().clone();
+    let mut s = Store::open(&Location::Sqlite(store.clone())).unwrap();
+    assert_eq!(
+        s.try_lock_measurement(
+            &format!("run:{run_id}:{key}"),
+            "elsewhere/1/x-0",
+            run_id,
+            Duration::from_secs(1)
+        )
+        .unwrap(),
+        l1_store::LockState::Acquired { took_over: None }
+    );
+    let (run_dir, out) = kernels_runner(&bin, dir, "dead-b", run_id, Some(&store), "1", &[]);
+    let took_over =
+        format!("took over the measurement lock of {key} (run {run_id}) from elsewhere/1/x-0");
+    assert!(out.contains(&took_over), "{out}");
+    assert_eq!(taken_by(&run_dir).len(), reference.len());
+    assert_eq!(measurement_records(&run_dir), reference);
+    assert_eq!(trial_outcomes(&run_dir), outcomes);
+    assert!(s.measurement_locks().unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -497,7 +702,11 @@ fn runners_needing_the_same_keys_measure_each_once_even_when_one_dies_holding_a_
     let t0 = Instant::now();
     let locked = loop {
         let rows = s.measurement_locks().unwrap();
-        if let Some(r) = rows.into_iter().find(|r| r.run_id == "fleet-doomed") {
+        // Its cache key's lock (it takes its run's lock of the measurement first).
+        if let Some(r) = rows
+            .into_iter()
+            .find(|r| r.run_id == "fleet-doomed" && !r.cache_key.starts_with("run:"))
+        {
             break r;
         }
         if let Some(status) = x.child().try_wait().unwrap() {
@@ -515,10 +724,17 @@ fn runners_needing_the_same_keys_measure_each_once_even_when_one_dies_holding_a_
     };
     // SIGKILL: no release, no more heartbeats; then its engine, which nobody will stop now.
     kill_tree(x.child());
+    let doomed_locks = s.measurement_locks().unwrap();
     assert_eq!(
-        s.measurement_locks().unwrap().len(),
-        1,
-        "the dead runner's lock stays until its lease runs out"
+        doomed_locks
+            .iter()
+            .map(|r| (
+                r.run_id.as_str(),
+                r.cache_key.starts_with("run:fleet-doomed:")
+            ))
+            .collect::<Vec<_>>(),
+        [("fleet-doomed", false), ("fleet-doomed", true)],
+        "the dead runner's locks (its cache key's and its run's) stay until their lease runs out: {doomed_locks:?}"
     );
 
     // Three runners needing every key of the same spec at once.
@@ -582,9 +798,13 @@ fn runners_needing_the_same_keys_measure_each_once_even_when_one_dies_holding_a_
         Some(&1),
         "the key the killed runner held was measured once, by a survivor"
     );
+    // No lock is left behind but the dead runner's lock of its own run's measurement, expired:
+    // nobody else of that run needed it.
+    let left = s.measurement_locks().unwrap();
     assert!(
-        s.measurement_locks().unwrap().is_empty(),
-        "no lock is left behind"
+        left.iter()
+            .all(|r| r.cache_key.starts_with("run:fleet-doomed:") && r.expires_in_s < 0.0),
+        "{left:?}"
     );
 
     // `L1_CACHE=write` and `read` take no lock: with every key locked by a live-looking holder
@@ -623,7 +843,14 @@ fn runners_needing_the_same_keys_measure_each_once_even_when_one_dies_holding_a_
             .unwrap();
         assert_eq!(n as usize, measured, "L1_CACHE={mode}");
     }
-    assert_eq!(s.measurement_locks().unwrap().len(), distinct);
+    assert_eq!(
+        s.measurement_locks()
+            .unwrap()
+            .iter()
+            .filter(|r| r.run_id == "fleet-other")
+            .count(),
+        distinct
+    );
 }
 
 #[test]

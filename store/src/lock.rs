@@ -12,7 +12,9 @@
 //! holder's heartbeat thread renews the expiry every quarter lease, on a connection of its own;
 //! dropping the [`MeasurementLock`] deletes the row. A holder killed with SIGKILL stops renewing,
 //! so its row expires one lease (`L1_LOCK_TIMEOUT_S` in the harness) after its last heartbeat and
-//! the next waiter takes over: nobody waits on a dead runner longer than that.
+//! the next waiter takes over: nobody waits on a dead runner longer than that. The key is any
+//! text: besides cache keys, the harness locks a run's own measurement (`run:<run-id>:<key>`),
+//! so that runners of one run with their own run directories take it once.
 //!
 //! Every time is the database's clock (`clock_timestamp()` on PostgreSQL, `julianday('now')` on
 //! SQLite), never a runner's, so runners whose clocks disagree still agree on when a lease ran

@@ -100,6 +100,26 @@ impl Store {
         })
     }
 
+    /// The measurement `key` of run `run_id` (with reps), if stored: what another runner of the
+    /// same run (a partition with its own target directory) measured, so that nobody takes it
+    /// again.
+    pub fn run_measurement(
+        &mut self,
+        run_id: &str,
+        key: &str,
+    ) -> Result<Option<MeasurementRow>, StoreError> {
+        let sql = format!(
+            "SELECT {MEASUREMENT_COLUMNS} FROM measurements m WHERE m.run_id = ?1 AND m.key = ?2"
+        );
+        self.db.tx(|tx| {
+            let rows = tx.query(&sql, &[run_id.into(), key.into()])?;
+            match rows.first() {
+                Some(r) => Ok(Some(measurement_from_row(tx, r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
     /// Every trial of a run, by name.
     pub fn trials(&mut self, run_id: &str) -> Result<Vec<TrialRow>, StoreError> {
         let sql = format!("SELECT {TRIAL_COLUMNS} FROM trials WHERE run_id = ?1 ORDER BY name");

@@ -43,6 +43,14 @@ fn measurements_and_trials_round_trip_once() {
             &many,
             "{backend}: across insert chunks too"
         );
+        // One measurement of one run, by key (what another runner of the run looks up).
+        assert_eq!(s.run_measurement("r1", "k1").unwrap().as_ref(), Some(&m));
+        assert_eq!(
+            s.run_measurement("r1", "k-none").unwrap(),
+            None,
+            "{backend}"
+        );
+        assert_eq!(s.run_measurement("r2", "k1").unwrap(), None, "{backend}");
         let trials = s.trials("r1").unwrap();
         assert_eq!(trials.len(), 2);
         assert!(trials[0].passed && !trials[1].passed);

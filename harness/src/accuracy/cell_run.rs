@@ -12,8 +12,8 @@ use crate::spec::Gate;
 use crate::stats;
 
 use super::{
-    ALPHA, AccuracyError, Cell, Design, METRIC, ONE_SIDED, Rate, TOPK_MARGIN, TRIM, cell_seed,
-    noise_model, per_look_level,
+    ALPHA, AccuracyError, Cell, Design, FrontierShift, LATENCY, METRIC, ONE_SIDED, Rate,
+    TOPK_MARGIN, TRIM, cell_seed, noise_model, per_look_level,
 };
 
 /// What one cell measured.
@@ -47,7 +47,16 @@ struct Env<'a> {
     topk: Gate,
     regression: Gate,
     non_inferiority: Option<Gate>,
+    /// The `pareto` gate `against: stored` in its two forms (fail on regression, non-inferiority).
+    frontier: [Gate; 2],
 }
+
+/// The spacing of main's frontier points in a [`Design::Frontier`] cell: point `j`'s true
+/// throughput and latency are both `1 − FRONTIER_STEP · j` times the first's (slower and
+/// quicker), far apart against the noise, so every point is on main's measured frontier.
+pub const FRONTIER_STEP: f64 = 0.15;
+/// The most points a frontier cell's spacing holds (the last at 10 % of the first's truth).
+pub const MAX_FRONTIER_POINTS: usize = 7;
 
 fn gate_from_yaml(yaml: &str) -> Result<Gate, AccuracyError> {
     serde_saphyr::from_str::<Gate>(yaml).map_err(|e| AccuracyError::InternalGate {
@@ -91,6 +100,44 @@ impl Env<'_> {
                     .ok_or(AccuracyError::MissingMetric { metric: METRIC })
             })
             .collect()
+    }
+
+    /// An arm of `reps` reps over `launches` fresh launches with both the throughput (scaled by
+    /// `tps_scale`) and the latency (scaled by `lat_scale`) of each rep; launch seeds from `rng`.
+    fn measure_arm(
+        &self,
+        rng: &mut ChaCha8Rng,
+        label: String,
+        (reps, launches): (usize, usize),
+        tps_scale: f64,
+        lat_scale: f64,
+    ) -> Result<Arm, AccuracyError> {
+        let mut ls = Vec::with_capacity(launches.max(1));
+        for _ in 0..launches.max(1) {
+            let mut l = sim::launch(&self.target, &self.combo, rng.next_u64())?;
+            l.set_noise(self.noise);
+            ls.push(l);
+        }
+        let n = ls.len();
+        let reps = (0..reps)
+            .map(|i| {
+                let m = ls[i % n].rep((i / n) as u32)?;
+                let get = |metric: &'static str| {
+                    m.get(metric)
+                        .copied()
+                        .ok_or(AccuracyError::MissingMetric { metric })
+                };
+                Ok(Metrics::from([
+                    (METRIC.to_string(), get(METRIC)? * tps_scale),
+                    (LATENCY.to_string(), get(LATENCY)? * lat_scale),
+                ]))
+            })
+            .collect::<Result<Vec<_>, AccuracyError>>()?;
+        Ok(Arm {
+            label,
+            reps,
+            launches: n,
+        })
     }
 }
 
@@ -225,6 +272,47 @@ fn one(
             )?;
             Ok((vec![v.passed], used))
         }
+        Design::Frontier {
+            points,
+            shifted,
+            axes,
+            reps,
+            launches,
+            ..
+        } => {
+            let design = (*reps, *launches);
+            let (on_tps, on_lat) = axes.shifts();
+            let mut main = Vec::with_capacity(*points);
+            for j in 0..*points {
+                let s = 1.0 - FRONTIER_STEP * j as f64;
+                main.push(env.measure_arm(rng, format!("p{j}"), design, s, s)?);
+            }
+            let mut now = Vec::with_capacity(*points);
+            for j in 0..*points {
+                let s = 1.0 - FRONTIER_STEP * j as f64;
+                let hit = j == 0 || *shifted == FrontierShift::All;
+                // The improvement ratio on a shifted axis is `scale`: throughput × scale,
+                // latency ÷ scale.
+                let t = if hit && on_tps { scale } else { 1.0 };
+                let l = if hit && on_lat { scale } else { 1.0 };
+                now.push(env.measure_arm(rng, format!("c{j}"), design, s * t, s / l)?);
+            }
+            let ctx = env.ctx(1);
+            let mut flags = Vec::with_capacity(2);
+            for (i, gate) in env.frontier.iter().enumerate() {
+                let loss = gates::frontier::frontier_loss(gate, &ctx, &main, &now)?;
+                if loss.points.len() != *points {
+                    return Err(AccuracyError::FrontierPoints {
+                        expected: *points,
+                        found: loss.points.len(),
+                    });
+                }
+                let passed = loss.verdict(gate, "`main` results", *points).passed;
+                // Fail on regression: the gate fails; non-inferiority: the gate passes.
+                flags.push(if i == 0 { !passed } else { passed });
+            }
+            Ok((flags, *reps))
+        }
     }
 }
 
@@ -276,6 +364,27 @@ fn rate_specs(
             }
             v
         }
+        Design::Frontier { epsilon, .. } => {
+            let eps = epsilon.max(floor);
+            vec![
+                (
+                    "fail_on_regression_fails",
+                    format!(
+                        "the fail-on-regression form fails (some point of main's frontier shown LOST: every combo shown worse by more than {:.0} % on an axis)",
+                        eps * 100.0
+                    ),
+                    (cell.effect >= -eps - 1e-12).then_some(ONE_SIDED),
+                ),
+                (
+                    "non_inferiority_passes",
+                    format!(
+                        "the non-inferiority form passes (every point shown covered: some combo shown within {:.0} % on both axes)",
+                        eps * 100.0
+                    ),
+                    at_or_below(-eps).then_some(ONE_SIDED),
+                ),
+            ]
+        }
         Design::Sequential { .. } => vec![(
             "topk5_passes",
             format!(
@@ -308,10 +417,18 @@ pub fn run_cell(
     if comparisons == 0 {
         return Err(AccuracyError::NoComparisons);
     }
+    if let Design::Frontier { points, .. } = cell.design
+        && !(1..=MAX_FRONTIER_POINTS).contains(&points)
+    {
+        return Err(AccuracyError::FrontierPointCount {
+            cell: cell.id.clone(),
+            points,
+        });
+    }
     let mut truth_hw = hardware.clone();
     truth_hw.launch_cv = hardware.launch_cv * cell.launch_cv_factor;
     let epsilon = match cell.design {
-        Design::Regression { epsilon, .. } => epsilon,
+        Design::Regression { epsilon, .. } | Design::Frontier { epsilon, .. } => epsilon,
         _ => 0.05,
     };
     let k = match cell.design {
@@ -338,6 +455,14 @@ pub fn run_cell(
         non_inferiority: Some(gate_from_yaml(&format!(
             "{{ method: regression, form: non_inferiority, metrics: [{METRIC}], epsilon: {epsilon} }}"
         ))?),
+        frontier: [
+            gate_from_yaml(&format!(
+                "{{ method: pareto, against: stored, label: main, form: fail_on_regression, epsilon: {epsilon} }}"
+            ))?,
+            gate_from_yaml(&format!(
+                "{{ method: pareto, against: stored, label: main, form: non_inferiority, epsilon: {epsilon} }}"
+            ))?,
+        ],
     };
     let specs = rate_specs(cell, env.floor, env.non_inferiority.is_some());
     let seed = cell_seed(base_seed, &cell.id);
@@ -379,9 +504,10 @@ pub fn run_cell(
     }
     let looks = match cell.design {
         Design::Sequential { min_reps, max_reps } => stats::planned_looks(min_reps, max_reps),
-        Design::Pair { reps, .. } | Design::Topk { reps, .. } | Design::Regression { reps, .. } => {
-            vec![reps]
-        }
+        Design::Pair { reps, .. }
+        | Design::Topk { reps, .. }
+        | Design::Regression { reps, .. }
+        | Design::Frontier { reps, .. } => vec![reps],
     };
     Ok(CellOutcome {
         cell: cell.clone(),

@@ -20,6 +20,66 @@ pub enum Design {
     Regression { epsilon: f64, reps: usize },
     /// The group-sequential design `min_reps..max_reps` under `topk5` (one launch per arm).
     Sequential { min_reps: usize, max_reps: usize },
+    /// The `pareto` gate `against: stored` (the frontier comparison, `gates::frontier`), both
+    /// forms (ε = `epsilon`): main's frontier of `points` combos measured in a "main" run, and
+    /// as many combos measured now, combo `j` covering point `j`. The cell's effect is the true
+    /// change of the covering combo's improvement ratio on `axes`, for the `shifted` points
+    /// (−0.05: 5 % lower throughput, or a latency 1/0.95 times main's); the other points are
+    /// covered exactly. `reps` reps over `launches` launches per arm, in both runs.
+    Frontier {
+        points: usize,
+        shifted: FrontierShift,
+        axes: FrontierAxes,
+        epsilon: f64,
+        reps: usize,
+        launches: usize,
+    },
+}
+
+/// Which of main's frontier points a [`Design::Frontier`] cell's effect applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrontierShift {
+    /// Only the throughput-best point's cover (a change that slows main's fastest combo).
+    One,
+    /// Every point's cover.
+    All,
+}
+
+/// Which axes of the covering combo a [`Design::Frontier`] cell's effect applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrontierAxes {
+    Throughput,
+    Latency,
+    Both,
+}
+
+impl FrontierAxes {
+    /// Whether the effect applies to (throughput, latency).
+    pub fn shifts(self) -> (bool, bool) {
+        match self {
+            Self::Throughput => (true, false),
+            Self::Latency => (false, true),
+            Self::Both => (true, true),
+        }
+    }
+
+    fn short(self) -> &'static str {
+        match self {
+            Self::Throughput => "tps",
+            Self::Latency => "lat",
+            Self::Both => "both",
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Self::Throughput => "throughput",
+            Self::Latency => "latency",
+            Self::Both => "throughput and latency",
+        }
+    }
 }
 
 /// One cell of the accuracy table.
@@ -28,7 +88,8 @@ pub struct Cell {
     /// Stable identifier: names the cell's random stream and selects it on the command line.
     pub id: String,
     pub noise: &'static str,
-    /// True relative change of the candidate's throughput (0.03: 3 % faster; −0.05: 5 % slower).
+    /// True relative change of the candidate's throughput (0.03: 3 % faster; −0.05: 5 % slower);
+    /// in a frontier cell, of the shifted covers' improvement ratio on the shifted axes.
     pub effect: f64,
     /// The true launch-to-launch CV over the assumed one (the hardware profile's): 1 = as assumed.
     pub launch_cv_factor: f64,
@@ -102,6 +163,44 @@ impl Cell {
         }
     }
 
+    fn frontier(
+        points: usize,
+        shifted: FrontierShift,
+        axes: FrontierAxes,
+        (reps, launches): (usize, usize),
+        effect: f64,
+        sb: f64,
+    ) -> Self {
+        let shift = match (points, shifted) {
+            (1, _) => String::new(),
+            (_, FrontierShift::One) => "one-".to_string(),
+            (_, FrontierShift::All) => "all-".to_string(),
+        };
+        Self {
+            id: format!(
+                "frontier-{points}pt-{shift}{}-{reps}x{launches}{}{}",
+                axes.short(),
+                pct_id(effect),
+                if sb == 1.0 {
+                    String::new()
+                } else {
+                    format!("-sb{sb}x")
+                }
+            ),
+            noise: "normal",
+            effect,
+            launch_cv_factor: sb,
+            design: Design::Frontier {
+                points,
+                shifted,
+                axes,
+                epsilon: 0.05,
+                reps,
+                launches,
+            },
+        }
+    }
+
     /// A one-line description for the text table.
     pub fn title(&self) -> String {
         let sb = if self.launch_cv_factor == 1.0 {
@@ -131,6 +230,25 @@ impl Cell {
                 format!(
                     "sequential {min_reps}..{max_reps} ({} looks), true effect {eff}{sb}",
                     stats::planned_looks(*min_reps, *max_reps).len()
+                )
+            }
+            Design::Frontier {
+                points,
+                shifted,
+                axes,
+                epsilon,
+                reps,
+                launches,
+            } => {
+                let whose = match (points, shifted) {
+                    (1, _) => "its cover",
+                    (_, FrontierShift::One) => "the throughput-best point's cover",
+                    (_, FrontierShift::All) => "every point's cover",
+                };
+                format!(
+                    "pareto against stored ε={:.0} %: main's frontier of {points} point(s), {reps} reps in {launches} launch(es) per arm; {whose} {eff} on {}{sb}",
+                    epsilon * 100.0,
+                    axes.words()
                 )
             }
         }
@@ -169,5 +287,33 @@ pub fn published_cells() -> Vec<Cell> {
             out.push(Cell::sequential(lo, hi, e));
         }
     }
+    // The frontier comparison (`pareto` `against: stored`) at the pull-request recipe's 7 reps
+    // in one launch per arm: one point, then four; the boundary (a shortfall of exactly ε) on
+    // one axis and on both, for one point and for all; then 15 reps over 3 launches, and the
+    // true σ_b twice the assumed one (main measured on another machine).
+    use FrontierAxes::{Both, Latency, Throughput};
+    use FrontierShift::{All, One};
+    let pr = (7, 1);
+    out.push(Cell::frontier(1, All, Both, pr, 0.0, 1.0));
+    for axes in [Throughput, Latency, Both] {
+        out.push(Cell::frontier(1, All, axes, pr, -0.05, 1.0));
+    }
+    for (axes, e) in [(Throughput, -0.10), (Both, -0.10), (Throughput, -0.15)] {
+        out.push(Cell::frontier(1, All, axes, pr, e, 1.0));
+    }
+    out.push(Cell::frontier(4, All, Both, pr, 0.0, 1.0));
+    for shifted in [All, One] {
+        for axes in [Throughput, Both] {
+            out.push(Cell::frontier(4, shifted, axes, pr, -0.05, 1.0));
+        }
+    }
+    for (axes, e) in [(Throughput, -0.10), (Both, -0.10), (Throughput, -0.15)] {
+        out.push(Cell::frontier(4, One, axes, pr, e, 1.0));
+    }
+    out.push(Cell::frontier(4, All, Both, (15, 3), 0.0, 1.0));
+    out.push(Cell::frontier(4, One, Throughput, (15, 3), -0.05, 1.0));
+    out.push(Cell::frontier(4, One, Throughput, (15, 3), -0.10, 1.0));
+    out.push(Cell::frontier(1, All, Throughput, pr, -0.05, 2.0));
+    out.push(Cell::frontier(4, All, Both, pr, 0.0, 2.0));
     out
 }

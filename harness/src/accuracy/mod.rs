@@ -25,6 +25,11 @@
 //!   stopper): the baseline at `max_reps`, the candidate looked at after the planned looks at
 //!   the per-look level the gates use, stopped by [`stats::sequential_decision`], then judged by
 //!   the `topk5` gate with the same number of looks. The fixed design is its one-look case.
+//! - [`Design::Frontier`]: the `pareto` gate `against: stored` (`gates::frontier::frontier_loss`,
+//!   the gate's own function) in both forms: main's frontier of P points measured in a "main"
+//!   run, P combos measured now, each covering its point, with the cell's true shortfall on one
+//!   or both axes: how often the fail-on-regression form fails (calls a point lost) and how
+//!   often the non-inferiority form passes (calls every point covered).
 //!
 //! Every claim is one-sided at α/2 (the gates' intervals are two-sided at the per-look level,
 //! α for a fixed design), so every error rate's nominal value is α/2 = 2.5 %.
@@ -50,8 +55,8 @@ use sha2::{Digest, Sha256};
 
 use crate::stats;
 
-pub use cell_run::{CellOutcome, run_cell, stop_at_look};
-pub use cells::{Cell, Design, TOPK_MARGIN, published_cells};
+pub use cell_run::{CellOutcome, FRONTIER_STEP, MAX_FRONTIER_POINTS, run_cell, stop_at_look};
+pub use cells::{Cell, Design, FrontierAxes, FrontierShift, TOPK_MARGIN, published_cells};
 pub use scenario::{Outcome, Scenario, SequentialOutcome, run, run_sequential};
 pub use sweep::{SweepOutcome, run_sweep, sweep_combos};
 
@@ -86,6 +91,14 @@ pub enum AccuracyError {
     /// The manual gate of a sweep picked no winner.
     #[error("no winner")]
     NoWinner,
+    /// A frontier cell asks for a number of points its spacing cannot hold (1 to
+    /// [`MAX_FRONTIER_POINTS`]).
+    #[error("{cell}: a frontier cell needs 1 to {max} points, not {points}", max = MAX_FRONTIER_POINTS)]
+    FrontierPointCount { cell: String, points: usize },
+    /// Main's measured frontier in a frontier cell lacks some of its points (the points are
+    /// spaced so that this does not happen; a change to the spacing or the noise broke that).
+    #[error("main's measured frontier has {found} points, expected {expected}")]
+    FrontierPoints { expected: usize, found: usize },
     /// A worker thread of a cell run panicked.
     #[error("a worker thread panicked")]
     WorkerPanicked,
@@ -103,6 +116,8 @@ pub const ALPHA: f64 = 0.05;
 pub const TRIM: f64 = 0.10;
 /// The metric compared.
 const METRIC: &str = "output_tokens_per_s";
+/// The latency axis of the frontier comparison (the `pareto` gate's default `latency_metric`).
+const LATENCY: &str = "e2e_p95_ms";
 /// The 0.975 normal quantile.
 const Z95: f64 = 1.959_963_984_540_054;
 

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::fingerprint;
 use super::reason::Reason;
 use crate::catalog::Catalog;
 use crate::expand::TargetId;
@@ -68,14 +69,30 @@ pub fn catalog_changes(base: &Catalogs, head: &Catalogs) -> Vec<CatalogChange> {
             Scope::Hardware(h),
         )
     });
-    profile_changes(&base.workloads, &head.workloads, &mut out, |w| {
+    let workload_change = |w: String| {
         (
             Reason::WorkloadProfileChanged {
                 workload: w.clone(),
             },
             Scope::Workload(w),
         )
-    });
+    };
+    profile_changes(&base.workloads, &head.workloads, &mut out, workload_change);
+    // The bundled default probe prompts changed: every workload that uses them changed.
+    if fingerprint::default_probes(base) != fingerprint::default_probes(head) {
+        let users: BTreeSet<&String> = [base, head]
+            .into_iter()
+            .flat_map(|c| &c.workloads)
+            .filter(|(_, w)| fingerprint::uses_default_probes(w))
+            .map(|(name, _)| name)
+            .collect();
+        for name in users {
+            let (reason, scope) = workload_change(name.clone());
+            if !out.iter().any(|c| c.reason == reason) {
+                out.push(CatalogChange { reason, scope });
+            }
+        }
+    }
     out
 }
 

@@ -3,7 +3,9 @@
 //! so any stable text of the inputs serves (it is never stored).
 //!
 //! - every trial of a target: the engine and version, the model, hardware and workload profile
-//!   entries (as loaded, datasets and probes included) and the spec's `measure` settings;
+//!   entries (as loaded, datasets and probes included; for a workload without its own probe
+//!   file, the revision's bundled default probe prompts, which the binary compiles in) and the
+//!   spec's `measure` settings;
 //! - a combo or baseline trial: its combo (every dimension an engine exposes, and its knobs).
 //!   The engine's translation of it (argv, environment, config files) is a function of the
 //!   engine, version, combo and profiles computed by the same code for both revisions, so these
@@ -20,8 +22,8 @@
 
 use std::fmt::Write as _;
 
-use l1_engines::Combo;
 use l1_engines::combo::UNSET;
+use l1_engines::{Combo, Workload};
 use sha2::{Digest, Sha256};
 
 use crate::expand::TargetId;
@@ -37,13 +39,35 @@ pub fn digest(text: &str) -> String {
     out
 }
 
-/// The part common to every trial of target `id`.
-pub fn target_part(cats: &Catalogs, id: &TargetId, measure: &str) -> String {
+/// The bundled default probe prompts of a revision (`catalogs/probes/default.jsonl`, which
+/// `l1_engines::probe` compiles in), as a digest; empty when the revision has none.
+pub fn default_probes(cats: &Catalogs) -> String {
+    std::fs::read_to_string(cats.root.join(DEFAULT_PROBES))
+        .map(|t| digest(&t))
+        .unwrap_or_default()
+}
+
+/// Where the bundled default probe prompts live in a revision.
+pub const DEFAULT_PROBES: &str = "catalogs/probes/default.jsonl";
+
+/// Whether a workload's probes are the bundled default (no `probes:`, or one without a file).
+pub fn uses_default_probes(w: &Workload) -> bool {
+    w.probes.as_ref().is_none_or(|p| p.prompts.is_empty())
+}
+
+/// The part common to every trial of target `id`; `default_probes` is the revision's
+/// [`default_probes`].
+pub fn target_part(cats: &Catalogs, id: &TargetId, measure: &str, default_probes: &str) -> String {
+    let workload = cats.workloads.get(&id.workload);
+    let probes = if workload.is_some_and(uses_default_probes) {
+        default_probes
+    } else {
+        ""
+    };
     format!(
-        "target={id}\nmodel={:?}\nhardware={:?}\nworkload={:?}\nmeasure={measure}\n",
+        "target={id}\nmodel={:?}\nhardware={:?}\nworkload={workload:?}\ndefault_probes={probes}\nmeasure={measure}\n",
         cats.models.get(&id.model),
         cats.hardware.get(&id.hardware),
-        cats.workloads.get(&id.workload),
     )
 }
 

@@ -6,9 +6,11 @@
 //!
 //! One job per file: `git` (revisions, diff, export), `classify` (path roles), `revision` (one
 //! revision expanded into named trials), `fingerprint` (what a trial's measurement depends on),
-//! `changes` (catalog and profile changes as reasons), `select` (the comparison), `reason`, and
-//! `output` (text, JSON, nextest filterset, libtest filters).
+//! `changes` (catalog and profile changes as reasons), `select` (the comparison), `budget` (the
+//! per-PR cap in trials), `reason`, and `output` (text, JSON, Markdown, nextest filterset,
+//! libtest filters).
 
+mod budget;
 mod changes;
 mod classify;
 mod error;
@@ -21,10 +23,11 @@ mod select;
 
 use std::path::Path;
 
+pub use budget::{Budget, BudgetedTarget};
 pub use classify::{PathKind, classify};
 pub use error::AffectedError;
 pub use git::PathChange;
-pub use output::{json, libtest_filters, nextest_filterset, text};
+pub use output::{json, libtest_filters, markdown, nextest_filterset, text};
 pub use reason::Reason;
 pub use revision::FixedContext;
 pub use select::{AffectedTarget, ChangedPath, RemovedTarget, Selection, TrialStatus};

@@ -1,7 +1,10 @@
-//! What CI reads: a nextest filterset, the arguments of one libtest run, and the human list.
+//! What CI reads: a nextest filterset, the arguments of one libtest run, the human list, the
+//! JSON document and the pull request's "What this pull request runs" Markdown. The filters
+//! name only what runs: the targets the budget kept, when there is one.
 
 use std::fmt::Write as _;
 
+use super::reason::Reason;
 use super::select::Selection;
 
 /// Escape `s` for nextest's equality matcher (`test(=…)`).
@@ -44,15 +47,15 @@ fn escape_regex(s: &str) -> String {
     out
 }
 
-/// The nextest filterset of the selection: `all()` for an unclassifiable change, `none()` when
-/// nothing is selected, else a union of whole targets (`test(/^<target>::/)`) and single trials
-/// (`test(=<name>)`).
+/// The nextest filterset of what runs: `all()` for an unclassifiable change the budget left
+/// whole, `none()` when nothing runs, else a union of whole targets (`test(/^<target>::/)`) and
+/// single trials (`test(=<name>)`).
 pub fn nextest_filterset(sel: &Selection) -> String {
-    if sel.everything {
+    if sel.everything && !sel.capped() {
         return "all()".into();
     }
     let mut parts = Vec::new();
-    for t in &sel.targets {
+    for t in sel.kept_targets() {
         if t.whole && !t.target.starts_with("invalid::") {
             parts.push(format!("test(/^{}::/)", escape_regex(&t.target)));
         } else {
@@ -70,11 +73,11 @@ pub fn nextest_filterset(sel: &Selection) -> String {
     }
 }
 
-/// The selected trials as libtest arguments, one per element: `--exact NAME` for each
+/// The trials that run as libtest arguments, one per element: `--exact NAME` for each
 /// (libtest-mimic takes one name filter, so CI runs the `kernels` target once per name, which
 /// is what nextest does too; the `--exact` fast path plans only that trial's target).
 pub fn libtest_filters(sel: &Selection) -> Vec<String> {
-    sel.trials()
+    sel.kept_trials()
         .into_iter()
         .map(|n| format!("--exact {n}"))
         .collect()
@@ -132,7 +135,81 @@ pub fn text(sel: &Selection) -> String {
             let _ = writeln!(out, "    - {r}");
         }
     }
+    if let Some(b) = &sel.budget {
+        let _ = writeln!(
+            out,
+            "budget {} trial(s): {} trial(s) in {} target(s) run, {} trial(s) in {} target(s) left out",
+            b.max_trials,
+            b.kept_trials,
+            b.kept.len(),
+            b.left_out_trials,
+            b.left_out.len()
+        );
+        for t in &b.left_out {
+            let _ = writeln!(
+                out,
+                "left out by the budget: {}  ({} trial(s))",
+                t.target, t.trials
+            );
+        }
+    }
     let _ = writeln!(out, "nextest: -E '{}'", nextest_filterset(sel));
+    out
+}
+
+/// The pull request's "What this pull request runs" section: the change, the trials that run
+/// per target with the kinds of their reasons, what the budget left out (with its trial
+/// counts), and how many targets the change removed.
+pub fn markdown(sel: &Selection) -> String {
+    let mut out = String::new();
+    let short = |r: &str| r.chars().take(12).collect::<String>();
+    let total: usize = sel.targets.iter().map(|t| t.trials.len()).sum();
+    let _ = writeln!(out, "### What this pull request runs\n");
+    let _ = writeln!(
+        out,
+        "`l1 affected` ({}..{}): {total} trial(s) in {} target(s){}{}.\n",
+        short(&sel.base),
+        short(&sel.head),
+        sel.targets.len(),
+        if sel.everything {
+            ", everything (a change l1 cannot classify)"
+        } else {
+            ""
+        },
+        sel.budget
+            .as_ref()
+            .map(|b| format!("; budget {} trial(s)", b.max_trials))
+            .unwrap_or_default(),
+    );
+    for t in sel.kept_targets() {
+        let mut kinds: Vec<&str> = t.reasons.iter().map(Reason::kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let _ = writeln!(
+            out,
+            "- `{}`: {} trial(s) ({})",
+            t.target,
+            t.trials.len(),
+            kinds.join(", ")
+        );
+    }
+    if let Some(b) = sel.budget.as_ref().filter(|b| !b.left_out.is_empty()) {
+        let _ = writeln!(
+            out,
+            "\n**Left out by the budget** ({} trial(s), not run; raise `L1_PR_MAX_TRIALS` or run them by hand):\n",
+            b.left_out_trials
+        );
+        for t in &b.left_out {
+            let _ = writeln!(out, "- `{}`: {} trial(s)", t.target, t.trials);
+        }
+    }
+    if !sel.removed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nRemoved by this change (not run): {} target(s).",
+            sel.removed.len()
+        );
+    }
     out
 }
 
@@ -147,6 +224,7 @@ pub fn json(sel: &Selection) -> serde_json::Value {
             "nextest_filterset".into(),
             serde_json::json!(nextest_filterset(sel)),
         );
+        m.insert("run_trials".into(), serde_json::json!(sel.kept_trials()));
     }
     v
 }

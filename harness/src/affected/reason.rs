@@ -10,8 +10,11 @@ use serde::Serialize;
 pub enum Reason {
     /// The target's spec file is new.
     SpecAdded { path: String },
-    /// The target's spec file changed (or was renamed).
+    /// The target's spec file changed.
     SpecChanged { path: String },
+    /// The target's spec file was renamed or moved (and perhaps edited); a new file name is a
+    /// new spec name, so its trials are new and the old name's removed.
+    SpecRenamed { from: String, to: String },
     /// The target's spec file was deleted (removed trials only).
     SpecRemoved { path: String },
     /// The spec now targets another version of the engine.
@@ -69,12 +72,42 @@ pub enum Reason {
     ContentChanged,
 }
 
+impl Reason {
+    /// The reason's `kind`, as in the JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::SpecAdded { .. } => "spec_added",
+            Self::SpecChanged { .. } => "spec_changed",
+            Self::SpecRenamed { .. } => "spec_renamed",
+            Self::SpecRemoved { .. } => "spec_removed",
+            Self::EngineVersionBump { .. } => "engine_version_bump",
+            Self::DimensionValueAdded { .. } => "dimension_value_added",
+            Self::DimensionValueRemoved { .. } => "dimension_value_removed",
+            Self::DimensionValueRenamed { .. } => "dimension_value_renamed",
+            Self::DimensionChanged { .. } => "dimension_changed",
+            Self::RuleChanged { .. } => "rule_changed",
+            Self::EngineDefaultsChanged { .. } => "engine_defaults_changed",
+            Self::EngineVersionsChanged { .. } => "engine_versions_changed",
+            Self::EngineExposesChanged { .. } => "engine_exposes_changed",
+            Self::EngineKnobsChanged { .. } => "engine_knobs_changed",
+            Self::ModelProfileChanged { .. } => "model_profile_changed",
+            Self::HardwareProfileChanged { .. } => "hardware_profile_changed",
+            Self::WorkloadProfileChanged { .. } => "workload_profile_changed",
+            Self::CatalogsInvalid { .. } => "catalogs_invalid",
+            Self::TranslatorChanged { .. } => "translator_changed",
+            Self::Unclassified { .. } => "unclassified",
+            Self::ContentChanged => "content_changed",
+        }
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let list = |v: &[String]| v.join(", ");
         match self {
             Self::SpecAdded { path } => write!(f, "spec {path} added"),
             Self::SpecChanged { path } => write!(f, "spec {path} changed"),
+            Self::SpecRenamed { from, to } => write!(f, "spec {from} renamed to {to}"),
             Self::SpecRemoved { path } => write!(f, "spec {path} removed"),
             Self::EngineVersionBump {
                 engine,
@@ -157,6 +190,41 @@ impl fmt::Display for Reason {
                 list(paths)
             ),
             Self::ContentChanged => f.write_str("trial content changed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_is_the_json_tag() {
+        let s = |v: &str| vec![v.to_string()];
+        for r in [
+            Reason::SpecAdded { path: "p".into() },
+            Reason::SpecRenamed {
+                from: "a".into(),
+                to: "b".into(),
+            },
+            Reason::EngineVersionBump {
+                engine: "e".into(),
+                from: "1".into(),
+                to: "2".into(),
+                path: "p".into(),
+            },
+            Reason::EngineKnobsChanged {
+                engine: "e".into(),
+                knobs: s("k"),
+            },
+            Reason::WorkloadProfileChanged {
+                workload: "w".into(),
+            },
+            Reason::Unclassified { paths: s("x") },
+            Reason::ContentChanged,
+        ] {
+            let json = serde_json::to_value(&r).unwrap_or_default();
+            assert_eq!(json["kind"], r.kind(), "{r:?}");
         }
     }
 }

@@ -116,6 +116,7 @@ pub fn expand_revision(root: &Path, fixed: &FixedContext) -> Revision {
         Vec::new()
     };
     let ctx = context(&cats, fixed);
+    let probes = fingerprint::default_probes(&cats);
     for file in files {
         let rel = file
             .strip_prefix(root)
@@ -132,7 +133,7 @@ pub fn expand_revision(root: &Path, fixed: &FixedContext) -> Revision {
             Ok((ls, ex))
         });
         match loaded {
-            Ok((ls, ex)) => add_spec(&mut rev, &cats, &ls, &ex, &rel),
+            Ok((ls, ex)) => add_spec(&mut rev, &cats, &ls, &ex, &rel, &probes),
             Err(d) => rev.invalid(invalid, rel, &d.to_string(), root),
         }
     }
@@ -188,14 +189,21 @@ fn class(cats: &Catalogs, id: &TargetId) -> &'static str {
     }
 }
 
-fn add_spec(rev: &mut Revision, cats: &Catalogs, ls: &LoadedSpec, ex: &Expanded, rel: &str) {
+fn add_spec(
+    rev: &mut Revision,
+    cats: &Catalogs,
+    ls: &LoadedSpec,
+    ex: &Expanded,
+    rel: &str,
+    default_probes: &str,
+) {
     let spec_name = ex.spec.as_str();
     let measure = serde_json::to_string(&ex.typed.measure).unwrap_or_default();
     let settings = judging_settings(ls);
     let tune = crate::tuning::TuneSpec::from_spec(&ex.typed).is_some();
     for t in &ex.targets {
         let key = format!("{}::{spec_name}::{}", class(cats, &t.id), t.id);
-        let part = fingerprint::target_part(cats, &t.id, &measure);
+        let part = fingerprint::target_part(cats, &t.id, &measure, default_probes);
         let mut members = Vec::with_capacity(t.combos().len() + 1);
         let add = |rev: &mut Revision, name: String, fp: String| {
             rev.trials.insert(

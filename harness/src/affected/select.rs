@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::budget::Budget;
 use super::changes::{CatalogChange, catalog_changes};
 use super::classify::PathKind;
 use super::git::PathChange;
@@ -69,6 +70,8 @@ pub struct Selection {
     pub head_trials: Option<usize>,
     pub targets: Vec<AffectedTarget>,
     pub removed: Vec<RemovedTarget>,
+    /// The budget's decision (`--max-trials`); `None`: no cap, every affected target runs.
+    pub budget: Option<Budget>,
 }
 
 impl Selection {
@@ -115,6 +118,7 @@ pub fn select(
             head_trials: None,
             targets: Vec::new(),
             removed: Vec::new(),
+            budget: None,
         };
     };
     let catalog = match (&base.catalogs, &head.catalogs) {
@@ -196,6 +200,7 @@ pub fn select(
         head_trials: Some(head.trials.len()),
         targets,
         removed,
+        budget: None,
     }
 }
 
@@ -223,9 +228,13 @@ impl Explain<'_> {
             let c = &c.change;
             if c.path == info.path || c.old.as_deref() == Some(info.path.as_str()) {
                 let path = info.path.clone();
-                out.insert(match (c.status, side) {
+                out.insert(match (c.status, &c.old) {
                     ('A', _) => Reason::SpecAdded { path },
                     ('D', _) => Reason::SpecRemoved { path },
+                    ('R', Some(old)) => Reason::SpecRenamed {
+                        from: old.clone(),
+                        to: c.path.clone(),
+                    },
                     _ => Reason::SpecChanged { path },
                 });
             }

@@ -143,6 +143,12 @@ enum Command {
     /// unclassifiable change everything, documentation nothing. Exit 0 (even when nothing is
     /// selected), 2 on a bad revision or a git failure.
     Affected(affected::Args),
+    /// Measure main's build (base) and a pull request's (head) alternately on this runner, in
+    /// rounds (ABBA order, the same seed for both sides of a round), and judge each trial's
+    /// head/base ratio with the `regression` gate's test. Exit codes: 0 passed; 1 a regression
+    /// was found (or, with `non_inferiority`, not shown within ε) or a head trial failed; 2 the
+    /// comparison could not be made (bad input, a base trial failed, a trial not run).
+    Ab(Box<ab::Args>),
     /// Measure the decisions' error rates and power on the sim engine's known truth: every cell of
     /// the published table (or those `--cells` names), each rate with its 95 % Wilson interval.
     /// Each cell has its own random stream (seeded from `--seed` and the cell id): reproducible.
@@ -219,6 +225,8 @@ macro_rules! out {
 }
 
 // The crate root resolves modules beside this file; the subcommands live in `l1/`.
+#[path = "l1/ab.rs"]
+mod ab;
 #[path = "l1/accuracy.rs"]
 mod accuracy;
 #[path = "l1/affected.rs"]
@@ -303,6 +311,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Validate { specs } => validate::run(json, root, specs),
         Command::Affected(args) => affected::run(json, root, args),
+        Command::Ab(args) => ab::run(json, root, args),
         Command::Preview { spec, combos } => preview::run(json, root, spec, *combos),
         Command::Schema => Ok(schema::run()),
         Command::Catalog { action } => catalog::run(json, root, action),

@@ -75,14 +75,10 @@ fn regression(
             .max(ctx.noise_floor);
         let c = ctx.compare(arm, baseline, name, 1.0 - level)?;
         let (imp, ci) = improvement(&c, mi.direction);
-        let z = (imp.ln() - (1.0 - eps).ln()) / c.log_ratio_se;
-        let p = match form {
-            // H0: no regression beyond ε (imp >= 1 − ε); a small p is evidence of regression.
-            RegressionForm::FailOnRegression => stats::upper_tail(-z, c.yuen_df),
-            // H0: a regression of ε or more (imp <= 1 − ε); a small p is evidence of none.
-            RegressionForm::NonInferiority => stats::upper_tail(z, c.yuen_df),
-        };
-        let p = if p.is_nan() { 1.0 } else { p };
+        // fail_on_regression, H0: no regression beyond ε (imp >= 1 − ε), a small p is evidence
+        // of regression; non_inferiority, H0: a regression of ε or more, a small p is evidence
+        // of none. The same test `l1 ab` uses.
+        let p = form.one_sided_p(imp.ln(), eps, c.log_ratio_se, c.yuen_df);
         if undecided.is_none() {
             undecided = inconclusive(&c, winner, name, max_mde, level);
         }
@@ -176,10 +172,7 @@ fn regression(
         lines.push(line);
     }
     let passed = bad.is_empty();
-    let form_name = match form {
-        RegressionForm::FailOnRegression => "fail_on_regression",
-        RegressionForm::NonInferiority => "non_inferiority",
-    };
+    let form_name = form.name();
     let message = format!(
         "regression {} ({form_name}): winner {winner} against the baseline; {rule} (default ε {:.1} %, never below the noise floor){self_note}; {}",
         if passed { "passed" } else { "failed" },

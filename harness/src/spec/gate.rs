@@ -163,6 +163,38 @@ pub enum RegressionForm {
     NonInferiority,
 }
 
+impl RegressionForm {
+    /// The form's name in specs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            RegressionForm::FailOnRegression => "fail_on_regression",
+            RegressionForm::NonInferiority => "non_inferiority",
+        }
+    }
+
+    /// The one-sided p-value of this form's test of a direction-aware improvement ratio
+    /// (`log_imp` = ln(improvement), > 0 is better) against the margin `1 − epsilon`, with
+    /// standard error `se` of the log on `df` degrees of freedom: `fail_on_regression` tests
+    /// H0 "no regression beyond ε" (a small p is evidence of a regression),
+    /// `non_inferiority` tests H0 "a regression of ε or more" (a small p is evidence of none).
+    /// NaN (no spread and no difference from the margin) reads as 1: no evidence either way.
+    /// The `regression` gate's test and `l1 ab`'s.
+    pub fn one_sided_p(self, log_imp: f64, epsilon: f64, se: f64, df: f64) -> f64 {
+        let z = (log_imp - (1.0 - epsilon).ln()) / se;
+        let t = match self {
+            RegressionForm::FailOnRegression => -z,
+            RegressionForm::NonInferiority => z,
+        };
+        // No spread: the evidence is certain one way (the t distribution is not asked at ±∞).
+        let p = match t {
+            f64::INFINITY => 0.0,
+            f64::NEG_INFINITY => 1.0,
+            t => crate::stats::upper_tail(t, df),
+        };
+        if p.is_nan() { 1.0 } else { p }
+    }
+}
+
 /// Fidelity thresholds (all optional: unset ones keep the precision class's default).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -23,6 +23,7 @@ use l1_engines::{LaunchError, RepError};
 
 use super::error::TrialError;
 use super::plan::{PlannedTrial, TargetPlan};
+use super::shared::InRun;
 use super::stop::Stopper;
 use crate::device::DeviceLock;
 use crate::record::{self, MeasurementRecord, RECORD_SCHEMA_VERSION};
@@ -69,7 +70,9 @@ impl PlannedTrial {
     /// Measure every unrecorded, unclaimed combo of `combos` with their launches interleaved
     /// (launch 1 of every arm, then launch 2 of every arm, ...). Records are identical to those
     /// of separate measurements (each rep depends only on its seed, launch and index), so it does
-    /// not matter which trial measured what. Combos another trial is measuring are left to it.
+    /// not matter which trial measured what. Combos another trial is measuring, or another runner
+    /// of this run ([`super::shared`]), are left to it; those another runner of the run stored
+    /// are taken from the store.
     pub(super) fn measure_interleaved(&self, combos: &[Combo]) -> Result<(), TrialError> {
         let p = &self.plan;
         let mut mine = Vec::new();
@@ -79,8 +82,22 @@ impl PlannedTrial {
             if !seen.insert(key.clone()) {
                 continue;
             }
-            if let record::Claim::Mine(lock) = p.run.try_claim(&key)? {
-                mine.push((combo, key, lock));
+            let record::Claim::Mine(lock) = p.run.try_claim(&key)? else {
+                continue;
+            };
+            // Another runner of this run (another partition) may have stored it, or be
+            // measuring it now: then it is this run's record, or left to that runner.
+            match self.try_claim_in_run(&key) {
+                Ok(InRun::Stored { rec, .. }) => lock.finish(&rec)?,
+                Ok(InRun::Busy) => drop(lock),
+                Ok(InRun::Mine(shared)) => mine.push((combo, key, lock, shared)),
+                Err(e) => {
+                    eprintln!(
+                        "{}: this run's stored measurements could not be read, measuring instead: {e}",
+                        self.name
+                    );
+                    mine.push((combo, key, lock, None));
+                }
             }
         }
         if mine.is_empty() {
@@ -91,13 +108,13 @@ impl PlannedTrial {
         let started = record::now_unix();
         let mut per_arm: Vec<Vec<LaunchRun>> = mine.iter().map(|_| Vec::new()).collect();
         for l in 0..n_launches {
-            for (i, (combo, key, _)) in mine.iter().enumerate() {
+            for (i, (combo, key, _, _)) in mine.iter().enumerate() {
                 let last = l + 1 == n_launches;
                 per_arm[i].push(run_launch(p, combo, key, seed_of(p, combo), l, None, last));
             }
         }
         let elapsed = t0.elapsed().as_secs_f64() / mine.len() as f64;
-        for ((combo, key, lock), launches) in mine.into_iter().zip(per_arm) {
+        for ((combo, key, lock, shared), launches) in mine.into_iter().zip(per_arm) {
             let mut out = Measured::default();
             let error = out
                 .in_measurement_order(p, launches)
@@ -109,6 +126,8 @@ impl PlannedTrial {
             rec.duration_s = elapsed;
             lock.finish(&rec)?;
             self.store_measurement(&rec)?;
+            // Stored: a runner of this run waiting for it finds it now.
+            drop(shared);
         }
         Ok(())
     }

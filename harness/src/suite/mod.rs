@@ -9,8 +9,9 @@
 //! One module per job, in the order a trial meets them: `names` (the name grammar), `plan`
 //! (specs → trials, filters, the `--exact` fast path), `trial` (one trial's run: cache,
 //! measurement, record), `measure` (reps and launches through the engines crate's table),
-//! `stop` (early stopping at planned looks), `gate` (the gate trial and the stored regression)
-//! and `session` (stored tune sessions planned again). Tuning drives trials through
+//! `stop` (early stopping at planned looks), `shared` (a run's measurements across runners that
+//! share a store: each taken once), `gate` (the gate trial and the stored regression) and
+//! `session` (stored tune sessions planned again). Tuning drives trials through
 //! [`crate::tuning::Measurer`], which `trial` implements; the settings are [`crate::settings`].
 
 mod error;
@@ -19,6 +20,7 @@ mod measure;
 mod names;
 mod plan;
 mod session;
+mod shared;
 mod stop;
 mod trial;
 

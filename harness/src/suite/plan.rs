@@ -198,6 +198,10 @@ pub fn plan_in_run(
         Ok(g) => g,
         Err(d) => return (Vec::new(), vec![("invalid::L1_GATES".into(), d)]),
     };
+    if let Err(e) = &crate::settings::env().measure_seed {
+        let d = Diagnostic::new("L1_MEASURE_SEED", e.to_string()).field("L1_MEASURE_SEED");
+        return (Vec::new(), vec![("invalid::L1_MEASURE_SEED".into(), d)]);
+    }
     let detected = Detected::detect(&cats.hardware);
     let files = match only {
         Some(name) => spec::find_by_name(&settings.specs, name)
@@ -316,6 +320,14 @@ struct PlanEnv<'a> {
     gates_override: Option<&'a [GateMethod]>,
 }
 
+/// `measure` with `L1_MEASURE_SEED` (when set) replacing its seed.
+fn with_measure_seed(mut measure: Measure) -> Measure {
+    if let Ok(Some(seed)) = crate::settings::env().measure_seed {
+        measure.seed = seed;
+    }
+    measure
+}
+
 fn plan_spec(file: &Path, env: &PlanEnv<'_>) -> Result<Vec<PlannedTrial>, Diagnostic> {
     let PlanEnv {
         ctx,
@@ -335,7 +347,7 @@ fn plan_spec(file: &Path, env: &PlanEnv<'_>) -> Result<Vec<PlannedTrial>, Diagno
     let used = record::used_settings(&ex.typed, &gates, &ls.rendered.text);
     let sp = Arc::new(SpecPlan {
         name: ex.spec.clone(),
-        measure: ex.typed.measure.clone(),
+        measure: with_measure_seed(ex.typed.measure.clone()),
         gates,
         used,
         tune: crate::tuning::TuneSpec::from_spec(&ex.typed).map(Arc::new),

@@ -1,6 +1,7 @@
 //! One trial's run: the kill switch and availability checks, the store's run entry, the
-//! measurement from this run's records, the cache (under the store's measurement lock, shared
-//! with other runners) or the engine, and the trial's record.
+//! measurement from this run's records (its run directory's, then those other runners of the run
+//! stored: [`super::shared`]), the cache (under the store's measurement lock, shared with other
+//! runners) or the engine, and the trial's record.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -12,6 +13,7 @@ use libtest_mimic::{Failed, Trial};
 use super::error::TrialError;
 use super::measure::{measure, new_record};
 use super::plan::{Leaf, PlannedTrial, TargetPlan};
+use super::shared::InRun;
 use super::stop::Stopper;
 use crate::diag::display_path;
 use crate::gates;
@@ -480,16 +482,36 @@ impl PlannedTrial {
             }
             _ => None,
         };
-        // The store's measurement lock, when this trial took one, is held until the measurement
-        // is stored: a runner waiting for it then finds it in the cache.
-        let mut held = None;
+        // The store's measurement locks, when this trial took them, are held until the
+        // measurement is stored: a runner waiting for it then finds it in the store (the run's
+        // lock, `run_held`) or the cache (the cache key's, `held`).
+        let (mut held, mut run_held, mut from_run) = (None, None, None);
         let (rec, how) = self.plan.run.obtain(&key, || {
+            match self.claim_in_run(&key) {
+                Ok(InRun::Stored { rec, waited }) => {
+                    from_run = Some(waited);
+                    return *rec;
+                }
+                Ok(InRun::Mine(lock)) => run_held = lock,
+                Ok(InRun::Busy) => {}
+                Err(e) => eprintln!(
+                    "{}: this run's stored measurements could not be read, measuring instead: {e}",
+                    self.name
+                ),
+            }
             self.measure_or_reuse(combo, &key, stopper.as_ref(), &mut held)
         })?;
+        // Another runner of this run measured it (and stored it): this run recorded it.
+        let how = match from_run {
+            Some(true) => Obtained::Waited,
+            Some(false) => Obtained::Recorded,
+            None => how,
+        };
         if how == Obtained::Measured {
             self.store_measurement(&rec)?;
         }
         drop(held);
+        drop(run_held);
         Ok((rec, how))
     }
 

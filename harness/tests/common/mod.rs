@@ -147,3 +147,35 @@ pub fn l1_json(target: &Path, env: &[(&str, &Path)], args: &[&str]) -> serde_jso
     assert_eq!(code, 0, "l1 {args:?}: {out}\n{err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("l1 {args:?}: {e}: {out}"))
 }
+
+/// The `kernels` test binary (the tests that run it as a runner would: `affected`, `ab`,
+/// `fleet`), built (or found up to date) by cargo.
+pub fn kernels_binary() -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root())
+        .args([
+            "test",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+            "-p",
+            "l1-harness",
+            "--test",
+            "kernels",
+            "--profile",
+        ])
+        .arg(cargo_profile());
+    clear_runner_env(&mut cmd);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "building the kernels target: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "kernels")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo names the kernels executable")
+}
