@@ -43,6 +43,7 @@ const GITHUB: &[&str] = &[
     "ci/github/pull-request.yml",
     "ci/github/cpu-nightly.yml",
     "ci/github/cpu-pull-request.yml",
+    "ci/github/pull-request-ab.yml",
 ];
 const GITLAB: &[&str] = &["ci/gitlab/.gitlab-ci.yml", "ci/gitlab/cpu.gitlab-ci.yml"];
 
@@ -221,7 +222,7 @@ fn scripts_of(path: &str) -> Vec<String> {
 }
 
 /// One shell word with its variables and command substitutions replaced by values that parse:
-/// `$(…)` is a filterset, `$PARTITION` a partition, the node index, total and budget numbers,
+/// `$(…)` is a filterset, `$PARTITION` a partition, the node index, total, budget and round numbers,
 /// any other variable `x`.
 fn word(w: &str) -> String {
     let mut out = String::new();
@@ -266,6 +267,7 @@ fn word(w: &str) -> String {
                     "CI_NODE_INDEX" => "1",
                     "CI_NODE_TOTAL" => "2",
                     "MAX_TRIALS" | "L1_PR_MAX_TRIALS" => "200",
+                    "ROUNDS" | "L1_AB_ROUNDS" => "6",
                     "l1" => "l1",
                     _ => "x",
                 });
@@ -409,6 +411,7 @@ fn every_l1_and_nextest_command_in_the_templates_parses() {
     for expected in [
         "l1 report",
         "l1 affected",
+        "l1 ab",
         "cargo nextest run",
         "cargo nextest archive",
     ] {
