@@ -305,6 +305,14 @@ fn run(cli: &Cli) -> Result<ExitCode> {
     if let Command::Schema = cli.command {
         return Ok(schema::run());
     }
+    // `l1 ab` with both roots given needs no other repository: the head's root is l1's.
+    if let Command::Ab(args) = &cli.command
+        && cli.root.is_none()
+        && let Some(head) = &args.head_root
+        && head.join(ROOT_MARKER).is_file()
+    {
+        return ab::run(cli.json, head, args);
+    }
     let root = &find_root(cli.root.as_deref())?;
     let json = cli.json;
     let settings = || Settings::from_env(root);
