@@ -24,7 +24,9 @@ The re-implementation shares no code with the harness. It rebuilds, from their d
   regression beyond eps; pass only on evidence of none), and the group-sequential design: the
   stopper (win / loss / futility / precision on the two-sided interval at each look) and
   Pocock's constant per-look level, computed here by numerical integration of the looks' joint
-  normal law (brentq on the boundary), the fixed design being its one-look case (level alpha).
+  normal law (brentq on the boundary), the fixed design being its one-look case (level alpha);
+  and `l1 ab`: per round each side's trimmed mean over launches of its own, the paired t-test of
+  the rounds' log ratios on rounds - 1 degrees of freedom against ln(1 - eps), both forms.
 
 Two binomial rates agree when their difference lies inside the combined interval, judged
 exactly: conditional on the k1 + k2 events of both, k1 is Binomial(k1 + k2, n1 / (n1 + n2)) when
@@ -289,6 +291,17 @@ def simulate(cell, n, floor, cv_assumed, cv_true, rng, opts):
         fail, passes = frontier(d, cell["effect"], n, noise, floor, cv_assumed, cv_true, rng, one_sided(ALPHA))
         counts["fail_on_regression_fails"] = int(fail.sum())
         counts["non_inferiority_passes"] = int(passes.sum())
+    elif d["kind"] == "ab":
+        # `l1 ab`: per round, each side's trimmed mean over its own launch(es); the paired
+        # t-test of the rounds' log ratios (rounds - 1 df) against ln(1 - eps), both forms.
+        rounds, reps, launches, eps = d["rounds"], d["reps"], d["launches"], d["epsilon"]
+        base = arm(rng, (n, rounds), reps, launches, noise, floor, cv_true, 1.0)
+        head = arm(rng, (n, rounds), reps, launches, noise, floor, cv_true, eff)
+        logs = np.log(yuen_parts(head)[0] / yuen_parts(base)[0])
+        se = logs.std(axis=-1, ddof=1) / math.sqrt(rounds)
+        z = (logs.mean(axis=-1) - math.log(1 - eps)) / se
+        counts["fail_on_regression_fails"] = int(np.sum(stats.t.sf(-z, rounds - 1) < one_sided(ALPHA)))
+        counts["non_inferiority_passes"] = int(np.sum(stats.t.sf(z, rounds - 1) < one_sided(ALPHA)))
     else:
         raise SystemExit(f"unknown design kind {d['kind']!r}")
     return counts

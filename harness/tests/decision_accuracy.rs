@@ -242,6 +242,38 @@ fn frontier_comparison_holds_its_error_rates_at_the_boundary() {
     assert_holds(&first, "non_inferiority_passes", 0.025);
 }
 
+/// `l1 ab`'s paired test holds its level at the boundary (a true change of exactly −ε) in both
+/// forms, at 3 and 6 rounds, and also when the launch-to-launch variation is twice the assumed
+/// one: every round launches both sides afresh, so the rounds' spread carries that variation.
+/// The stored comparison (`regression`, one launch per arm) under the same noise exceeds its
+/// level, which is the case for the interleaved mode. Clear regressions are found and no change
+/// is shown within ε.
+#[test]
+fn ab_holds_its_error_rates_at_the_boundary_where_the_stored_comparison_does_not() {
+    for (cell, n) in [
+        ("ab-6r-7x1@-5", 4000),
+        ("ab-3r-7x1@-5", 2000),
+        ("ab-6r-7x1@-5-sb2x", 4000),
+    ] {
+        let o = run(cell, n);
+        assert_holds(&o, "fail_on_regression_fails", 0.025);
+        assert_holds(&o, "non_inferiority_passes", 0.025);
+    }
+    let stored = run("regression-7x1@-5-sb2x", 4000);
+    for name in ["fail_on_regression_fails", "non_inferiority_passes"] {
+        let r = rate(&stored, name);
+        assert!(
+            r.ci95.0 > 0.05,
+            "the stored comparison with σ_b 2× the assumed: {name} {:.2} % [{:.2}, {:.2}], expected well above its 2.5 %",
+            r.rate * 100.0,
+            r.ci95.0 * 100.0,
+            r.ci95.1 * 100.0
+        );
+    }
+    assert_power(&run("ab-6r-7x1@-10", 500), "fail_on_regression_fails", 0.97);
+    assert_power(&run("ab-6r-7x1@+0", 500), "non_inferiority_passes", 0.97);
+}
+
 /// The frontier comparison's per-axis test is the `regression` gate's: with one point and one
 /// combo, the non-inferiority form at ε is the regression gate's non-inferiority test on that
 /// axis (the latency axis, truly unchanged, is shown within ε whenever throughput is, since one
@@ -384,6 +416,25 @@ fn bad_cells_are_typed_errors_with_their_messages() {
                 "{}: a frontier cell needs 1 to {} points, not {points}",
                 frontier.id,
                 accuracy::MAX_FRONTIER_POINTS
+            )
+        );
+    }
+
+    let ab = cells()
+        .into_iter()
+        .find(|c| c.id == "ab-6r-7x1@+0")
+        .unwrap();
+    for rounds in [0, 1] {
+        let mut bad = ab.clone();
+        if let accuracy::Design::Ab { rounds: r, .. } = &mut bad.design {
+            *r = rounds;
+        }
+        let e = accuracy::run_cell(m, h, w, &bad, 10, 42, 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: an l1 ab cell needs at least 2 rounds, not {rounds}",
+                ab.id
             )
         );
     }

@@ -239,6 +239,31 @@ fn per_round(trial: &str, rounds: &Rounds) -> Result<Vec<RoundMeans>, Problem> {
     Ok(out)
 }
 
+/// The paired test of one metric over the rounds: the mean of the rounds' `ln(head/base)`, its
+/// standard error, and the one-sided p of `form`'s test on rounds − 1 degrees of freedom.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PairedTest {
+    pub mean: f64,
+    pub se: f64,
+    pub p: f64,
+}
+
+/// `l1 ab`'s test of one metric, on each round's `ln(head/base)` (`logs`; `sign` +1 when higher
+/// is better, −1 when lower is): the rounds are the unit, so their plain mean and its standard
+/// error (no trim, no launch term) against the margin `1 − epsilon` in `form`, on rounds − 1
+/// degrees of freedom. The accuracy benchmark measures its error rates with this function.
+pub fn paired_test(
+    form: RegressionForm,
+    epsilon: f64,
+    logs: &[f64],
+    sign: f64,
+) -> Result<PairedTest, String> {
+    let (mean, se) = stats::trimmed_mean_se(logs, 0.0, 0.0, 1).map_err(|e| e.to_string())?;
+    let df = logs.len().saturating_sub(1) as f64;
+    let p = form.one_sided_p(sign * mean, epsilon, se, df);
+    Ok(PairedTest { mean, se, p })
+}
+
 /// One metric's paired test over the rounds (`tq`: the two-sided t quantile for the interval).
 fn metric_verdict(
     opts: &Options,
@@ -261,14 +286,11 @@ fn metric_verdict(
         pairs.push((b, h));
     }
     let logs: Vec<f64> = pairs.iter().map(|(b, h)| (h / b).ln()).collect();
-    // The rounds are the unit: their plain mean and its standard error (no trim, no launch term).
-    let (mean, se) = stats::trimmed_mean_se(&logs, 0.0, 0.0, 1).map_err(|e| e.to_string())?;
-    let df = (logs.len() - 1) as f64;
     let sign = match info.direction {
         Direction::HigherIsBetter => 1.0,
         Direction::LowerIsBetter => -1.0,
     };
-    let p = opts.form.one_sided_p(sign * mean, opts.epsilon, se, df);
+    let PairedTest { mean, se, p } = paired_test(opts.form, opts.epsilon, &logs, sign)?;
     let (lo, hi) = (mean - tq * se, mean + tq * se);
     let (ilo, ihi) = if sign > 0.0 { (lo, hi) } else { (-hi, -lo) };
     Ok(MetricVerdict {

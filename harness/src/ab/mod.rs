@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::spec::RegressionForm;
 
-pub use judge::{Outcome, judge};
+pub use judge::{Outcome, PairedTest, judge, paired_test};
 pub use render::{markdown, text};
 
 /// The metrics compared by default: the `regression` gate's.

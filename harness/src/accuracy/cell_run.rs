@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::gates::{self, Arm, GateContext};
-use crate::spec::Gate;
+use crate::spec::{Gate, RegressionForm};
 use crate::stats;
 
 use super::{
@@ -313,6 +313,35 @@ fn one(
             }
             Ok((flags, *reps))
         }
+        Design::Ab {
+            rounds,
+            reps,
+            launches,
+            epsilon,
+        } => {
+            // Each side's reps reduce to the trimmed mean `l1 ab` reads (the spec's default trim).
+            let trim = crate::spec::Measure::default().trim;
+            let mut logs = Vec::with_capacity(*rounds);
+            for _ in 0..*rounds {
+                let base = env.measure(rng, *reps, *launches, 1.0)?;
+                let head = env.measure(rng, *reps, *launches, scale)?;
+                logs.push(
+                    (stats::trimmed_mean(&head, trim)? / stats::trimmed_mean(&base, trim)?).ln(),
+                );
+            }
+            let p = |form| {
+                crate::ab::paired_test(form, *epsilon, &logs, 1.0)
+                    .map(|t| t.p)
+                    .map_err(|why| AccuracyError::Ab { why })
+            };
+            Ok((
+                vec![
+                    p(RegressionForm::FailOnRegression)? < ONE_SIDED,
+                    p(RegressionForm::NonInferiority)? < ONE_SIDED,
+                ],
+                *reps,
+            ))
+        }
     }
 }
 
@@ -385,6 +414,24 @@ fn rate_specs(
                 ),
             ]
         }
+        Design::Ab { epsilon, .. } => vec![
+            (
+                "fail_on_regression_fails",
+                format!(
+                    "l1 ab's fail-on-regression form fails (evidence of a regression beyond {:.0} %)",
+                    epsilon * 100.0
+                ),
+                (cell.effect >= -epsilon - 1e-12).then_some(ONE_SIDED),
+            ),
+            (
+                "non_inferiority_passes",
+                format!(
+                    "l1 ab's non-inferiority form passes (evidence of no regression beyond {:.0} %)",
+                    epsilon * 100.0
+                ),
+                at_or_below(-epsilon).then_some(ONE_SIDED),
+            ),
+        ],
         Design::Sequential { .. } => vec![(
             "topk5_passes",
             format!(
@@ -416,6 +463,14 @@ pub fn run_cell(
     }
     if comparisons == 0 {
         return Err(AccuracyError::NoComparisons);
+    }
+    if let Design::Ab { rounds, .. } = cell.design
+        && rounds < 2
+    {
+        return Err(AccuracyError::AbRounds {
+            cell: cell.id.clone(),
+            rounds,
+        });
     }
     if let Design::Frontier { points, .. } = cell.design
         && !(1..=MAX_FRONTIER_POINTS).contains(&points)
@@ -507,7 +562,8 @@ pub fn run_cell(
         Design::Pair { reps, .. }
         | Design::Topk { reps, .. }
         | Design::Regression { reps, .. }
-        | Design::Frontier { reps, .. } => vec![reps],
+        | Design::Frontier { reps, .. }
+        | Design::Ab { reps, .. } => vec![reps],
     };
     Ok(CellOutcome {
         cell: cell.clone(),

@@ -34,6 +34,16 @@ pub enum Design {
         reps: usize,
         launches: usize,
     },
+    /// `l1 ab`: `rounds` rounds, each measuring the base and the head in launches of their own
+    /// (`reps` reps over `launches` launches per side), judged by `l1 ab`'s paired test on the
+    /// rounds' throughput ratios in both forms (ε = `epsilon`). The cell's effect is the head's
+    /// true throughput change.
+    Ab {
+        rounds: usize,
+        reps: usize,
+        launches: usize,
+        epsilon: f64,
+    },
 }
 
 /// Which of main's frontier points a [`Design::Frontier`] cell's effect applies to.
@@ -201,6 +211,29 @@ impl Cell {
         }
     }
 
+    fn ab(rounds: usize, (reps, launches): (usize, usize), effect: f64, sb: f64) -> Self {
+        Self {
+            id: format!(
+                "ab-{rounds}r-{reps}x{launches}{}{}",
+                pct_id(effect),
+                if sb == 1.0 {
+                    String::new()
+                } else {
+                    format!("-sb{sb}x")
+                }
+            ),
+            noise: "normal",
+            effect,
+            launch_cv_factor: sb,
+            design: Design::Ab {
+                rounds,
+                reps,
+                launches,
+                epsilon: 0.05,
+            },
+        }
+    }
+
     /// A one-line description for the text table.
     pub fn title(&self) -> String {
         let sb = if self.launch_cv_factor == 1.0 {
@@ -251,6 +284,15 @@ impl Cell {
                     axes.words()
                 )
             }
+            Design::Ab {
+                rounds,
+                reps,
+                launches,
+                epsilon,
+            } => format!(
+                "l1 ab ε={:.0} %: {rounds} rounds, {reps} reps in {launches} launch(es) per side and round, the head's true change {eff}{sb}",
+                epsilon * 100.0
+            ),
         }
     }
 }
@@ -315,5 +357,15 @@ pub fn published_cells() -> Vec<Cell> {
     out.push(Cell::frontier(4, One, Throughput, (15, 3), -0.10, 1.0));
     out.push(Cell::frontier(1, All, Throughput, pr, -0.05, 2.0));
     out.push(Cell::frontier(4, All, Both, pr, 0.0, 2.0));
+    // `l1 ab` at its default 6 rounds of 7 reps in one launch per side: no change, the
+    // boundary (exactly ε), beyond it; 3 and 12 rounds at the boundary; and the true σ_b twice
+    // the assumed one, which a stored comparison cannot absorb and the rounds do.
+    for e in [0.0, -0.05, -0.08, -0.10] {
+        out.push(Cell::ab(6, pr, e, 1.0));
+    }
+    out.push(Cell::ab(3, pr, -0.05, 1.0));
+    out.push(Cell::ab(12, pr, -0.05, 1.0));
+    out.push(Cell::ab(6, pr, -0.05, 2.0));
+    out.push(Cell::ab(6, pr, 0.0, 2.0));
     out
 }

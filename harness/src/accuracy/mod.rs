@@ -95,6 +95,12 @@ pub enum AccuracyError {
     /// [`MAX_FRONTIER_POINTS`]).
     #[error("{cell}: a frontier cell needs 1 to {max} points, not {points}", max = MAX_FRONTIER_POINTS)]
     FrontierPointCount { cell: String, points: usize },
+    /// An `l1 ab` cell with fewer than 2 rounds (the rounds are the unit of its test).
+    #[error("{cell}: an l1 ab cell needs at least 2 rounds, not {rounds}")]
+    AbRounds { cell: String, rounds: usize },
+    /// `l1 ab`'s test could not be computed on a comparison's rounds.
+    #[error("l1 ab's paired test: {why}")]
+    Ab { why: String },
     /// Main's measured frontier in a frontier cell lacks some of its points (the points are
     /// spaced so that this does not happen; a change to the spacing or the noise broke that).
     #[error("main's measured frontier has {found} points, expected {expected}")]
