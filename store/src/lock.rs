@@ -39,6 +39,10 @@ use crate::{Location, Store, StoreError};
 /// The lease when nothing else is asked for: how long a dead holder can keep others waiting.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long after its expiry a dead holder's row is swept by the next lock taken on any key
+/// (a key nobody asks for again, like a killed runner's run lock, would otherwise keep its row).
+pub const SWEEP_EXPIRED_AFTER: Duration = Duration::from_secs(24 * 3600);
+
 /// How a lock is held and waited for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LockOptions {
@@ -155,6 +159,7 @@ impl Store {
                 ],
             )?;
             if inserted == 1 {
+                sweep(tx, SWEEP_EXPIRED_AFTER)?;
                 return Ok(LockState::Acquired { took_over });
             }
             // Another claimant inserted first (PostgreSQL, between our read and our insert).
@@ -213,6 +218,13 @@ impl Store {
         })
     }
 
+    /// Delete the rows whose lease ran out more than `older_than` ago (their holders are dead;
+    /// a live holder renews long before its row expires). Taking a lock does this with
+    /// [`SWEEP_EXPIRED_AFTER`]; returns how many rows went.
+    pub fn sweep_expired_locks(&mut self, older_than: Duration) -> Result<u64, StoreError> {
+        self.db.tx(|tx| sweep(tx, older_than))
+    }
+
     /// Every lock row, expired ones included, by cache key.
     pub fn measurement_locks(&mut self) -> Result<Vec<LockRow>, StoreError> {
         self.db.tx(|tx| {
@@ -237,6 +249,15 @@ impl Store {
             .collect()
         })
     }
+}
+
+/// Delete the lock rows that expired more than `older_than` ago.
+fn sweep(tx: &mut Tx<'_>, older_than: Duration) -> Result<u64, StoreError> {
+    let now = now_sql(tx);
+    tx.execute(
+        &format!("DELETE FROM measurement_locks WHERE expires_unix_s < {now} - ?1"),
+        &[older_than.as_secs_f64().into()],
+    )
 }
 
 /// A new holder name: this host, this process, and a counter (one per claim), with a nonce

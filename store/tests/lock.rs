@@ -392,3 +392,56 @@ fn a_holder_killed_while_measuring_blocks_others_only_until_its_lease_runs_out()
         assert_eq!(measured.load(Ordering::SeqCst), 1);
     }
 }
+
+/// A row whose lease ran out long ago is swept (a key nobody asks for again, like a killed
+/// runner's run lock, would keep its row forever); a live row, and a row that expired only a
+/// moment ago (the next waiter takes it over), stay. Taking any lock sweeps with
+/// `SWEEP_EXPIRED_AFTER`.
+#[test]
+fn rows_expired_long_ago_are_swept_and_live_or_recent_ones_kept() {
+    let keys = |s: &mut Store| -> Vec<String> {
+        (s.measurement_locks().unwrap().into_iter())
+            .map(|r| r.cache_key)
+            .collect()
+    };
+    for (backend, loc) in backends("locksweep") {
+        let mut s = Store::open(&loc).unwrap();
+        let short = Duration::from_millis(100);
+        let free = LockState::Acquired { took_over: None };
+        assert_eq!(
+            s.try_lock_measurement("dead", "d", "run:x", short).unwrap(),
+            free
+        );
+        assert_eq!(
+            s.try_lock_measurement("live", "a", "run-a", LONG).unwrap(),
+            free
+        );
+        // Expired at least 1.1 s ago, by the database's clock.
+        std::thread::sleep(Duration::from_millis(1200));
+        assert_eq!(
+            s.sweep_expired_locks(Duration::from_secs(3600)).unwrap(),
+            0,
+            "{backend}"
+        );
+        assert_eq!(keys(&mut s), ["dead", "live"], "{backend}");
+        assert_eq!(
+            s.sweep_expired_locks(Duration::from_millis(500)).unwrap(),
+            1,
+            "{backend}"
+        );
+        assert_eq!(keys(&mut s), ["live"], "{backend}");
+        // Taking a lock sweeps only rows expired a day ago: a fresh corpse stays for its waiter.
+        assert_eq!(
+            s.try_lock_measurement("recent", "d", "run:y", short)
+                .unwrap(),
+            free
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            s.try_lock_measurement("other", "b", "run-b", LONG).unwrap(),
+            free
+        );
+        assert_eq!(keys(&mut s), ["live", "other", "recent"], "{backend}");
+        assert!(l1_store::lock::SWEEP_EXPIRED_AFTER >= Duration::from_secs(3600));
+    }
+}

@@ -113,17 +113,22 @@ fn pct_id(effect: f64) -> String {
     format!("@{:+}", (effect * 100.0).round() as i64)
 }
 
+/// `-sb2x` when the true launch-to-launch CV is `sb` times the assumed one; nothing at 1.
+fn sb_id(sb: f64) -> String {
+    if sb == 1.0 {
+        String::new()
+    } else {
+        format!("-sb{sb}x")
+    }
+}
+
 impl Cell {
     fn pair(noise: &'static str, reps: usize, launches: usize, effect: f64, sb: f64) -> Self {
         Self {
             id: format!(
                 "pair-{noise}-{reps}x{launches}{}{}",
                 pct_id(effect),
-                if sb == 1.0 {
-                    String::new()
-                } else {
-                    format!("-sb{sb}x")
-                }
+                sb_id(sb)
             ),
             noise,
             effect,
@@ -144,15 +149,7 @@ impl Cell {
 
     fn regression(effect: f64, sb: f64) -> Self {
         Self {
-            id: format!(
-                "regression-7x1{}{}",
-                pct_id(effect),
-                if sb == 1.0 {
-                    String::new()
-                } else {
-                    format!("-sb{sb}x")
-                }
-            ),
+            id: format!("regression-7x1{}{}", pct_id(effect), sb_id(sb)),
             noise: "normal",
             effect,
             launch_cv_factor: sb,
@@ -191,11 +188,7 @@ impl Cell {
                 "frontier-{points}pt-{shift}{}-{reps}x{launches}{}{}",
                 axes.short(),
                 pct_id(effect),
-                if sb == 1.0 {
-                    String::new()
-                } else {
-                    format!("-sb{sb}x")
-                }
+                sb_id(sb)
             ),
             noise: "normal",
             effect,
@@ -216,11 +209,7 @@ impl Cell {
             id: format!(
                 "ab-{rounds}r-{reps}x{launches}{}{}",
                 pct_id(effect),
-                if sb == 1.0 {
-                    String::new()
-                } else {
-                    format!("-sb{sb}x")
-                }
+                sb_id(sb)
             ),
             noise: "normal",
             effect,
