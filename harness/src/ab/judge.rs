@@ -58,7 +58,7 @@ pub struct Outcome {
     pub verdict: &'static str,
     /// The exit code `l1 ab` ends with: 0 passed, 1 failed, 2 error.
     pub exit_code: u8,
-    pub form: &'static str,
+    pub form: RegressionForm,
     pub epsilon: f64,
     pub alpha: f64,
     pub rounds: usize,
@@ -185,7 +185,7 @@ pub fn judge(opts: &Options, resolved: Resolved, rounds: &Rounds) -> Outcome {
     Outcome {
         verdict,
         exit_code,
-        form: opts.form.name(),
+        form: opts.form,
         epsilon: opts.epsilon,
         alpha: opts.alpha,
         rounds: n_rounds,

@@ -25,7 +25,7 @@ pub use judge::{Outcome, PairedTest, judge, paired_test};
 pub use render::{markdown, text};
 
 /// The metrics compared by default: the `regression` gate's.
-pub const DEFAULT_METRICS: [&str; 3] = ["output_tokens_per_s", "ttft_p95_ms", "e2e_p95_ms"];
+pub use crate::gates::regression::DEFAULT_METRICS;
 
 /// Why an A/B comparison could not be started or finished.
 #[derive(Debug, thiserror::Error)]

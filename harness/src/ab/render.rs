@@ -3,7 +3,10 @@
 
 use std::fmt::Write as _;
 
+use l1_reports::model::Finding;
+
 use super::judge::{Outcome, Problem};
+use crate::spec::RegressionForm;
 
 fn pct(ratio: f64) -> String {
     format!("{:+.1} %", (ratio - 1.0) * 100.0)
@@ -12,8 +15,8 @@ fn pct(ratio: f64) -> String {
 fn headline(o: &Outcome) -> String {
     let regressed = o.trials.iter().filter(|t| !t.passed).count();
     let what = match o.form {
-        "non_inferiority" => "not shown within ε",
-        _ => "regressed",
+        RegressionForm::NonInferiority => Finding::NotShownWithin.words(),
+        RegressionForm::FailOnRegression => Finding::Regressed.words(),
     };
     format!(
         "{} trials compared over {} rounds, {regressed} {what}, {} failed, {} not comparable; {} new in the head (not compared), {} removed",
@@ -28,12 +31,12 @@ fn headline(o: &Outcome) -> String {
 
 fn rule(o: &Outcome) -> String {
     match o.form {
-        "non_inferiority" => format!(
+        RegressionForm::NonInferiority => format!(
             "non_inferiority at ε {:.1} %: every metric's one-sided {:.1} % bound of its change must lie above −ε (intersection–union, no adjustment)",
             o.epsilon * 100.0,
             (1.0 - o.alpha / 2.0) * 100.0
         ),
-        _ => format!(
+        RegressionForm::FailOnRegression => format!(
             "fail_on_regression at ε {:.1} %: fails on evidence that a metric is worse by more than ε (one-sided p < {:.3}, Holm across all {} trial–metric pairs)",
             o.epsilon * 100.0,
             o.alpha / 2.0,

@@ -214,9 +214,9 @@ impl FrontierLoss {
             .map_or("e2e_p95_ms", |m| m.value.as_str());
         let lost = self.points.iter().filter(|p| p.lost).count();
         let passed = lost == 0;
-        let (form_name, rule, adj, lost_word) = match self.form {
+        let form_name = self.form.name();
+        let (rule, adj, lost_word) = match self.form {
             RegressionForm::FailOnRegression => (
-                "fail_on_regression",
                 format!(
                     "a point is lost when every combo measured now is shown worse than it by more than ε on {m_name} or {l_name} (one-sided Yuen, Holm over the two axes; Holm-adjusted across the points, p < {:.4})",
                     self.one_sided
@@ -225,7 +225,6 @@ impl FrontierLoss {
                 "LOST",
             ),
             RegressionForm::NonInferiority => (
-                "non_inferiority",
                 format!(
                     "a point counts as covered only when some combo measured now is shown within ε of it on both {m_name} and {l_name} (one-sided Yuen, intersection–union over the axes, Bonferroni over the combos, p < {:.4}; every point must be covered, so no adjustment across them)",
                     self.one_sided

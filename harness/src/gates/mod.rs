@@ -20,7 +20,7 @@ pub mod frontier;
 mod manual;
 mod pareto;
 mod ranked;
-mod regression;
+pub mod regression;
 mod select;
 mod text;
 mod topk;

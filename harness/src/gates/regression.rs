@@ -41,6 +41,9 @@ impl RankedMethod for Regression {
     }
 }
 
+/// The metrics a `regression` gate checks when it names none (`l1 ab`'s default too).
+pub const DEFAULT_METRICS: [&str; 3] = ["output_tokens_per_s", "ttft_p95_ms", "e2e_p95_ms"];
+
 /// The `regression` gate in either form (see [`RegressionForm`]), for the winner against the
 /// baseline.
 fn regression(
@@ -56,11 +59,7 @@ fn regression(
     let default_eps = gate.epsilon.unwrap_or(0.05);
     let names: Vec<String> = match &gate.metrics {
         Some(m) => m.iter().map(|s| s.value.clone()).collect(),
-        None => vec![
-            "output_tokens_per_s".into(),
-            "ttft_p95_ms".into(),
-            "e2e_p95_ms".into(),
-        ],
+        None => DEFAULT_METRICS.iter().map(|m| m.to_string()).collect(),
     };
     let m = names.len();
     let mut tested = Vec::new();
